@@ -1,0 +1,164 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/orderflow/orderflow/domain"
+)
+
+// PlaceOrder asks for an order of one or more products for a customer.
+type PlaceOrder struct {
+	CustomerID string
+	Lines      []domain.LineRequest
+	// IdempotencyKey, when set, makes a repeat of this request answer the
+	// first one's order instead of placing another. It is scoped to Caller.
+	IdempotencyKey string
+	Caller         string
+}
+
+// fingerprint identifies the request's content, so a reused key with a
+// different request can be told from a repeat.
+func (cmd PlaceOrder) fingerprint() string {
+	var b strings.Builder
+	b.WriteString(cmd.CustomerID)
+	for _, l := range cmd.Lines {
+		fmt.Fprintf(&b, "|%s:%d", l.ProductID, l.Quantity)
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(sum[:])
+}
+
+// PlacedOrder is the answer to PlaceOrder; Replayed tells that an earlier
+// request with the same idempotency key placed it.
+type PlacedOrder struct {
+	Order    Order
+	Replayed bool
+}
+
+// PlaceOrderHandler places orders.
+type PlaceOrderHandler struct{ w writer }
+
+// Handle reserves stock on every line's product and places the order, all or
+// nothing. Products are locked in id order, so concurrent orders on the same
+// products wait for each other instead of failing.
+func (h *PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlacedOrder, error) {
+	if err := domain.CheckLines(cmd.Lines); err != nil {
+		return PlacedOrder{}, err
+	}
+	var out PlacedOrder
+	id := newID()
+	key := IdempotencyKey{Scope: cmd.Caller, Key: cmd.IdempotencyKey, RequestHash: cmd.fingerprint()}
+	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
+		if cmd.IdempotencyKey != "" {
+			earlier, err := tx.ClaimIdempotencyKey(ctx, key)
+			if err != nil {
+				return err
+			}
+			if earlier != nil {
+				out = PlacedOrder{Order: *earlier, Replayed: true}
+				return nil
+			}
+		}
+		if _, err := tx.LoadCustomer(ctx, cmd.CustomerID); err != nil {
+			return err
+		}
+		ids := make([]string, len(cmd.Lines))
+		for i, l := range cmd.Lines {
+			ids[i] = l.ProductID
+		}
+		products, err := tx.LoadProducts(ctx, ids...)
+		if err != nil {
+			return err
+		}
+		order, err := domain.PlaceOrder(id, cmd.CustomerID, cmd.Lines, products)
+		if err != nil {
+			return err
+		}
+		if err := tx.Save(ctx, aggregatesOf(order, products)...); err != nil {
+			return err
+		}
+		view, err := tx.Order(ctx, id)
+		if err != nil {
+			return err
+		}
+		if cmd.IdempotencyKey != "" {
+			if err := tx.RememberIdempotentOrder(ctx, key, view); err != nil {
+				return err
+			}
+		}
+		out = PlacedOrder{Order: view}
+		return nil
+	})
+	return out, err
+}
+
+// aggregatesOf lists an order and the products it touched, for one Save.
+func aggregatesOf(order *domain.Order, products map[string]*domain.Product) []domain.Aggregate {
+	all := make([]domain.Aggregate, 0, len(products)+1)
+	all = append(all, order)
+	for _, p := range products {
+		all = append(all, p)
+	}
+	return all
+}
+
+// OrderTransition names the order to pay, ship or cancel.
+type OrderTransition struct {
+	OrderID string
+}
+
+// OrderTransitionHandler moves orders along their lifecycle.
+type OrderTransitionHandler struct {
+	w          writer
+	transition func(ctx context.Context, tx Tx, o *domain.Order) ([]domain.Aggregate, error)
+}
+
+// Handle applies the transition and returns the order.
+func (h *OrderTransitionHandler) Handle(ctx context.Context, cmd OrderTransition) (Order, error) {
+	var out Order
+	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
+		o, err := tx.LoadOrder(ctx, cmd.OrderID)
+		if err != nil {
+			return err
+		}
+		changed, err := h.transition(ctx, tx, o)
+		if err != nil {
+			return err
+		}
+		if err := tx.Save(ctx, changed...); err != nil {
+			return err
+		}
+		out, err = tx.Order(ctx, cmd.OrderID)
+		return err
+	})
+	return out, err
+}
+
+func payOrder(_ context.Context, _ Tx, o *domain.Order) ([]domain.Aggregate, error) {
+	return []domain.Aggregate{o}, o.Pay()
+}
+
+func shipOrder(_ context.Context, _ Tx, o *domain.Order) ([]domain.Aggregate, error) {
+	return []domain.Aggregate{o}, o.Ship()
+}
+
+// cancelOrder locks the order's products before releasing their stock.
+func cancelOrder(ctx context.Context, tx Tx, o *domain.Order) ([]domain.Aggregate, error) {
+	lines := o.State().Lines
+	ids := make([]string, len(lines))
+	for i, l := range lines {
+		ids[i] = l.ProductID
+	}
+	products, err := tx.LoadProducts(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.Cancel(products); err != nil {
+		return nil, err
+	}
+	return aggregatesOf(o, products), nil
+}
