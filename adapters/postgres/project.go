@@ -1,0 +1,66 @@
+package postgres
+
+import (
+	"github.com/jackc/pgx/v5"
+
+	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/domain"
+)
+
+// project queues the read-table changes one event makes. It runs in the
+// appending transaction, and again over the whole log when the read tables
+// are rebuilt, so the two can never disagree.
+//
+// products.updated_at follows details and price only: stock moves are live
+// data, not a change of the product's description. Every change but stock
+// bumps the catalogue version; every order event bumps its customer's
+// orders_version. These fence the composite cached read models.
+func project(b *pgx.Batch, r app.RecordedEvent) {
+	id, v, at := r.AggregateID, r.Version, r.OccurredAt
+	switch e := r.Event.(type) {
+	case domain.ProductCreated:
+		b.Queue(`INSERT INTO products (id, sku, name, description, price_cents, currency, stock_level, version, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`, id, e.SKU, e.Name, e.Description, e.PriceCents, e.Currency, e.InitialStock, v, at)
+		bumpCatalog(b)
+	case domain.ProductDetailsChanged:
+		b.Queue(`UPDATE products SET name = $2, description = $3, version = $4, updated_at = $5 WHERE id = $1`, id, e.Name, e.Description, v, at)
+		bumpCatalog(b)
+	case domain.ProductPriceChanged:
+		b.Queue(`UPDATE products SET price_cents = $2, version = $3, updated_at = $4 WHERE id = $1`, id, e.PriceCents, v, at)
+		bumpCatalog(b)
+	case domain.StockAdded:
+		b.Queue(`UPDATE products SET stock_level = stock_level + $2, version = $3 WHERE id = $1`, id, e.Quantity, v)
+	case domain.StockReserved:
+		b.Queue(`UPDATE products SET stock_level = stock_level - $2, version = $3 WHERE id = $1`, id, e.Quantity, v)
+	case domain.StockReleased:
+		b.Queue(`UPDATE products SET stock_level = stock_level + $2, version = $3 WHERE id = $1`, id, e.Quantity, v)
+	case domain.CustomerRegistered:
+		b.Queue(`INSERT INTO customers (id, email, name, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)`, id, e.Email, e.Name, v, at)
+	case domain.CustomerProfileUpdated:
+		b.Queue(`UPDATE customers SET email = $2, name = $3, version = $4, updated_at = $5 WHERE id = $1`, id, e.Email, e.Name, v, at)
+	case domain.OrderPlaced:
+		state := domain.OrderState{Lines: e.Lines}
+		b.Queue(`INSERT INTO orders (id, customer_id, status, total_cents, currency, item_count, version, placed_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`, id, e.CustomerID, domain.OrderPlacedStatus, state.TotalCents(), e.Currency, state.ItemCount(), v, at)
+		for i, l := range e.Lines {
+			b.Queue(`INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, unit_price_cents, line_total_cents)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, id, i+1, l.ProductID, l.SKU, l.Name, l.Quantity, l.UnitPriceCents, l.TotalCents())
+		}
+		b.Queue(`UPDATE customers SET orders_version = orders_version + 1 WHERE id = $1`, e.CustomerID)
+	case domain.OrderPaid:
+		setOrderStatus(b, id, domain.OrderPaidStatus, v, r)
+	case domain.OrderShipped:
+		setOrderStatus(b, id, domain.OrderShippedStatus, v, r)
+	case domain.OrderCancelled:
+		setOrderStatus(b, id, domain.OrderCancelledStatus, v, r)
+	}
+}
+
+func bumpCatalog(b *pgx.Batch) {
+	b.Queue(`UPDATE catalog_version SET version = version + 1`)
+}
+
+func setOrderStatus(b *pgx.Batch, id string, status domain.OrderStatus, v int64, r app.RecordedEvent) {
+	b.Queue(`UPDATE orders SET status = $2, version = $3, updated_at = $4 WHERE id = $1`, id, status, v, r.OccurredAt)
+	b.Queue(`UPDATE customers SET orders_version = orders_version + 1 WHERE id = (SELECT customer_id FROM orders WHERE id = $1)`, id)
+}

@@ -1,0 +1,169 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/orderflow/orderflow/app"
+)
+
+// querier is what a pool and a transaction share, so reads run on either.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// reads implements app.ReadModel over the read tables.
+type reads struct {
+	q querier
+}
+
+const productColumns = `id::text, sku, name, description, price_cents, currency, stock_level, version, created_at, updated_at`
+
+func scanProduct(row pgx.Row) (app.Product, error) {
+	var p app.Product
+	var stock int64
+	err := row.Scan(&p.ID, &p.SKU, &p.Name, &p.Description, &p.PriceCents, &p.Currency, &stock, &p.Version, &p.CreatedAt, &p.UpdatedAt)
+	p.StockLevel = &stock
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	return p, err
+}
+
+// Product returns one product with its stock level.
+func (r reads) Product(ctx context.Context, id string) (app.Product, error) {
+	p, err := scanProduct(r.q.QueryRow(ctx, `SELECT `+productColumns+` FROM products WHERE id = $1`, id))
+	return p, notFound(err, "product", id)
+}
+
+// ProductBySKU returns one product by SKU, compared case-insensitively.
+func (r reads) ProductBySKU(ctx context.Context, sku string) (app.Product, error) {
+	p, err := scanProduct(r.q.QueryRow(ctx, `SELECT `+productColumns+` FROM products WHERE lower(sku) = lower($1)`, sku))
+	return p, notFound(err, "product", sku)
+}
+
+// ListProducts returns one page of products ordered by name, then id. Search
+// is a case-insensitive substring of the name or SKU; strpos needs no
+// escaping of LIKE wildcards.
+func (r reads) ListProducts(ctx context.Context, q app.ListProducts) (app.ProductPage, error) {
+	page := app.ProductPage{Items: []app.ProductListItem{}, Page: q.Page, PageSize: q.PageSize}
+	const filter = `($1 = '' OR strpos(lower(name), lower($1)) > 0 OR strpos(lower(sku), lower($1)) > 0)`
+	if err := r.q.QueryRow(ctx, `SELECT count(*) FROM products WHERE `+filter, q.Search).Scan(&page.TotalCount); err != nil {
+		return page, fmt.Errorf("count products: %w", err)
+	}
+	offset := int64(q.Page-1) * int64(q.PageSize)
+	if offset >= page.TotalCount {
+		return page, nil
+	}
+	rows, err := r.q.Query(ctx, `SELECT id::text, sku, name, description, price_cents, currency, version, created_at, updated_at
+		FROM products WHERE `+filter+` ORDER BY name, id LIMIT $2 OFFSET $3`, q.Search, q.PageSize, offset)
+	if err != nil {
+		return page, fmt.Errorf("list products: %w", err)
+	}
+	page.Items, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.ProductListItem, error) {
+		var p app.ProductListItem
+		err := row.Scan(&p.ID, &p.SKU, &p.Name, &p.Description, &p.PriceCents, &p.Currency, &p.Version, &p.CreatedAt, &p.UpdatedAt)
+		p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+		return p, err
+	})
+	if err != nil {
+		return page, fmt.Errorf("list products: %w", err)
+	}
+	return page, nil
+}
+
+// Customer returns one customer's profile.
+func (r reads) Customer(ctx context.Context, id string) (app.Customer, error) {
+	var c app.Customer
+	err := r.q.QueryRow(ctx, `SELECT id::text, email, name, version, created_at, updated_at FROM customers WHERE id = $1`, id).
+		Scan(&c.ID, &c.Email, &c.Name, &c.Version, &c.CreatedAt, &c.UpdatedAt)
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	return c, notFound(err, "customer", id)
+}
+
+// Order returns one order with its lines, in one round trip.
+func (r reads) Order(ctx context.Context, id string) (app.Order, error) {
+	rows, err := r.q.Query(ctx, `
+		SELECT o.id::text, o.customer_id::text, o.status, o.total_cents, o.currency, o.version, o.placed_at, o.updated_at,
+		       l.product_id::text, l.sku, l.name, l.quantity, l.unit_price_cents, l.line_total_cents
+		  FROM orders o JOIN order_lines l ON l.order_id = o.id
+		 WHERE o.id = $1 ORDER BY l.line_no`, id)
+	if err != nil {
+		return app.Order{}, fmt.Errorf("read order: %w", err)
+	}
+	defer rows.Close()
+	var o app.Order
+	for rows.Next() {
+		var l app.OrderLine
+		if err := rows.Scan(&o.ID, &o.CustomerID, &o.Status, &o.TotalCents, &o.Currency, &o.Version, &o.PlacedAt, &o.UpdatedAt,
+			&l.ProductID, &l.SKU, &l.Name, &l.Quantity, &l.UnitPriceCents, &l.LineTotalCents); err != nil {
+			return app.Order{}, fmt.Errorf("read order: %w", err)
+		}
+		o.Lines = append(o.Lines, l)
+	}
+	if err := rows.Err(); err != nil {
+		return app.Order{}, fmt.Errorf("read order: %w", err)
+	}
+	if o.ID == "" {
+		return app.Order{}, &app.NotFoundError{Kind: "order", ID: id}
+	}
+	o.PlacedAt, o.UpdatedAt = o.PlacedAt.UTC(), o.UpdatedAt.UTC()
+	return o, nil
+}
+
+// CustomerOrders returns a customer's newest order summaries, newest first;
+// an unknown customer is not found rather than an empty list.
+func (r reads) CustomerOrders(ctx context.Context, customerID string, limit int) (app.CustomerOrders, error) {
+	rows, err := r.q.Query(ctx, `
+		SELECT o.id::text, o.status, o.total_cents, o.currency, o.item_count, o.placed_at
+		  FROM customers c
+		  LEFT JOIN LATERAL (
+		       SELECT * FROM orders WHERE customer_id = c.id ORDER BY placed_at DESC, id DESC LIMIT $2) o ON true
+		 WHERE c.id = $1
+		 ORDER BY o.placed_at DESC, o.id DESC`, customerID, limit)
+	if err != nil {
+		return app.CustomerOrders{}, fmt.Errorf("read customer orders: %w", err)
+	}
+	defer rows.Close()
+	out := app.CustomerOrders{Items: []app.OrderSummary{}}
+	customerFound := false
+	for rows.Next() {
+		customerFound = true
+		var (
+			id, status, currency *string
+			total, count         *int64
+			placedAt             *time.Time
+		)
+		if err := rows.Scan(&id, &status, &total, &currency, &count, &placedAt); err != nil {
+			return app.CustomerOrders{}, fmt.Errorf("read customer orders: %w", err)
+		}
+		if id == nil {
+			continue
+		}
+		out.Items = append(out.Items, app.OrderSummary{
+			ID: *id, Status: *status, TotalCents: *total, Currency: *currency, ItemCount: *count, PlacedAt: placedAt.UTC(),
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return app.CustomerOrders{}, fmt.Errorf("read customer orders: %w", err)
+	}
+	if !customerFound {
+		return app.CustomerOrders{}, &app.NotFoundError{Kind: "customer", ID: customerID}
+	}
+	return out, nil
+}
+
+func notFound(err error, kind, id string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &app.NotFoundError{Kind: kind, ID: id}
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", kind, err)
+	}
+	return nil
+}

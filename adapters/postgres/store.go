@@ -1,0 +1,82 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orderflow/orderflow/app"
+)
+
+// EventsChannel is the LISTEN/NOTIFY channel every appending transaction
+// notifies, so the relay wakes at commit instead of waiting for its poll.
+const EventsChannel = "orderflow_events"
+
+// DefaultSnapshotEvery is how many events a stream grows between snapshots:
+// loading an aggregate folds at most this many events.
+const DefaultSnapshotEvery = 100
+
+// Store implements app.Store and app.ReadModel.
+type Store struct {
+	reads
+	pool  *pgxpool.Pool
+	codec *app.EventCodec
+	// Now stamps events; a field so tests can fix the clock.
+	Now func() time.Time
+	// SnapshotEvery is the snapshot interval in events.
+	SnapshotEvery int64
+}
+
+// NewStore returns a store over pool.
+func NewStore(pool *pgxpool.Pool) *Store {
+	return &Store{
+		reads:         reads{q: pool},
+		pool:          pool,
+		codec:         app.NewEventCodec(),
+		Now:           time.Now,
+		SnapshotEvery: DefaultSnapshotEvery,
+	}
+}
+
+// Ping reports whether PostgreSQL answers.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// Update runs fn in one transaction; see app.Store.
+func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		return fn(ctx, &txn{reads: reads{q: tx}, tx: tx, store: s})
+	})
+	return classify(err)
+}
+
+// Constraint names that carry meaning for callers.
+const (
+	constraintStreamVersion = "events_stream_id_version_key"
+	constraintSKU           = "products_sku_key"
+	constraintEmail         = "customers_email_key"
+	constraintIdempotency   = "idempotency_keys_pkey"
+)
+
+// classify turns PostgreSQL failures that callers act on into app errors,
+// keeping the original in the chain.
+func classify(err error) error {
+	var pgErr *pgconn.PgError
+	if err == nil || !errors.As(err, &pgErr) {
+		return err
+	}
+	switch {
+	case pgErr.Code == "23505" && pgErr.ConstraintName == constraintSKU:
+		return fmt.Errorf("%w: %w", app.ErrDuplicateSKU, err)
+	case pgErr.Code == "23505" && pgErr.ConstraintName == constraintEmail:
+		return fmt.Errorf("%w: %w", app.ErrDuplicateEmail, err)
+	case pgErr.Code == "23505" && (pgErr.ConstraintName == constraintStreamVersion || pgErr.ConstraintName == constraintIdempotency),
+		pgErr.Code == "40001", pgErr.Code == "40P01": // serialization failure, deadlock: safe to re-run
+		return fmt.Errorf("%w: %w", app.ErrConflict, err)
+	}
+	return err
+}

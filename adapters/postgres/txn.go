@@ -1,0 +1,304 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/domain"
+)
+
+// txn is one command's transaction; it implements app.Tx.
+type txn struct {
+	reads
+	tx    pgx.Tx
+	store *Store
+}
+
+// stream is an aggregate's stored history: its snapshot, if any, and the
+// events after it.
+type stream struct {
+	snapshot        []byte
+	snapshotVersion int64
+	events          []domain.Event
+}
+
+// loadStreams reads the snapshot and the events after it of every id, in one
+// round trip. Ids without any event are absent from the result.
+func (t *txn) loadStreams(ctx context.Context, ids []string) (map[string]*stream, error) {
+	rows, err := t.tx.Query(ctx, `
+		SELECT s.stream_id::text, NULL, 0, s.state, s.version
+		  FROM snapshots s WHERE s.stream_id = ANY($1::uuid[])
+		UNION ALL
+		SELECT e.stream_id::text, e.event_type, e.schema_version, e.data, e.version
+		  FROM events e
+		  LEFT JOIN snapshots s ON s.stream_id = e.stream_id
+		 WHERE e.stream_id = ANY($1::uuid[]) AND e.version > COALESCE(s.version, 0)
+		ORDER BY 1, 5`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("load streams: %w", err)
+	}
+	defer rows.Close()
+	streams := make(map[string]*stream, len(ids))
+	for rows.Next() {
+		var (
+			sid, eventType *string
+			data           []byte
+			schemaVersion  int
+			version        int64
+		)
+		if err := rows.Scan(&sid, &eventType, &schemaVersion, &data, &version); err != nil {
+			return nil, fmt.Errorf("scan stream: %w", err)
+		}
+		st := streams[*sid]
+		if st == nil {
+			st = &stream{}
+			streams[*sid] = st
+		}
+		if eventType == nil {
+			st.snapshot, st.snapshotVersion = data, version
+			continue
+		}
+		e, err := t.store.codec.Decode(*eventType, schemaVersion, data)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s version %d: %w", *sid, version, err)
+		}
+		st.events = append(st.events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load streams: %w", err)
+	}
+	return streams, nil
+}
+
+// LoadProducts locks the products' rows in id order, then loads them.
+func (t *txn) LoadProducts(ctx context.Context, ids ...string) (map[string]*domain.Product, error) {
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	rows, err := t.tx.Query(ctx, `SELECT id::text FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, sorted)
+	if err != nil {
+		return nil, fmt.Errorf("lock products: %w", err)
+	}
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("lock products: %w", err)
+	}
+	if len(locked) != len(sorted) {
+		for _, id := range sorted {
+			if !slices.Contains(locked, id) {
+				return nil, &app.NotFoundError{Kind: "product", ID: id}
+			}
+		}
+	}
+	streams, err := t.loadStreams(ctx, sorted)
+	if err != nil {
+		return nil, err
+	}
+	products := make(map[string]*domain.Product, len(sorted))
+	for _, id := range sorted {
+		st := streams[id]
+		if st == nil {
+			return nil, &app.NotFoundError{Kind: "product", ID: id}
+		}
+		var base *domain.Product
+		if st.snapshot != nil {
+			var s domain.ProductState
+			if err := json.Unmarshal(st.snapshot, &s); err != nil {
+				return nil, fmt.Errorf("product %s snapshot: %w", id, err)
+			}
+			base = domain.RestoreProduct(id, st.snapshotVersion, s)
+		}
+		products[id] = domain.LoadProduct(id, base, st.events)
+	}
+	return products, nil
+}
+
+// LoadCustomer loads a customer without locking it.
+func (t *txn) LoadCustomer(ctx context.Context, id string) (*domain.Customer, error) {
+	st, err := t.loadOne(ctx, "customer", id)
+	if err != nil {
+		return nil, err
+	}
+	var base *domain.Customer
+	if st.snapshot != nil {
+		var s domain.CustomerState
+		if err := json.Unmarshal(st.snapshot, &s); err != nil {
+			return nil, fmt.Errorf("customer %s snapshot: %w", id, err)
+		}
+		base = domain.RestoreCustomer(id, st.snapshotVersion, s)
+	}
+	return domain.LoadCustomer(id, base, st.events), nil
+}
+
+// LoadOrder locks the order's row, then loads it.
+func (t *txn) LoadOrder(ctx context.Context, id string) (*domain.Order, error) {
+	var found bool
+	err := t.tx.QueryRow(ctx, `SELECT true FROM orders WHERE id = $1 FOR UPDATE`, id).Scan(&found)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, &app.NotFoundError{Kind: "order", ID: id}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock order: %w", err)
+	}
+	st, err := t.loadOne(ctx, "order", id)
+	if err != nil {
+		return nil, err
+	}
+	var base *domain.Order
+	if st.snapshot != nil {
+		var s domain.OrderState
+		if err := json.Unmarshal(st.snapshot, &s); err != nil {
+			return nil, fmt.Errorf("order %s snapshot: %w", id, err)
+		}
+		base = domain.RestoreOrder(id, st.snapshotVersion, s)
+	}
+	return domain.LoadOrder(id, base, st.events), nil
+}
+
+func (t *txn) loadOne(ctx context.Context, kind, id string) (*stream, error) {
+	streams, err := t.loadStreams(ctx, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	st := streams[id]
+	if st == nil {
+		return nil, &app.NotFoundError{Kind: kind, ID: id}
+	}
+	return st, nil
+}
+
+// Save appends every aggregate's pending events, snapshots streams that
+// crossed the snapshot interval, updates the read tables and notifies the
+// relay, all in one round trip. A stale expected version fails on the
+// (stream_id, version) key and rolls the whole transaction back.
+func (t *txn) Save(ctx context.Context, aggregates ...domain.Aggregate) error {
+	md := app.MetadataFrom(ctx)
+	mdJSON, err := json.Marshal(md)
+	if err != nil {
+		return fmt.Errorf("encode metadata: %w", err)
+	}
+	now := t.store.Now().UTC().Truncate(time.Microsecond)
+	batch := &pgx.Batch{}
+	for _, agg := range aggregates {
+		changes := agg.Changes()
+		if len(changes) == 0 {
+			continue
+		}
+		version := domain.ExpectedVersion(agg)
+		for _, e := range changes {
+			version++
+			name, schema, data, err := t.store.codec.Encode(e)
+			if err != nil {
+				return err
+			}
+			batch.Queue(`INSERT INTO events (event_id, stream_type, stream_id, version, event_type, schema_version, data, metadata, occurred_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+				uuid.Must(uuid.NewV7()), agg.AggregateType(), agg.AggregateID(), version, name, schema, data, mdJSON, now)
+			project(batch, app.RecordedEvent{
+				AggregateType: agg.AggregateType(), AggregateID: agg.AggregateID(), Version: version,
+				Type: name, SchemaVersion: schema, OccurredAt: now, Metadata: md, Event: e,
+			})
+		}
+		if every := t.store.SnapshotEvery; every > 0 && agg.Version()/every > domain.ExpectedVersion(agg)/every {
+			state, err := snapshotState(agg)
+			if err != nil {
+				return err
+			}
+			batch.Queue(`INSERT INTO snapshots (stream_id, stream_type, version, state, taken_at) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state, taken_at = EXCLUDED.taken_at`,
+				agg.AggregateID(), agg.AggregateType(), agg.Version(), state, now)
+		}
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	batch.Queue(`SELECT pg_notify($1, '')`, EventsChannel)
+	if err := t.tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	for _, agg := range aggregates {
+		agg.MarkSaved()
+	}
+	return nil
+}
+
+func snapshotState(agg domain.Aggregate) ([]byte, error) {
+	var state any
+	switch a := agg.(type) {
+	case *domain.Product:
+		state = a.State()
+	case *domain.Customer:
+		state = a.State()
+	case *domain.Order:
+		state = a.State()
+	default:
+		return nil, fmt.Errorf("snapshot: unknown aggregate %T", agg)
+	}
+	return json.Marshal(state)
+}
+
+// IdempotencyTTL is how long an idempotency key is remembered.
+const IdempotencyTTL = 24 * time.Hour
+
+// ClaimIdempotencyKey takes a transaction-scoped advisory lock on the key, so
+// a concurrent request with the same key is told it is in flight instead of
+// waiting, then looks for an earlier answer.
+func (t *txn) ClaimIdempotencyKey(ctx context.Context, key app.IdempotencyKey) (*app.Order, error) {
+	var locked bool
+	err := t.tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1 || chr(31) || $2, 0))`, key.Scope, key.Key).Scan(&locked)
+	if err != nil {
+		return nil, fmt.Errorf("lock idempotency key: %w", err)
+	}
+	if !locked {
+		return nil, app.ErrIdempotencyInFlight
+	}
+	var (
+		hash     string
+		response []byte
+		created  time.Time
+	)
+	err = t.tx.QueryRow(ctx, `SELECT request_hash, response, created_at FROM idempotency_keys WHERE scope = $1 AND key = $2`,
+		key.Scope, key.Key).Scan(&hash, &response, &created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read idempotency key: %w", err)
+	}
+	if t.store.Now().Sub(created) > IdempotencyTTL {
+		if _, err := t.tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2`, key.Scope, key.Key); err != nil {
+			return nil, fmt.Errorf("expire idempotency key: %w", err)
+		}
+		return nil, nil
+	}
+	if hash != key.RequestHash {
+		return nil, app.ErrIdempotencyKeyReused
+	}
+	var order app.Order
+	if err := json.Unmarshal(response, &order); err != nil {
+		return nil, fmt.Errorf("decode idempotent answer: %w", err)
+	}
+	return &order, nil
+}
+
+// RememberIdempotentOrder stores the answer to a claimed key.
+func (t *txn) RememberIdempotentOrder(ctx context.Context, key app.IdempotencyKey, order app.Order) error {
+	body, err := json.Marshal(order)
+	if err != nil {
+		return fmt.Errorf("encode idempotent answer: %w", err)
+	}
+	_, err = t.tx.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response, created_at) VALUES ($1, $2, $3, 201, $4, $5)`,
+		key.Scope, key.Key, key.RequestHash, body, t.store.Now().UTC())
+	if err != nil {
+		return fmt.Errorf("remember idempotency key: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+// Package service holds what every OrderFlow binary does the same way:
+// configuration from environment variables overridable by flags, structured
+// logs, and an HTTP server that drains on shutdown.
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Flags is a flag set whose defaults come from environment variables, so
+// every setting has one name in each world: ORDERFLOW_HTTP_ADDR and --http-addr.
+type Flags struct {
+	*flag.FlagSet
+	lookupEnv func(string) (string, bool)
+	envErrs   []error
+}
+
+// NewFlags returns an empty set for the named command; lookupEnv is usually os.LookupEnv.
+func NewFlags(name string, lookupEnv func(string) (string, bool)) *Flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	return &Flags{FlagSet: fs, lookupEnv: lookupEnv}
+}
+
+// EnvName is the environment variable behind a flag: ORDERFLOW_ plus the
+// flag's name in upper snake case.
+func EnvName(flagName string) string {
+	return "ORDERFLOW_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (f *Flags) usage(name, usage string) string {
+	return fmt.Sprintf("%s (env %s)", usage, EnvName(name))
+}
+
+// String defines a string setting.
+func (f *Flags) String(p *string, name, def, usage string) {
+	if v, ok := f.lookupEnv(EnvName(name)); ok {
+		def = v
+	}
+	f.StringVar(p, name, def, f.usage(name, usage))
+}
+
+// Int defines an integer setting.
+func (f *Flags) Int(p *int, name string, def int, usage string) {
+	if v, ok := f.lookupEnv(EnvName(name)); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			f.envErrs = append(f.envErrs, fmt.Errorf("%s=%q: not an integer", EnvName(name), v))
+		} else {
+			def = n
+		}
+	}
+	f.IntVar(p, name, def, f.usage(name, usage))
+}
+
+// Bool defines a boolean setting.
+func (f *Flags) Bool(p *bool, name string, def bool, usage string) {
+	if v, ok := f.lookupEnv(EnvName(name)); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.envErrs = append(f.envErrs, fmt.Errorf("%s=%q: not a boolean", EnvName(name), v))
+		} else {
+			def = b
+		}
+	}
+	f.BoolVar(p, name, def, f.usage(name, usage))
+}
+
+// Duration defines a duration setting such as 15s.
+func (f *Flags) Duration(p *time.Duration, name string, def time.Duration, usage string) {
+	if v, ok := f.lookupEnv(EnvName(name)); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.envErrs = append(f.envErrs, fmt.Errorf("%s=%q: not a duration", EnvName(name), v))
+		} else {
+			def = d
+		}
+	}
+	f.DurationVar(p, name, def, f.usage(name, usage))
+}
+
+// Parse parses args; a malformed environment variable is an error too.
+// flag.ErrHelp is returned after the usage was printed for -h/--help.
+func (f *Flags) Parse(args []string) error {
+	if err := f.FlagSet.Parse(args); err != nil {
+		return err
+	}
+	return errors.Join(f.envErrs...)
+}
+
+// Logging is the log settings every binary shares.
+type Logging struct {
+	Format string
+	Level  string
+}
+
+// Register adds the log settings to fs.
+func (l *Logging) Register(fs *Flags) {
+	fs.String(&l.Format, "log-format", "text", "log format: text or json")
+	fs.String(&l.Level, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// NewLogger builds the structured logger the settings describe.
+func (l Logging) NewLogger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.Level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", l.Level, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch l.Format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("log format %q: want text or json", l.Format)
+	}
+}
+
+// ListenAndServe serves handler on addr until ctx ends, then stops accepting,
+// lets in-flight requests finish within drain, and returns. ready, when not
+// nil, receives the bound address once the listener is open (addr may end in :0).
+func ListenAndServe(ctx context.Context, logger *slog.Logger, addr string, handler http.Handler, drain time.Duration, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("listening", "addr", ln.Addr().String())
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("draining", "timeout", drain)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// ExitCode maps a command's error to a process exit code and reports it;
+// --help is a success.
+func ExitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	default:
+		fmt.Fprintln(stderr, "error:", err)
+		return 1
+	}
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	orderflowhttp "github.com/orderflow/orderflow/adapters/http"
+	"github.com/orderflow/orderflow/adapters/postgres"
+	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/cmd/internal/service"
+	"github.com/orderflow/orderflow/migrations"
+)
+
+// Config is orderflow-api's settings.
+type Config struct {
+	DatabaseURL     string
+	DatabaseConns   int
+	RedisURL        string
+	HTTPAddr        string
+	ShutdownTimeout time.Duration
+	MigrateOnStart  bool
+	Logging         service.Logging
+	Seed            SeedConfig
+}
+
+// Validate reports settings that cannot work, before anything starts.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("database URL is required (ORDERFLOW_DATABASE_URL or --database-url)"))
+	}
+	if c.DatabaseConns < 1 {
+		errs = append(errs, errors.New("database-conns must be at least 1"))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("shutdown-timeout must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Main is one run of orderflow-api: its settings, then its dependencies once
+// opened. Tests drive it as the binary would be driven.
+type Main struct {
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+
+	Config Config
+	logger *slog.Logger
+	pool   *pgxpool.Pool
+	redis  redis.UniversalClient
+
+	// Ready, when set, receives the API's bound address once it listens.
+	Ready func(net.Addr)
+}
+
+// NewMain returns a Main reading settings from lookupEnv and flags.
+func NewMain(stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) *Main {
+	return &Main{stdout: stdout, stderr: stderr, lookupEnv: lookupEnv}
+}
+
+const usage = `orderflow-api serves OrderFlow's REST API.
+
+Usage:
+  orderflow-api [serve] [flags]   serve the API (applies migrations first unless --migrate-on-start=false)
+  orderflow-api migrate [flags]   apply database migrations and exit
+  orderflow-api seed [flags]      load demo data through the command handlers (skipped when products exist)
+
+Every flag can also be set by the environment variable named beside it;
+a flag given on the command line wins.
+
+Flags:
+`
+
+// ParseFlags reads the subcommand and settings from args and the environment.
+func (m *Main) ParseFlags(args []string) (string, error) {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve", "migrate", "seed":
+	case "help":
+		args = []string{"--help"}
+	default:
+		return "", fmt.Errorf("unknown command %q (want serve, migrate or seed)", cmd)
+	}
+	fs := service.NewFlags("orderflow-api", m.lookupEnv)
+	fs.SetOutput(m.stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	c := &m.Config
+	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL, e.g. postgres://user@127.0.0.1:5432/orderflow")
+	fs.Int(&c.DatabaseConns, "database-conns", 16, "maximum PostgreSQL connections in the pool")
+	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
+	fs.String(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "address the API listens on")
+	fs.Duration(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGTERM")
+	fs.Bool(&c.MigrateOnStart, "migrate-on-start", true, "apply migrations before serving")
+	c.Logging.Register(fs)
+	c.Seed.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return cmd, c.Validate()
+}
+
+// Run parses args, opens the dependencies and runs the subcommand until ctx ends.
+func (m *Main) Run(ctx context.Context, args []string) (err error) {
+	cmd, err := m.ParseFlags(args)
+	if err != nil {
+		return err
+	}
+	if m.logger, err = m.Config.Logging.NewLogger(m.stderr); err != nil {
+		return err
+	}
+	if cmd == "migrate" || m.Config.MigrateOnStart {
+		if err := migrations.Up(ctx, m.Config.DatabaseURL); err != nil {
+			return err
+		}
+		m.logger.Info("migrations applied")
+		if cmd == "migrate" {
+			return nil
+		}
+	}
+	if err := m.open(ctx); err != nil {
+		return err
+	}
+	defer m.Close()
+	store := postgres.NewStore(m.pool)
+	application, err := app.New(store, store)
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "seed":
+		return seed(ctx, application, store, m.Config.Seed, m.stdout)
+	default:
+		return m.serve(ctx, application, store)
+	}
+}
+
+func (m *Main) open(ctx context.Context) error {
+	poolCfg, err := pgxpool.ParseConfig(m.Config.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("database URL: %w", err)
+	}
+	poolCfg.MaxConns = int32(m.Config.DatabaseConns)
+	if m.pool, err = pgxpool.NewWithConfig(ctx, poolCfg); err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	redisOpts, err := redis.ParseURL(m.Config.RedisURL)
+	if err != nil {
+		return fmt.Errorf("redis URL: %w", err)
+	}
+	m.redis = redis.NewClient(redisOpts)
+	return nil
+}
+
+// Close releases what Run opened.
+func (m *Main) Close() {
+	if m.redis != nil {
+		_ = m.redis.Close()
+	}
+	if m.pool != nil {
+		m.pool.Close()
+	}
+}
+
+func (m *Main) serve(ctx context.Context, application *app.Application, store *postgres.Store) error {
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	server, err := orderflowhttp.NewServer(orderflowhttp.Config{
+		App:        application,
+		Logger:     m.logger,
+		Registerer: registry,
+		Gatherer:   registry,
+		Ready: func(ctx context.Context) error {
+			return errors.Join(store.Ping(ctx), m.redis.Ping(ctx).Err())
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return service.ListenAndServe(ctx, m.logger, m.Config.HTTPAddr, server.Handler(), m.Config.ShutdownTimeout, m.Ready)
+}

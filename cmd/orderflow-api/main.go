@@ -1,0 +1,19 @@
+// Command orderflow-api serves OrderFlow's REST API, applies migrations and
+// loads demo data. Run `orderflow-api --help` for its settings.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/orderflow/orderflow/cmd/internal/service"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := NewMain(os.Stdout, os.Stderr, os.LookupEnv)
+	os.Exit(service.ExitCode(m.Run(ctx, os.Args[1:]), os.Stderr))
+}
