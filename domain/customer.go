@@ -53,7 +53,7 @@ func LoadCustomer(id string, base *Customer, events []Event) *Customer {
 func RegisterCustomer(id, email, name string) (*Customer, error) {
 	var v ValidationError
 	checkEmail(&v, "email", email)
-	checkText(&v, "name", name, 1, MaxNameLength)
+	checkText(&v, "name", name, 1, MaxNameLength, false)
 	if err := v.errOrNil(); err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func (c *Customer) UpdateProfile(email, name *string) error {
 		next.Email = *email
 	}
 	if name != nil {
-		checkText(&v, "name", *name, 1, MaxNameLength)
+		checkText(&v, "name", *name, 1, MaxNameLength, false)
 		next.Name = *name
 	}
 	if err := v.errOrNil(); err != nil {

@@ -146,10 +146,15 @@ func PlaceOrder(id, customerID string, lines []LineRequest, products map[string]
 	if err := v.errOrNil(); err != nil {
 		return nil, err
 	}
+	// Check every line before reserving any, so a refused order leaves the
+	// products untouched (each product is on one line only).
 	for _, l := range lines {
-		if err := products[l.ProductID].reserve(id, l.Quantity); err != nil {
-			return nil, err
+		if p := products[l.ProductID]; l.Quantity > p.state.Available {
+			return nil, &InsufficientStockError{ProductID: p.id, Requested: l.Quantity, Available: p.state.Available}
 		}
+	}
+	for _, l := range lines {
+		products[l.ProductID].reserve(id, l.Quantity)
 	}
 	o := &Order{root: root{id: id}}
 	o.record(o.apply, placed)

@@ -79,8 +79,8 @@ func LoadProduct(id string, base *Product, events []Event) *Product {
 func CreateProduct(id, sku, name, description string, priceCents int64, currency string, initialStock int64) (*Product, error) {
 	var v ValidationError
 	checkSKU(&v, "sku", sku)
-	checkText(&v, "name", name, 1, MaxNameLength)
-	checkText(&v, "description", description, 0, MaxDescriptionLength)
+	checkText(&v, "name", name, 1, MaxNameLength, false)
+	checkText(&v, "description", description, 0, MaxDescriptionLength, true)
 	checkPrice(&v, "priceCents", priceCents)
 	checkCurrency(&v, "currency", currency)
 	if initialStock < 0 || initialStock > MaxStock {
@@ -99,11 +99,11 @@ func (p *Product) ChangeDetails(name, description *string) error {
 	next := ProductDetailsChanged{Name: p.state.Name, Description: p.state.Description}
 	var v ValidationError
 	if name != nil {
-		checkText(&v, "name", *name, 1, MaxNameLength)
+		checkText(&v, "name", *name, 1, MaxNameLength, false)
 		next.Name = *name
 	}
 	if description != nil {
-		checkText(&v, "description", *description, 0, MaxDescriptionLength)
+		checkText(&v, "description", *description, 0, MaxDescriptionLength, true)
 		next.Description = *description
 	}
 	if err := v.errOrNil(); err != nil {
@@ -143,13 +143,10 @@ func (p *Product) AddStock(quantity int64) error {
 	return nil
 }
 
-// reserve takes quantity units out of the orderable stock for an order.
-func (p *Product) reserve(orderID string, quantity int64) error {
-	if quantity > p.state.Available {
-		return &InsufficientStockError{ProductID: p.id, Requested: quantity, Available: p.state.Available}
-	}
+// reserve takes quantity units out of the orderable stock for an order; the
+// caller checked that they are available.
+func (p *Product) reserve(orderID string, quantity int64) {
 	p.record(p.apply, StockReserved{OrderID: orderID, Quantity: quantity})
-	return nil
 }
 
 // release gives back units an order had reserved.

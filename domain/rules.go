@@ -34,8 +34,9 @@ func checkSKU(v *ValidationError, field, sku string) {
 }
 
 // checkText enforces a length in characters and refuses invalid UTF-8 and
-// control characters, which no name or description needs.
-func checkText(v *ValidationError, field, s string, minLen, maxLen int) {
+// control characters; only multiline text (a description) may hold line
+// breaks and tabs.
+func checkText(v *ValidationError, field, s string, minLen, maxLen int, multiline bool) {
 	if !utf8.ValidString(s) {
 		v.add(field, "must be valid UTF-8")
 		return
@@ -54,7 +55,7 @@ func checkText(v *ValidationError, field, s string, minLen, maxLen int) {
 		return
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r' {
+		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t' || r == '\r')) {
 			v.add(field, "must not contain control characters")
 			return
 		}

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# make run: start OrderFlow locally (PostgreSQL, Redis, the binaries, demo
+# data), print every address, and stop everything on Ctrl-C.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$REPO"
+NAME=dev
+STATE=$REPO/.state/$NAME
+LOGS=$STATE/logs
+PIDDIR=$STATE/pids
+mkdir -p "$LOGS" "$PIDDIR"
+
+say() { echo "run: $*" >&2; }
+
+BIN_NAMES=() # binaries started by start_bin, in start order
+BIN_PIDS=()
+
+# start_bin NAME ARGS... starts bin/NAME in the background, logging to
+# .state/dev/logs/NAME.log, and records its pid so that Ctrl-C stops it.
+start_bin() {
+	local name=$1
+	shift
+	say "starting $name $* (log $LOGS/$name.log)"
+	"$REPO/bin/$name" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+	local pid=$!
+	BIN_NAMES+=("$name")
+	BIN_PIDS+=("$pid")
+	echo "$pid" >"$PIDDIR/$name.pid"
+}
+
+# stop_pid PID NAME: SIGTERM, wait up to 15 s, then SIGKILL.
+stop_pid() {
+	local pid=$1 name=$2
+	kill -0 "$pid" 2>/dev/null || return 0
+	say "stopping $name (pid $pid)"
+	kill -TERM "$pid" 2>/dev/null || true
+	local deadline=$((SECONDS + 15))
+	while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+	if kill -0 "$pid" 2>/dev/null; then
+		say "$name did not stop in 15 s; killing it"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+# stop_leftovers stops binaries that a previous run left behind (it was
+# killed without its cleanup): a recorded pid counts only if it still runs a
+# binary from this repository's bin/.
+stop_leftovers() {
+	local f pid exe
+	for f in "$PIDDIR"/*.pid; do
+		[[ -e $f ]] || continue
+		pid=$(<"$f")
+		exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+		if [[ $pid =~ ^[0-9]+$ && $exe == "$REPO/bin/"* ]]; then
+			stop_pid "$pid" "$(basename "$f" .pid) (left over)"
+		fi
+		rm -f "$f"
+	done
+}
+
+CLEANED=0
+cleanup() {
+	local rc=$1
+	((CLEANED)) && return
+	CLEANED=1
+	trap '' INT TERM
+	local i
+	for ((i = ${#BIN_PIDS[@]} - 1; i >= 0; i--)); do
+		stop_pid "${BIN_PIDS[i]}" "${BIN_NAMES[i]}"
+		rm -f "$PIDDIR/${BIN_NAMES[i]}.pid"
+	done
+	"$REPO/scripts/services.sh" stop "$NAME" || true
+	say "stopped"
+	exit "$rc"
+}
+trap 'cleanup $?' EXIT
+trap 'echo >&2; exit 0' INT TERM
+
+port_free() { # HOST PORT
+	python3 -c 'import socket,sys
+s=socket.socket()
+s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)
+s.bind((sys.argv[1],int(sys.argv[2])))' "$1" "$2" 2>/dev/null
+}
+free_port() {
+	python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+}
+
+# HS256 JWT for the examples (the API's default auth mode is jwt).
+make_token() { # SECRET SUB ROLE
+	python3 - "$@" <<'EOF'
+import base64, hashlib, hmac, json, sys, time
+secret, sub, role = sys.argv[1:4]
+enc = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+part = lambda o: enc(json.dumps(o, separators=(",", ":")).encode())
+head = part({"alg": "HS256", "typ": "JWT"}) + "." + part({"sub": sub, "role": role, "exp": int(time.time()) + 7 * 86400})
+print(head + "." + enc(hmac.new(secret.encode(), head.encode(), hashlib.sha256).digest()))
+EOF
+}
+
+stop_leftovers
+"$REPO/scripts/services.sh" start "$NAME"
+# shellcheck disable=SC1090,SC1091
+source "$STATE/env"
+
+say "building"
+go build -o bin/ ./cmd/...
+
+# Configuration for the binaries; anything already set in the environment wins.
+if [[ -z ${ORDERFLOW_JWT_SECRET:-} ]]; then
+	[[ -s $STATE/jwt-secret ]] || python3 -c 'import secrets;print(secrets.token_hex(32))' >"$STATE/jwt-secret"
+	ORDERFLOW_JWT_SECRET=$(<"$STATE/jwt-secret")
+fi
+export ORDERFLOW_JWT_SECRET
+if [[ -z ${ORDERFLOW_HTTP_ADDR:-} ]]; then
+	ORDERFLOW_HTTP_ADDR=127.0.0.1:8080
+	if ! port_free 127.0.0.1 8080; then
+		ORDERFLOW_HTTP_ADDR=127.0.0.1:$(free_port)
+		say "port 8080 is busy; the API uses $ORDERFLOW_HTTP_ADDR instead"
+	fi
+fi
+export ORDERFLOW_HTTP_ADDR
+API=http://$ORDERFLOW_HTTP_ADDR
+
+say "migrating"
+bin/orderflow-api migrate
+
+start_bin orderflow-api serve
+
+deadline=$((SECONDS + 20))
+until curl -fsS -o /dev/null "$API/readyz" 2>/dev/null; do
+	if ! kill -0 "${BIN_PIDS[0]}" 2>/dev/null; then
+		say "orderflow-api exited; last log lines:"
+		tail -n 20 "$LOGS/orderflow-api.log" >&2
+		exit 1
+	fi
+	if ((SECONDS >= deadline)); then
+		say "orderflow-api not ready at $API/readyz after 20 s; last log lines:"
+		tail -n 20 "$LOGS/orderflow-api.log" >&2
+		exit 1
+	fi
+	sleep 0.2
+done
+
+say "seeding demo data"
+bin/orderflow-api seed
+
+PRODUCT_ID=$(curl -fsS "$API/api/v1/products" 2>/dev/null | python3 -c '
+import json, sys
+try:
+    body = json.load(sys.stdin)
+    items = body.get("items", []) if isinstance(body, dict) else body
+    print(json.dumps(items[0]["id"]) if items else "")
+except Exception:
+    print("")
+' || true)
+[[ -n $PRODUCT_ID ]] || PRODUCT_ID='"PRODUCT_ID"'
+PRODUCT_PATH_ID=${PRODUCT_ID//\"/}
+TOKEN=$(make_token "$ORDERFLOW_JWT_SECRET" admin admin)
+
+cat <<EOF
+
+OrderFlow is running (logs in $LOGS):
+  API          $API
+  metrics      $API/metrics
+  PostgreSQL   $ORDERFLOW_DATABASE_URL
+  Redis        $ORDERFLOW_REDIS_URL
+
+Try:
+  curl -sS $API/api/v1/products
+  curl -sS $API/api/v1/products/$PRODUCT_PATH_ID
+  curl -sS $API/public/products
+  curl -sS -X POST $API/api/v1/customers -H 'Content-Type: application/json' \\
+       -d '{"email":"ada@example.com","name":"Ada Lovelace"}'
+  # an admin token for this run (signed with .state/dev/jwt-secret):
+  TOKEN=$TOKEN
+  # CUSTOMER_ID: the "id" returned by the POST above
+  curl -sS -X POST $API/api/v1/orders -H 'Content-Type: application/json' \\
+       -H "Authorization: Bearer \$TOKEN" -H "Idempotency-Key: \$(uuidgen 2>/dev/null || date +%s%N)" \\
+       -d '{"customerId":"'"\$CUSTOMER_ID"'","lines":[{"productId":$PRODUCT_ID,"quantity":1}]}'
+
+Press Ctrl-C to stop everything.
+EOF
+
+# Wait until Ctrl-C (the INT/TERM trap exits 0) or until a binary dies.
+while :; do
+	wait -n "${BIN_PIDS[@]}" 2>/dev/null || true
+	for i in "${!BIN_PIDS[@]}"; do
+		if ! kill -0 "${BIN_PIDS[i]}" 2>/dev/null; then
+			say "${BIN_NAMES[i]} exited unexpectedly; last log lines:"
+			tail -n 20 "$LOGS/${BIN_NAMES[i]}.log" >&2
+			exit 1
+		fi
+	done
+done
