@@ -443,9 +443,8 @@ func TestPlaceOrderInsufficientStock(t *testing.T) {
 	}
 }
 
-// PlaceOrder's contract (order.go) is that the caller saves nothing on an
-// error. The lines reserved before the short one are nonetheless left
-// reserved in memory; see the test report.
+// A refused order must leave every product as it was, even those on lines
+// before the short one.
 func TestPlaceOrderShortLineLeavesEarlierProductsUntouched(t *testing.T) {
 	products := catalogue(t)
 	before := stateOf(products)
