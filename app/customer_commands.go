@@ -19,16 +19,16 @@ type RegisterCustomerHandler struct{ w writer }
 func (h *RegisterCustomerHandler) Handle(ctx context.Context, cmd RegisterCustomer) (Customer, error) {
 	var out Customer
 	id := newID()
-	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
+	err := h.w.update(ctx, func(ctx context.Context, tx Tx) ([]Invalidation, error) {
 		c, err := domain.RegisterCustomer(id, cmd.Email, cmd.Name)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := tx.Save(ctx, c); err != nil {
-			return err
+		if _, err := tx.Save(ctx, c); err != nil {
+			return nil, err
 		}
 		out, err = tx.Customer(ctx, id)
-		return err
+		return nil, err
 	})
 	return out, err
 }
@@ -47,19 +47,23 @@ type UpdateCustomerHandler struct{ w writer }
 // locked on load: a concurrent update is a version conflict, and re-run.
 func (h *UpdateCustomerHandler) Handle(ctx context.Context, cmd UpdateCustomer) (Customer, error) {
 	var out Customer
-	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
+	err := h.w.update(ctx, func(ctx context.Context, tx Tx) ([]Invalidation, error) {
 		c, err := tx.LoadCustomer(ctx, cmd.CustomerID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := c.UpdateProfile(cmd.Email, cmd.Name); err != nil {
-			return err
+			return nil, err
 		}
-		if err := tx.Save(ctx, c); err != nil {
-			return err
+		var stale []Invalidation
+		if len(c.Changes()) > 0 {
+			stale = []Invalidation{{Key: CustomerKey(cmd.CustomerID), Version: c.Version()}}
+		}
+		if _, err := tx.Save(ctx, c); err != nil {
+			return nil, err
 		}
 		out, err = tx.Customer(ctx, cmd.CustomerID)
-		return err
+		return stale, err
 	})
 	return out, err
 }

@@ -52,19 +52,19 @@ func (h *PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlacedO
 	var out PlacedOrder
 	id := newID()
 	key := IdempotencyKey{Scope: cmd.Caller, Key: cmd.IdempotencyKey, RequestHash: cmd.fingerprint()}
-	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
+	err := h.w.update(ctx, func(ctx context.Context, tx Tx) ([]Invalidation, error) {
 		if cmd.IdempotencyKey != "" {
 			earlier, err := tx.ClaimIdempotencyKey(ctx, key)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if earlier != nil {
 				out = PlacedOrder{Order: *earlier, Replayed: true}
-				return nil
+				return nil, nil
 			}
 		}
 		if _, err := tx.LoadCustomer(ctx, cmd.CustomerID); err != nil {
-			return err
+			return nil, err
 		}
 		ids := make([]string, len(cmd.Lines))
 		for i, l := range cmd.Lines {
@@ -72,26 +72,27 @@ func (h *PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlacedO
 		}
 		products, err := tx.LoadProducts(ctx, ids...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		order, err := domain.PlaceOrder(id, cmd.CustomerID, cmd.Lines, products)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := tx.Save(ctx, aggregatesOf(order, products)...); err != nil {
-			return err
+		written, err := tx.Save(ctx, aggregatesOf(order, products)...)
+		if err != nil {
+			return nil, err
 		}
 		view, err := tx.Order(ctx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if cmd.IdempotencyKey != "" {
 			if err := tx.RememberIdempotentOrder(ctx, key, view); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		out = PlacedOrder{Order: view}
-		return nil
+		return ordersChanged(written), nil
 	})
 	return out, err
 }
@@ -120,20 +121,21 @@ type OrderTransitionHandler struct {
 // Handle applies the transition and returns the order.
 func (h *OrderTransitionHandler) Handle(ctx context.Context, cmd OrderTransition) (Order, error) {
 	var out Order
-	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
+	err := h.w.update(ctx, func(ctx context.Context, tx Tx) ([]Invalidation, error) {
 		o, err := tx.LoadOrder(ctx, cmd.OrderID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		changed, err := h.transition(ctx, tx, o)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := tx.Save(ctx, changed...); err != nil {
-			return err
+		written, err := tx.Save(ctx, changed...)
+		if err != nil {
+			return nil, err
 		}
 		out, err = tx.Order(ctx, cmd.OrderID)
-		return err
+		return ordersChanged(written), err
 	})
 	return out, err
 }

@@ -28,8 +28,8 @@ type Tx interface {
 	// Save appends every aggregate's pending events at its expected version,
 	// with the metadata of ctx, and updates the read tables. A product whose
 	// SKU or a customer whose e-mail is taken fails with ErrDuplicateSKU or
-	// ErrDuplicateEmail.
-	Save(ctx context.Context, aggregates ...domain.Aggregate) error
+	// ErrDuplicateEmail. It returns the composite versions it bumped.
+	Save(ctx context.Context, aggregates ...domain.Aggregate) (Written, error)
 	// ClaimIdempotencyKey reserves key for this transaction. It returns the
 	// stored order when the same request already ran, ErrIdempotencyInFlight
 	// when it is running now, and ErrIdempotencyKeyReused when the key came
@@ -39,6 +39,16 @@ type Tx interface {
 	RememberIdempotentOrder(ctx context.Context, key IdempotencyKey, order Order) error
 
 	ReadModel
+}
+
+// Written is what a Save changed beyond the aggregates themselves: the
+// versions of the composite read models it bumped, which fence their caches.
+type Written struct {
+	// CatalogVersion is the catalogue's new version, 0 when unchanged.
+	CatalogVersion int64
+	// CustomerOrdersVersions maps each customer whose orders changed to the
+	// new version of their order summaries.
+	CustomerOrdersVersions map[string]int64
 }
 
 // IdempotencyKey is a client's key, scoped to the caller, with a fingerprint
@@ -58,4 +68,19 @@ type ReadModel interface {
 	Order(ctx context.Context, id string) (Order, error)
 	// CustomerOrders is a *NotFoundError for an unknown customer.
 	CustomerOrders(ctx context.Context, customerID string, limit int) (CustomerOrders, error)
+
+	// ProductStock reads a product's live stock level and aggregate version.
+	ProductStock(ctx context.Context, id string) (StockLevel, error)
+	// CatalogVersion is the version of the catalogue as a whole, bumped by
+	// every product change but stock.
+	CatalogVersion(ctx context.Context) (int64, error)
+	// CustomerOrdersVersion is the version of a customer's order summaries;
+	// a *NotFoundError for an unknown customer.
+	CustomerOrdersVersion(ctx context.Context, customerID string) (int64, error)
+}
+
+// StockLevel is a product's live stock and aggregate version (stock events included).
+type StockLevel struct {
+	Level   int64
+	Version int64
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 
 	"github.com/orderflow/orderflow/domain"
 )
@@ -46,39 +47,115 @@ func (q *ListProducts) Validate() error {
 	return nil
 }
 
-// ProductHandler reads one product with its live stock.
-type ProductHandler struct{ reads ReadModel }
+// cached reads key through c, or straight from the read model when nothing
+// is cached (c is nil).
+func cached[T any](ctx context.Context, c *Cache, key CacheKey, load Loader[T]) (T, CacheStatus, error) {
+	if c == nil {
+		v, _, err := load(ctx)
+		return v, CacheMiss, err
+	}
+	return GetOrLoad(ctx, c, key, load)
+}
+
+// ProductHandler reads one product: its details cache-aside, its stock level
+// and version live.
+type ProductHandler struct {
+	reads ReadModel
+	cache *Cache
+}
 
 // ByID returns the product with this id.
-func (h *ProductHandler) ByID(ctx context.Context, id string) (Product, error) {
-	return h.reads.Product(ctx, id)
+func (h *ProductHandler) ByID(ctx context.Context, id string) (Product, CacheStatus, error) {
+	details, status, err := cached(ctx, h.cache, ProductKey(id), h.loadDetails(func(ctx context.Context) (Product, error) {
+		return h.reads.Product(ctx, id)
+	}))
+	if err != nil {
+		return Product{}, "", err
+	}
+	return h.withLiveStock(ctx, details, status)
 }
 
 // BySKU returns the product with this SKU, compared case-insensitively.
-func (h *ProductHandler) BySKU(ctx context.Context, sku string) (Product, error) {
-	return h.reads.ProductBySKU(ctx, sku)
+func (h *ProductHandler) BySKU(ctx context.Context, sku string) (Product, CacheStatus, error) {
+	details, status, err := cached(ctx, h.cache, ProductSKUKey(sku), h.loadDetails(func(ctx context.Context) (Product, error) {
+		return h.reads.ProductBySKU(ctx, sku)
+	}))
+	if err != nil {
+		return Product{}, "", err
+	}
+	return h.withLiveStock(ctx, details, status)
+}
+
+// loadDetails strips the stock from a loaded product: details are cached
+// without it, fenced by the aggregate version they were read at.
+func (h *ProductHandler) loadDetails(read func(ctx context.Context) (Product, error)) Loader[Product] {
+	return func(ctx context.Context) (Product, int64, error) {
+		p, err := read(ctx)
+		p.StockLevel = nil
+		return p, p.Version, err
+	}
+}
+
+// withLiveStock adds the live stock level and version. When PostgreSQL is
+// down, cached details are still served, marked stale and without stock:
+// stock is never served stale.
+func (h *ProductHandler) withLiveStock(ctx context.Context, p Product, status CacheStatus) (Product, CacheStatus, error) {
+	stock, err := h.reads.ProductStock(ctx, p.ID)
+	switch {
+	case err == nil:
+		p.StockLevel, p.Version = &stock.Level, stock.Version
+		return p, status, nil
+	case errors.Is(err, ErrUnavailable) && (status == CacheHit || status == CacheStale):
+		p.StockLevel = nil
+		return p, CacheStale, nil
+	default:
+		return Product{}, "", err
+	}
 }
 
 // ListProductsHandler pages through the catalogue.
-type ListProductsHandler struct{ reads ReadModel }
-
-// Handle returns the asked page; a page past the end has no items.
-func (h *ListProductsHandler) Handle(ctx context.Context, q ListProducts) (ProductPage, error) {
-	if err := q.Validate(); err != nil {
-		return ProductPage{}, err
-	}
-	return h.reads.ListProducts(ctx, q)
+type ListProductsHandler struct {
+	reads ReadModel
+	cache *Cache
 }
 
-// CustomerHandler reads profiles.
-type CustomerHandler struct{ reads ReadModel }
+// Handle returns the asked page; a page past the end has no items. Only
+// page one with the default size and no search is cached.
+func (h *ListProductsHandler) Handle(ctx context.Context, q ListProducts) (ProductPage, CacheStatus, error) {
+	if err := q.Validate(); err != nil {
+		return ProductPage{}, "", err
+	}
+	if q.Page != 1 || q.PageSize != DefaultPageSize || q.Search != "" {
+		page, err := h.reads.ListProducts(ctx, q)
+		return page, CacheBypass, err
+	}
+	return cached(ctx, h.cache, ProductListKey(), func(ctx context.Context) (ProductPage, int64, error) {
+		// The version is read first: a page newer than its version is
+		// merely evicted early, a version newer than its page would be stale.
+		version, err := h.reads.CatalogVersion(ctx)
+		if err != nil {
+			return ProductPage{}, 0, err
+		}
+		page, err := h.reads.ListProducts(ctx, q)
+		return page, version, err
+	})
+}
+
+// CustomerHandler reads profiles, cache-aside.
+type CustomerHandler struct {
+	reads ReadModel
+	cache *Cache
+}
 
 // Handle returns the customer's profile.
-func (h *CustomerHandler) Handle(ctx context.Context, id string) (Customer, error) {
-	return h.reads.Customer(ctx, id)
+func (h *CustomerHandler) Handle(ctx context.Context, id string) (Customer, CacheStatus, error) {
+	return cached(ctx, h.cache, CustomerKey(id), func(ctx context.Context) (Customer, int64, error) {
+		c, err := h.reads.Customer(ctx, id)
+		return c, c.Version, err
+	})
 }
 
-// OrderHandler reads orders.
+// OrderHandler reads orders; they are never cached.
 type OrderHandler struct{ reads ReadModel }
 
 // Handle returns the order with its lines.
@@ -86,10 +163,20 @@ func (h *OrderHandler) Handle(ctx context.Context, id string) (Order, error) {
 	return h.reads.Order(ctx, id)
 }
 
-// CustomerOrdersHandler lists a customer's orders.
-type CustomerOrdersHandler struct{ reads ReadModel }
+// CustomerOrdersHandler lists a customer's orders, cache-aside.
+type CustomerOrdersHandler struct {
+	reads ReadModel
+	cache *Cache
+}
 
 // Handle returns the customer's newest order summaries, newest first.
-func (h *CustomerOrdersHandler) Handle(ctx context.Context, customerID string) (CustomerOrders, error) {
-	return h.reads.CustomerOrders(ctx, customerID, CustomerOrdersLimit)
+func (h *CustomerOrdersHandler) Handle(ctx context.Context, customerID string) (CustomerOrders, CacheStatus, error) {
+	return cached(ctx, h.cache, CustomerOrdersKey(customerID), func(ctx context.Context) (CustomerOrders, int64, error) {
+		version, err := h.reads.CustomerOrdersVersion(ctx, customerID)
+		if err != nil {
+			return CustomerOrders{}, 0, err
+		}
+		orders, err := h.reads.CustomerOrders(ctx, customerID, CustomerOrdersLimit)
+		return orders, version, err
+	})
 }

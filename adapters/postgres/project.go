@@ -15,19 +15,21 @@ import (
 // data, not a change of the product's description. Every change but stock
 // bumps the catalogue version; every order event bumps its customer's
 // orders_version. These fence the composite cached read models.
-func project(b *pgx.Batch, r app.RecordedEvent) {
+//
+// When w is not nil it receives the composite versions the batch bumps.
+func project(b *pgx.Batch, r app.RecordedEvent, w *app.Written) {
 	id, v, at := r.AggregateID, r.Version, r.OccurredAt
 	switch e := r.Event.(type) {
 	case domain.ProductCreated:
 		b.Queue(`INSERT INTO products (id, sku, name, description, price_cents, currency, stock_level, version, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`, id, e.SKU, e.Name, e.Description, e.PriceCents, e.Currency, e.InitialStock, v, at)
-		bumpCatalog(b)
+		bumpCatalog(b, w)
 	case domain.ProductDetailsChanged:
 		b.Queue(`UPDATE products SET name = $2, description = $3, version = $4, updated_at = $5 WHERE id = $1`, id, e.Name, e.Description, v, at)
-		bumpCatalog(b)
+		bumpCatalog(b, w)
 	case domain.ProductPriceChanged:
 		b.Queue(`UPDATE products SET price_cents = $2, version = $3, updated_at = $4 WHERE id = $1`, id, e.PriceCents, v, at)
-		bumpCatalog(b)
+		bumpCatalog(b, w)
 	case domain.StockAdded:
 		b.Queue(`UPDATE products SET stock_level = stock_level + $2, version = $3 WHERE id = $1`, id, e.Quantity, v)
 	case domain.StockReserved:
@@ -46,21 +48,44 @@ func project(b *pgx.Batch, r app.RecordedEvent) {
 			b.Queue(`INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, unit_price_cents, line_total_cents)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, id, i+1, l.ProductID, l.SKU, l.Name, l.Quantity, l.UnitPriceCents, l.TotalCents())
 		}
-		b.Queue(`UPDATE customers SET orders_version = orders_version + 1 WHERE id = $1`, e.CustomerID)
+		bumpCustomerOrders(b, w, `UPDATE customers SET orders_version = orders_version + 1 WHERE id = $1
+			RETURNING id::text, orders_version`, e.CustomerID)
 	case domain.OrderPaid:
-		setOrderStatus(b, id, domain.OrderPaidStatus, v, r)
+		setOrderStatus(b, w, id, domain.OrderPaidStatus, v, r)
 	case domain.OrderShipped:
-		setOrderStatus(b, id, domain.OrderShippedStatus, v, r)
+		setOrderStatus(b, w, id, domain.OrderShippedStatus, v, r)
 	case domain.OrderCancelled:
-		setOrderStatus(b, id, domain.OrderCancelledStatus, v, r)
+		setOrderStatus(b, w, id, domain.OrderCancelledStatus, v, r)
 	}
 }
 
-func bumpCatalog(b *pgx.Batch) {
-	b.Queue(`UPDATE catalog_version SET version = version + 1`)
+func bumpCatalog(b *pgx.Batch, w *app.Written) {
+	q := b.Queue(`UPDATE catalog_version SET version = version + 1 RETURNING version`)
+	if w != nil {
+		q.QueryRow(func(row pgx.Row) error { return row.Scan(&w.CatalogVersion) })
+	}
 }
 
-func setOrderStatus(b *pgx.Batch, id string, status domain.OrderStatus, v int64, r app.RecordedEvent) {
+func bumpCustomerOrders(b *pgx.Batch, w *app.Written, sql string, args ...any) {
+	q := b.Queue(sql, args...)
+	if w != nil {
+		q.QueryRow(func(row pgx.Row) error {
+			var id string
+			var version int64
+			if err := row.Scan(&id, &version); err != nil {
+				return err
+			}
+			if w.CustomerOrdersVersions == nil {
+				w.CustomerOrdersVersions = map[string]int64{}
+			}
+			w.CustomerOrdersVersions[id] = version
+			return nil
+		})
+	}
+}
+
+func setOrderStatus(b *pgx.Batch, w *app.Written, id string, status domain.OrderStatus, v int64, r app.RecordedEvent) {
 	b.Queue(`UPDATE orders SET status = $2, version = $3, updated_at = $4 WHERE id = $1`, id, status, v, r.OccurredAt)
-	b.Queue(`UPDATE customers SET orders_version = orders_version + 1 WHERE id = (SELECT customer_id FROM orders WHERE id = $1)`, id)
+	bumpCustomerOrders(b, w, `UPDATE customers SET orders_version = orders_version + 1
+		WHERE id = (SELECT customer_id FROM orders WHERE id = $1) RETURNING id::text, orders_version`, id)
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -54,7 +57,7 @@ func (r reads) ListProducts(ctx context.Context, q app.ListProducts) (app.Produc
 	page := app.ProductPage{Items: []app.ProductListItem{}, Page: q.Page, PageSize: q.PageSize}
 	const filter = `($1 = '' OR strpos(lower(name), lower($1)) > 0 OR strpos(lower(sku), lower($1)) > 0)`
 	if err := r.q.QueryRow(ctx, `SELECT count(*) FROM products WHERE `+filter, q.Search).Scan(&page.TotalCount); err != nil {
-		return page, fmt.Errorf("count products: %w", err)
+		return page, readFailed("products", err)
 	}
 	offset := int64(q.Page-1) * int64(q.PageSize)
 	if offset >= page.TotalCount {
@@ -63,7 +66,7 @@ func (r reads) ListProducts(ctx context.Context, q app.ListProducts) (app.Produc
 	rows, err := r.q.Query(ctx, `SELECT id::text, sku, name, description, price_cents, currency, version, created_at, updated_at
 		FROM products WHERE `+filter+` ORDER BY name, id LIMIT $2 OFFSET $3`, q.Search, q.PageSize, offset)
 	if err != nil {
-		return page, fmt.Errorf("list products: %w", err)
+		return page, readFailed("products", err)
 	}
 	page.Items, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.ProductListItem, error) {
 		var p app.ProductListItem
@@ -72,7 +75,7 @@ func (r reads) ListProducts(ctx context.Context, q app.ListProducts) (app.Produc
 		return p, err
 	})
 	if err != nil {
-		return page, fmt.Errorf("list products: %w", err)
+		return page, readFailed("products", err)
 	}
 	return page, nil
 }
@@ -94,7 +97,7 @@ func (r reads) Order(ctx context.Context, id string) (app.Order, error) {
 		  FROM orders o JOIN order_lines l ON l.order_id = o.id
 		 WHERE o.id = $1 ORDER BY l.line_no`, id)
 	if err != nil {
-		return app.Order{}, fmt.Errorf("read order: %w", err)
+		return app.Order{}, readFailed("order", err)
 	}
 	defer rows.Close()
 	var o app.Order
@@ -102,12 +105,12 @@ func (r reads) Order(ctx context.Context, id string) (app.Order, error) {
 		var l app.OrderLine
 		if err := rows.Scan(&o.ID, &o.CustomerID, &o.Status, &o.TotalCents, &o.Currency, &o.Version, &o.PlacedAt, &o.UpdatedAt,
 			&l.ProductID, &l.SKU, &l.Name, &l.Quantity, &l.UnitPriceCents, &l.LineTotalCents); err != nil {
-			return app.Order{}, fmt.Errorf("read order: %w", err)
+			return app.Order{}, readFailed("order", err)
 		}
 		o.Lines = append(o.Lines, l)
 	}
 	if err := rows.Err(); err != nil {
-		return app.Order{}, fmt.Errorf("read order: %w", err)
+		return app.Order{}, readFailed("order", err)
 	}
 	if o.ID == "" {
 		return app.Order{}, &app.NotFoundError{Kind: "order", ID: id}
@@ -127,7 +130,7 @@ func (r reads) CustomerOrders(ctx context.Context, customerID string, limit int)
 		 WHERE c.id = $1
 		 ORDER BY o.placed_at DESC, o.id DESC`, customerID, limit)
 	if err != nil {
-		return app.CustomerOrders{}, fmt.Errorf("read customer orders: %w", err)
+		return app.CustomerOrders{}, readFailed("customer orders", err)
 	}
 	defer rows.Close()
 	out := app.CustomerOrders{Items: []app.OrderSummary{}}
@@ -140,7 +143,7 @@ func (r reads) CustomerOrders(ctx context.Context, customerID string, limit int)
 			placedAt             *time.Time
 		)
 		if err := rows.Scan(&id, &status, &total, &currency, &count, &placedAt); err != nil {
-			return app.CustomerOrders{}, fmt.Errorf("read customer orders: %w", err)
+			return app.CustomerOrders{}, readFailed("customer orders", err)
 		}
 		if id == nil {
 			continue
@@ -150,7 +153,7 @@ func (r reads) CustomerOrders(ctx context.Context, customerID string, limit int)
 		})
 	}
 	if err := rows.Err(); err != nil {
-		return app.CustomerOrders{}, fmt.Errorf("read customer orders: %w", err)
+		return app.CustomerOrders{}, readFailed("customer orders", err)
 	}
 	if !customerFound {
 		return app.CustomerOrders{}, &app.NotFoundError{Kind: "customer", ID: customerID}
@@ -163,7 +166,57 @@ func notFound(err error, kind, id string) error {
 		return &app.NotFoundError{Kind: kind, ID: id}
 	}
 	if err != nil {
-		return fmt.Errorf("read %s: %w", kind, err)
+		return readFailed(kind, err)
 	}
 	return nil
+}
+
+// ProductStock reads a product's live stock level and version.
+func (r reads) ProductStock(ctx context.Context, id string) (app.StockLevel, error) {
+	var s app.StockLevel
+	err := r.q.QueryRow(ctx, `SELECT stock_level, version FROM products WHERE id = $1`, id).Scan(&s.Level, &s.Version)
+	return s, notFound(err, "product", id)
+}
+
+// CatalogVersion reads the catalogue's version.
+func (r reads) CatalogVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := r.q.QueryRow(ctx, `SELECT version FROM catalog_version`).Scan(&v); err != nil {
+		return 0, readFailed("catalog version", err)
+	}
+	return v, nil
+}
+
+// CustomerOrdersVersion reads the version of a customer's order summaries.
+func (r reads) CustomerOrdersVersion(ctx context.Context, customerID string) (int64, error) {
+	var v int64
+	err := r.q.QueryRow(ctx, `SELECT orders_version FROM customers WHERE id = $1`, customerID).Scan(&v)
+	return v, notFound(err, "customer", customerID)
+}
+
+// readFailed wraps a read error; one that comes from not reaching
+// PostgreSQL also matches app.ErrUnavailable, so callers can serve stale
+// cached values or answer 503.
+func readFailed(what string, err error) error {
+	if unreachable(err) {
+		return fmt.Errorf("read %s: %w: %w", what, app.ErrUnavailable, err)
+	}
+	return fmt.Errorf("read %s: %w", what, err)
+}
+
+// unreachable tells failures to reach PostgreSQL (refused or broken
+// connections, timeouts, a server shutting down) from query errors.
+func unreachable(err error) bool {
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr):
+		// 57P01-03: admin shutdown, crash shutdown, cannot connect now; class 08: connection exceptions.
+		return strings.HasPrefix(pgErr.Code, "57P0") || strings.HasPrefix(pgErr.Code, "08")
+	case errors.As(err, &connectErr), errors.As(err, &netErr), pgconn.Timeout(err),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return true
+	}
+	return false
 }

@@ -28,7 +28,7 @@ func (s *Store) RebuildReadTables(ctx context.Context, dst *pgxpool.Pool, batchS
 		}
 		batch := &pgx.Batch{}
 		for _, r := range page {
-			project(batch, r)
+			project(batch, r, nil)
 		}
 		if err := pgx.BeginTxFunc(ctx, dst, pgx.TxOptions{}, func(tx pgx.Tx) error {
 			return tx.SendBatch(ctx, batch).Close()

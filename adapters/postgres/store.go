@@ -65,6 +65,9 @@ const (
 // classify turns PostgreSQL failures that callers act on into app errors,
 // keeping the original in the chain.
 func classify(err error) error {
+	if err != nil && unreachable(err) && !errors.Is(err, app.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", app.ErrUnavailable, err)
+	}
 	var pgErr *pgconn.PgError
 	if err == nil || !errors.As(err, &pgErr) {
 		return err

@@ -27,7 +27,7 @@ func newFixture(t *testing.T) fixture {
 	t.Helper()
 	pool, _ := pgtest.NewPool(t)
 	store := postgres.NewStore(pool)
-	a, err := app.New(store, store)
+	a, err := app.New(store, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 	if diff := cmp.Diff(map[string]int{"placed": 20, "insufficient-stock": 80}, outcomes); diff != "" {
 		t.Errorf("outcomes (-want +got):\n%s", diff)
 	}
-	got, err := f.app.Queries.Product.ByID(ctx, product.ID)
+	got, _, err := f.app.Queries.Product.ByID(ctx, product.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestAppendAtSameExpectedVersionOneWins(t *testing.T) {
 			if err := cust.UpdateProfile(nil, &name); err != nil {
 				return err
 			}
-			if err := tx.Save(ctx, cust); err != nil {
+			if _, err := tx.Save(ctx, cust); err != nil {
 				return err
 			}
 			if saved != nil {
@@ -217,7 +217,7 @@ func TestAppendAtSameExpectedVersionOneWins(t *testing.T) {
 	if n := f.count(t, `SELECT count(*) FROM events WHERE stream_id = $1`, c.ID); n != 2 {
 		t.Errorf("events in stream = %d, want 2 (registration and the winner's update)", n)
 	}
-	got, err := f.app.Queries.Customer.Handle(ctx, c.ID)
+	got, _, err := f.app.Queries.Customer.Handle(ctx, c.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -179,11 +179,12 @@ func (t *txn) loadOne(ctx context.Context, kind, id string) (*stream, error) {
 // crossed the snapshot interval, updates the read tables and notifies the
 // relay, all in one round trip. A stale expected version fails on the
 // (stream_id, version) key and rolls the whole transaction back.
-func (t *txn) Save(ctx context.Context, aggregates ...domain.Aggregate) error {
+func (t *txn) Save(ctx context.Context, aggregates ...domain.Aggregate) (app.Written, error) {
+	var written app.Written
 	md := app.MetadataFrom(ctx)
 	mdJSON, err := json.Marshal(md)
 	if err != nil {
-		return fmt.Errorf("encode metadata: %w", err)
+		return written, fmt.Errorf("encode metadata: %w", err)
 	}
 	now := t.store.Now().UTC().Truncate(time.Microsecond)
 	batch := &pgx.Batch{}
@@ -197,7 +198,7 @@ func (t *txn) Save(ctx context.Context, aggregates ...domain.Aggregate) error {
 			version++
 			name, schema, data, err := t.store.codec.Encode(e)
 			if err != nil {
-				return err
+				return written, err
 			}
 			batch.Queue(`INSERT INTO events (event_id, stream_type, stream_id, version, event_type, schema_version, data, metadata, occurred_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -205,12 +206,12 @@ func (t *txn) Save(ctx context.Context, aggregates ...domain.Aggregate) error {
 			project(batch, app.RecordedEvent{
 				AggregateType: agg.AggregateType(), AggregateID: agg.AggregateID(), Version: version,
 				Type: name, SchemaVersion: schema, OccurredAt: now, Metadata: md, Event: e,
-			})
+			}, &written)
 		}
 		if every := t.store.SnapshotEvery; every > 0 && agg.Version()/every > domain.ExpectedVersion(agg)/every {
 			state, err := snapshotState(agg)
 			if err != nil {
-				return err
+				return written, err
 			}
 			batch.Queue(`INSERT INTO snapshots (stream_id, stream_type, version, state, taken_at) VALUES ($1, $2, $3, $4, $5)
 				ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state, taken_at = EXCLUDED.taken_at`,
@@ -218,16 +219,16 @@ func (t *txn) Save(ctx context.Context, aggregates ...domain.Aggregate) error {
 		}
 	}
 	if batch.Len() == 0 {
-		return nil
+		return written, nil
 	}
 	batch.Queue(`SELECT pg_notify($1, '')`, EventsChannel)
 	if err := t.tx.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("append events: %w", err)
+		return written, fmt.Errorf("append events: %w", err)
 	}
 	for _, agg := range aggregates {
 		agg.MarkSaved()
 	}
-	return nil
+	return written, nil
 }
 
 func snapshotState(agg domain.Aggregate) ([]byte, error) {

@@ -1,0 +1,156 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/orderflow/orderflow/app"
+)
+
+// DefaultBodyLimit caps request bodies (SPEC §3: up to 1 MiB, 413 beyond).
+const DefaultBodyLimit int64 = 1 << 20
+
+// Config is what the HTTP adapter needs; NewServer validates it.
+type Config struct {
+	// App holds every command and query handler. Required.
+	App *app.Application
+	// Logger receives request logs (debug) and failures (error). Defaults to
+	// a logger that discards everything.
+	Logger *slog.Logger
+	// Registerer receives the HTTP metrics and Gatherer serves /metrics.
+	// Give both or neither; neither means a private registry for both.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// Ready is the readiness probe behind /readyz: nil when PostgreSQL and
+	// Redis are reachable. Required.
+	Ready func(ctx context.Context) error
+	// BodyLimit caps request bodies in bytes. Defaults to DefaultBodyLimit.
+	BodyLimit int64
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Registerer == nil && c.Gatherer == nil {
+		reg := prometheus.NewRegistry()
+		c.Registerer, c.Gatherer = reg, reg
+	}
+	if c.BodyLimit == 0 {
+		c.BodyLimit = DefaultBodyLimit
+	}
+}
+
+// Validate reports every setting that NewServer cannot work with.
+func (c Config) Validate() error {
+	var errs []error
+	if c.App == nil {
+		errs = append(errs, errors.New("http: App is required"))
+	}
+	if c.Ready == nil {
+		errs = append(errs, errors.New("http: Ready is required"))
+	}
+	if (c.Registerer == nil) != (c.Gatherer == nil) {
+		errs = append(errs, errors.New("http: give both Registerer and Gatherer, or neither"))
+	}
+	if c.BodyLimit < 0 {
+		errs = append(errs, errors.New("http: BodyLimit must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Server is OrderFlow's REST API. It is safe for concurrent use once built.
+type Server struct {
+	app       *app.Application
+	logger    *slog.Logger
+	ready     func(ctx context.Context) error
+	bodyLimit int64
+	metrics   *httpMetrics
+	// metricsPage serves /metrics from cfg.Gatherer.
+	metricsPage http.Handler
+	echo        *echo.Echo
+	// routePaths holds every registered route template; metrics label any
+	// other path as unmatched, so clients cannot grow the label set.
+	routePaths map[string]bool
+}
+
+// NewServer builds the API with every route of SPEC §3 and registers its
+// metrics on cfg.Registerer.
+func NewServer(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	metrics, err := newHTTPMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		app:         cfg.App,
+		logger:      cfg.Logger,
+		ready:       cfg.Ready,
+		bodyLimit:   cfg.BodyLimit,
+		metrics:     metrics,
+		metricsPage: promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}),
+		echo:        echo.New(),
+	}
+	e := s.echo
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	// No proxy sits in front by default: trust the peer address, not
+	// X-Forwarded-For, for anything keyed by client (rate limits later).
+	e.IPExtractor = echo.ExtractIPDirect()
+	// Order matters: metadata first so every log line has the correlation
+	// id; observe turns errors into responses before measuring them; panics
+	// become errors innermost, so they are answered and measured like any.
+	e.Use(s.withRequestMetadata, s.observe, recoverPanics)
+	s.registerRoutes()
+	s.routePaths = make(map[string]bool)
+	for _, r := range e.Routes() {
+		s.routePaths[r.Path] = true
+	}
+	return s, nil
+}
+
+// Handler returns the API to serve, with http.Server or httptest.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// registerRoutes lists every route of SPEC §3; openapi.yaml documents exactly
+// these, as openapi_test.go checks.
+func (s *Server) registerRoutes() {
+	e := s.echo
+	api := e.Group("/api/v1")
+
+	api.POST("/products", s.handleCreateProduct)
+	api.GET("/products", s.handleListProducts)
+	api.GET("/products/by-sku/:sku", s.handleGetProductBySKU)
+	api.GET("/products/:id", s.handleGetProduct)
+	api.PATCH("/products/:id", s.handleChangeProductDetails)
+	api.PUT("/products/:id/price", s.handleChangeProductPrice)
+	api.POST("/products/:id/stock", s.handleRestockProduct)
+
+	api.POST("/customers", s.handleRegisterCustomer)
+	api.GET("/customers/:id", s.handleGetCustomer)
+	api.PATCH("/customers/:id", s.handleUpdateCustomer)
+	api.GET("/customers/:id/orders", s.handleGetCustomerOrders)
+
+	api.POST("/orders", s.handlePlaceOrder)
+	api.GET("/orders/:id", s.handleGetOrder)
+	api.POST("/orders/:id/pay", s.handlePayOrder)
+	api.POST("/orders/:id/ship", s.handleShipOrder)
+	api.POST("/orders/:id/cancel", s.handleCancelOrder)
+
+	e.GET("/public/products", s.handlePublicProducts)
+
+	e.GET("/healthz", s.handleHealthz)
+	e.GET("/readyz", s.handleReadyz)
+	e.GET("/metrics", s.handleMetrics)
+	e.GET("/openapi.yaml", s.handleOpenAPI)
+}

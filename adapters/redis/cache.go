@@ -1,0 +1,227 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/orderflow/orderflow/app"
+)
+
+// An entry is a hash: v = version, t = 1 for a tombstone, w = written-at in
+// Unix milliseconds, d = the value (kept by a tombstone for stale serving).
+// One key per entry keeps every script single-key, hence cluster-safe.
+
+// setFenced stores a value unless a newer value or tombstone is there. An
+// equal-version value is left as is; an equal-version tombstone gives way,
+// since a value loaded at version v is as fresh as the eviction at v.
+var setFenced = redis.NewScript(`
+local cur = redis.call('HMGET', KEYS[1], 'v', 't')
+if cur[1] then
+  local have, want = tonumber(cur[1]), tonumber(ARGV[1])
+  if have > want then return 0 end
+  if have == want and cur[2] == '0' then return 1 end
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 't', '0', 'w', ARGV[2], 'd', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`)
+
+// tombstone replaces anything older than the version; a value or tombstone
+// at a newer version, or a value at the same version, stays.
+var tombstone = redis.NewScript(`
+local cur = redis.call('HMGET', KEYS[1], 'v', 't')
+if cur[1] then
+  local have, want = tonumber(cur[1]), tonumber(ARGV[1])
+  if have > want then return 0 end
+  if have == want and cur[2] == '0' then return 0 end
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 't', '1', 'w', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`)
+
+// releaseLease deletes the lease only if it still holds the caller's token,
+// so a holder whose lease expired cannot delete its successor's.
+var releaseLease = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// CacheStore implements app.CacheStore.
+type CacheStore struct {
+	client  redis.UniversalClient
+	breaker *gobreaker.CircuitBreaker[any]
+	now     func() time.Time
+}
+
+// BreakerConfig tunes when the circuit opens and how long it stays open.
+type BreakerConfig struct {
+	// ConsecutiveFailures opens the circuit.
+	ConsecutiveFailures uint32
+	// OpenFor is how long calls fail fast before one probe is let through.
+	OpenFor time.Duration
+	// OnStateChange observes transitions, for logs and metrics.
+	OnStateChange func(from, to string)
+}
+
+// NewCacheStore returns a cache store over client. The client's own
+// timeouts bound each call; the breaker makes calls fail at once while Redis
+// is known to be down.
+func NewCacheStore(client redis.UniversalClient, cfg BreakerConfig) *CacheStore {
+	if cfg.ConsecutiveFailures == 0 {
+		cfg.ConsecutiveFailures = 3
+	}
+	if cfg.OpenFor == 0 {
+		cfg.OpenFor = time.Second
+	}
+	settings := gobreaker.Settings{
+		Name:        "redis-cache",
+		MaxRequests: 1,
+		Timeout:     cfg.OpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= cfg.ConsecutiveFailures },
+		IsSuccessful: func(err error) bool {
+			return err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled)
+		},
+	}
+	if cfg.OnStateChange != nil {
+		settings.OnStateChange = func(_ string, from, to gobreaker.State) { cfg.OnStateChange(from.String(), to.String()) }
+	}
+	return &CacheStore{client: client, breaker: gobreaker.NewCircuitBreaker[any](settings), now: time.Now}
+}
+
+// Available reports whether the breaker lets calls through.
+func (s *CacheStore) Available() bool { return s.breaker.State() != gobreaker.StateOpen }
+
+// do runs one Redis call through the breaker; failures to reach Redis
+// match app.ErrCacheUnavailable.
+func (s *CacheStore) do(call func() (any, error)) (any, error) {
+	v, err := s.breaker.Execute(call)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return v, fmt.Errorf("%w: %w", app.ErrCacheUnavailable, err)
+	}
+	return v, err
+}
+
+// Get returns the entry at key.
+func (s *CacheStore) Get(ctx context.Context, key string) (app.CacheEntry, error) {
+	v, err := s.do(func() (any, error) { return s.client.HMGet(ctx, key, "v", "t", "w", "d").Result() })
+	if err != nil {
+		return app.CacheEntry{}, err
+	}
+	fields := v.([]any)
+	version, ok := fields[0].(string)
+	if !ok {
+		return app.CacheEntry{}, nil
+	}
+	e := app.CacheEntry{Found: true, Tombstone: fields[1] == "1"}
+	if e.Version, err = strconv.ParseInt(version, 10, 64); err != nil {
+		return app.CacheEntry{}, nil // not an entry this build wrote: a miss
+	}
+	if w, ok := fields[2].(string); ok {
+		if ms, err := strconv.ParseInt(w, 10, 64); err == nil {
+			e.WrittenAt = time.UnixMilli(ms)
+		}
+	}
+	if d, ok := fields[3].(string); ok {
+		e.Data = []byte(d)
+	}
+	return e, nil
+}
+
+// SetFenced stores data at version unless something newer is there.
+func (s *CacheStore) SetFenced(ctx context.Context, key string, version int64, data []byte, ttl time.Duration) (bool, error) {
+	v, err := s.do(func() (any, error) {
+		return setFenced.Run(ctx, s.client, []string{key}, version, s.now().UnixMilli(), data, ttl.Milliseconds()).Int()
+	})
+	if err != nil {
+		return false, err
+	}
+	return v.(int) == 1, nil
+}
+
+// Tombstone fences out values older than version.
+func (s *CacheStore) Tombstone(ctx context.Context, key string, version int64, ttl time.Duration) error {
+	_, err := s.do(func() (any, error) {
+		return tombstone.Run(ctx, s.client, []string{key}, version, s.now().UnixMilli(), ttl.Milliseconds()).Int()
+	})
+	return err
+}
+
+// AcquireLease sets key to token unless it exists.
+func (s *CacheStore) AcquireLease(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	v, err := s.do(func() (any, error) { return s.client.SetNX(ctx, key, token, ttl).Result() })
+	if err != nil {
+		return false, err
+	}
+	return v.(bool), nil
+}
+
+// ReleaseLease deletes key only while it holds token.
+func (s *CacheStore) ReleaseLease(ctx context.Context, key, token string) error {
+	_, err := s.do(func() (any, error) { return releaseLease.Run(ctx, s.client, []string{key}, token).Int() })
+	return err
+}
+
+// LeaseHeld reports whether the lease key exists.
+func (s *CacheStore) LeaseHeld(ctx context.Context, key string) (bool, error) {
+	v, err := s.do(func() (any, error) { return s.client.Exists(ctx, key).Result() })
+	if err != nil {
+		return false, err
+	}
+	return v.(int64) == 1, nil
+}
+
+// TagVersion returns a tag's version, 0 when never bumped.
+func (s *CacheStore) TagVersion(ctx context.Context, key string) (int64, error) {
+	v, err := s.do(func() (any, error) { return s.client.Get(ctx, key).Int64() })
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return v.(int64), nil
+}
+
+// BumpTag increments a tag's version, which makes every entry under it stale at once.
+func (s *CacheStore) BumpTag(ctx context.Context, key string) error {
+	_, err := s.do(func() (any, error) { return s.client.Incr(ctx, key).Result() })
+	return err
+}
+
+// KeyspaceStats is Redis's own count of key lookups (INFO stats).
+type KeyspaceStats struct {
+	Hits, Misses int64
+}
+
+// KeyspaceStats reads keyspace_hits and keyspace_misses from INFO stats.
+func (s *CacheStore) KeyspaceStats(ctx context.Context) (KeyspaceStats, error) {
+	v, err := s.do(func() (any, error) { return s.client.Info(ctx, "stats").Result() })
+	if err != nil {
+		return KeyspaceStats{}, err
+	}
+	var out KeyspaceStats
+	for line := range strings.Lines(v.(string)) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(value, 10, 64)
+		switch name {
+		case "keyspace_hits":
+			out.Hits = n
+		case "keyspace_misses":
+			out.Misses = n
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,6 @@
+// Package redis is OrderFlow's cache store on Redis (go-redis v9,
+// UniversalClient, so Redis Cluster works): version-fenced values and
+// tombstones written by Lua scripts, load leases released only by their
+// owner, output-cache tag versions, and a circuit breaker so that a dead
+// Redis costs no latency. It never builds a key: keys come from app.Keyspace.
+package redis

@@ -1,0 +1,397 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// ErrCacheUnavailable means the cache store cannot be reached (or its
+// circuit breaker is open); reads then go to PostgreSQL.
+var ErrCacheUnavailable = errors.New("cache unavailable")
+
+// CacheEntry is what the cache store holds at a key: a value or a tombstone,
+// each carrying the version it was written for.
+type CacheEntry struct {
+	Found     bool
+	Tombstone bool
+	Version   int64
+	WrittenAt time.Time
+	// Data is the value; a tombstone keeps the value it replaced, which may
+	// be served marked stale while PostgreSQL is down.
+	Data []byte
+}
+
+// CacheStore is the fenced key-value store behind the cache service,
+// implemented by adapters/redis. Every method touches one key, so it works
+// on Redis Cluster. Failures to reach the store match ErrCacheUnavailable.
+type CacheStore interface {
+	Get(ctx context.Context, key string) (CacheEntry, error)
+	// SetFenced stores data at version unless the key holds a value or a
+	// tombstone of a newer version; an equal version is a no-op success. It
+	// reports whether the key now holds this version's value.
+	SetFenced(ctx context.Context, key string, version int64, data []byte, ttl time.Duration) (bool, error)
+	// Tombstone replaces a value older than version (or nothing) with a
+	// tombstone carrying version; a newer value or tombstone stays.
+	Tombstone(ctx context.Context, key string, version int64, ttl time.Duration) error
+	// AcquireLease sets key to token unless it exists.
+	AcquireLease(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
+	// ReleaseLease deletes key only if it still holds token.
+	ReleaseLease(ctx context.Context, key, token string) error
+	// LeaseHeld reports whether key exists.
+	LeaseHeld(ctx context.Context, key string) (bool, error)
+	// TagVersion returns a tag's version, 0 when never bumped.
+	TagVersion(ctx context.Context, key string) (int64, error)
+	// BumpTag increments a tag's version.
+	BumpTag(ctx context.Context, key string) error
+}
+
+// CacheStatus says how a read was served (the X-Cache header).
+type CacheStatus string
+
+const (
+	CacheHit    CacheStatus = "HIT"
+	CacheMiss   CacheStatus = "MISS"
+	CacheStale  CacheStatus = "STALE"
+	CacheBypass CacheStatus = "BYPASS"
+)
+
+// Invalidation names what a command made stale: a key with the version it
+// reached, or an output-cache tag.
+type Invalidation struct {
+	Key     CacheKey
+	Version int64
+	Tag     string
+}
+
+// Invalidator tombstones what commands made stale, right after they commit.
+type Invalidator interface {
+	Invalidate(ctx context.Context, stale []Invalidation)
+}
+
+// CacheConfig tunes the cache service.
+type CacheConfig struct {
+	Keys Keyspace
+	// LeaseTTL bounds how long a crashed loader holds up others.
+	LeaseTTL time.Duration
+	// WaitFor bounds how long a reader waits for another's load before it
+	// loads by itself.
+	WaitFor time.Duration
+	// LoadTimeout bounds one load from PostgreSQL; it must stay far below
+	// TombstoneTTL so no slow loader outlives the tombstone that fences it.
+	LoadTimeout time.Duration
+	// OnLoad observes each load's duration, for metrics.
+	OnLoad func(family CacheFamily, d time.Duration)
+	// OnInvalidateError observes a failed fast-path eviction; the projector
+	// repairs it.
+	OnInvalidateError func(inv Invalidation, err error)
+}
+
+func (c *CacheConfig) setDefaults() {
+	if c.Keys.Prefix == "" {
+		c.Keys.Prefix = DefaultKeyPrefix
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = 3 * time.Second
+	}
+	if c.WaitFor == 0 {
+		c.WaitFor = c.LeaseTTL + time.Second
+	}
+	if c.LoadTimeout == 0 {
+		c.LoadTimeout = 5 * time.Second
+	}
+}
+
+// FamilyStats counts how one family's reads were served.
+type FamilyStats struct {
+	Hits, Misses, Stale, Loads atomic.Int64
+}
+
+// Cache is the one typed cache service: get, version-fenced set, evict with
+// a tombstone, and get-or-load with stampede protection (singleflight in the
+// process, a Redis lease across processes).
+type Cache struct {
+	store CacheStore
+	cfg   CacheConfig
+	group singleflight.Group
+	stats map[CacheFamily]*FamilyStats
+}
+
+// NewCache returns a cache service over store.
+func NewCache(store CacheStore, cfg CacheConfig) (*Cache, error) {
+	if store == nil {
+		return nil, errors.New("cache: store is required")
+	}
+	cfg.setDefaults()
+	if cfg.LoadTimeout >= TombstoneTTL {
+		return nil, fmt.Errorf("cache: load timeout %s must stay below the tombstone TTL %s", cfg.LoadTimeout, TombstoneTTL)
+	}
+	stats := make(map[CacheFamily]*FamilyStats)
+	for _, f := range CacheFamilies() {
+		stats[f] = &FamilyStats{}
+	}
+	return &Cache{store: store, cfg: cfg, stats: stats}, nil
+}
+
+// Stats returns the live counters of a family.
+func (c *Cache) Stats(f CacheFamily) *FamilyStats { return c.stats[f] }
+
+// Keys returns the keyspace the cache writes to.
+func (c *Cache) Keys() Keyspace { return c.cfg.Keys }
+
+func (c *Cache) count(f CacheFamily, s CacheStatus) {
+	st := c.stats[f]
+	switch s {
+	case CacheHit:
+		st.Hits.Add(1)
+	case CacheMiss:
+		st.Misses.Add(1)
+	case CacheStale:
+		st.Stale.Add(1)
+	}
+}
+
+// generation is the key generation readers use; replay will switch it.
+func (c *Cache) generation() string { return "" }
+
+// Loader reads a value and the version that fences it from the system of record.
+type Loader[T any] func(ctx context.Context) (T, int64, error)
+
+// rawLoader is a Loader whose value is already encoded.
+type rawLoader func(ctx context.Context) ([]byte, int64, error)
+
+// GetOrLoad returns the cached value at key, or loads it once across every
+// process and caches it fenced by its version. When the load fails for
+// another reason than not-found and a stale copy exists, the copy is served
+// as CacheStale.
+func GetOrLoad[T any](ctx context.Context, c *Cache, key CacheKey, load Loader[T]) (T, CacheStatus, error) {
+	var v T
+	data, status, err := c.getOrLoad(ctx, key, func(ctx context.Context) ([]byte, int64, error) {
+		v, version, err := load(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		data, err := json.Marshal(v)
+		return data, version, err
+	})
+	if err != nil {
+		return v, "", err
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return v, "", fmt.Errorf("decode cached %s: %w", key.Name, err)
+	}
+	return v, status, nil
+}
+
+// loaded is a load's outcome shared with singleflight joiners. A joiner may
+// use the value only when the fenced set stored it (or the store is down): a
+// refused set means a newer version was committed and evicted while the load
+// ran, and a joiner that arrived after that eviction must not see the older
+// value.
+type loaded struct {
+	data      []byte
+	shareable bool
+}
+
+func (c *Cache) getOrLoad(ctx context.Context, key CacheKey, load rawLoader) ([]byte, CacheStatus, error) {
+	redisKey := c.cfg.Keys.Key(c.generation(), key)
+	entry, err := c.store.Get(ctx, redisKey)
+	if err != nil {
+		// The store is down: PostgreSQL answers, nothing is cached.
+		data, _, err := c.timedLoad(ctx, key.Family, load)
+		if err != nil {
+			return nil, "", err
+		}
+		return c.served(key, data, CacheMiss)
+	}
+	if entry.Found && !entry.Tombstone {
+		return c.served(key, entry.Data, CacheHit)
+	}
+	res, err, shared := c.group.Do(redisKey, func() (any, error) {
+		return c.loadOnce(context.WithoutCancel(ctx), key, redisKey, load)
+	})
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) && len(entry.Data) > 0 {
+			return c.served(key, entry.Data, CacheStale)
+		}
+		return nil, "", err
+	}
+	out := res.(loaded)
+	if shared && !out.shareable {
+		data, _, err := c.timedLoad(ctx, key.Family, load)
+		if err != nil {
+			return nil, "", err
+		}
+		return c.served(key, data, CacheMiss)
+	}
+	return c.served(key, out.data, CacheMiss)
+}
+
+func (c *Cache) served(key CacheKey, data []byte, status CacheStatus) ([]byte, CacheStatus, error) {
+	c.count(key.Family, status)
+	return data, status, nil
+}
+
+// loadOnce takes the key's lease and loads, or waits for the lease holder's
+// value. A holder that dies leaves its lease to expire, after which a waiter
+// takes it; a waiter that waited WaitFor in all loads by itself.
+func (c *Cache) loadOnce(ctx context.Context, key CacheKey, redisKey string, load rawLoader) (loaded, error) {
+	leaseKey := c.cfg.Keys.Lease(c.generation(), key)
+	token := newLeaseToken()
+	deadline := time.Now().Add(c.cfg.WaitFor)
+	pause := 2 * time.Millisecond
+	for {
+		got, err := c.store.AcquireLease(ctx, leaseKey, token, c.cfg.LeaseTTL)
+		if err != nil {
+			return c.loadAndSet(ctx, key, redisKey, load)
+		}
+		if got {
+			defer func() { _ = c.store.ReleaseLease(context.WithoutCancel(ctx), leaseKey, token) }()
+			// The previous holder may have filled the key just before we got the lease.
+			if entry, err := c.store.Get(ctx, redisKey); err == nil && entry.Found && !entry.Tombstone {
+				return loaded{data: entry.Data, shareable: true}, nil
+			}
+			return c.loadAndSet(ctx, key, redisKey, load)
+		}
+		// Another process is loading: wait for its value, bounded.
+		for {
+			if time.Now().After(deadline) {
+				return c.loadAndSet(ctx, key, redisKey, load)
+			}
+			time.Sleep(pause)
+			pause = min(pause*2, 25*time.Millisecond)
+			entry, err := c.store.Get(ctx, redisKey)
+			if err != nil {
+				return c.loadAndSet(ctx, key, redisKey, load)
+			}
+			if entry.Found && !entry.Tombstone {
+				return loaded{data: entry.Data, shareable: true}, nil
+			}
+			held, err := c.store.LeaseHeld(ctx, leaseKey)
+			if err != nil || !held {
+				break // the holder finished without a value we may use, or died: try to take over
+			}
+		}
+	}
+}
+
+// loadAndSet loads from the system of record and writes the value fenced by
+// its version.
+func (c *Cache) loadAndSet(ctx context.Context, key CacheKey, redisKey string, load rawLoader) (loaded, error) {
+	data, version, err := c.timedLoad(ctx, key.Family, load)
+	if err != nil {
+		return loaded{}, err
+	}
+	stored, err := c.store.SetFenced(ctx, redisKey, version, data, key.Family.JitteredTTL())
+	if err != nil {
+		// The store went down during the load: the value is as fresh as the load.
+		return loaded{data: data, shareable: true}, nil
+	}
+	return loaded{data: data, shareable: stored}, nil
+}
+
+func (c *Cache) timedLoad(ctx context.Context, f CacheFamily, load rawLoader) ([]byte, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.LoadTimeout)
+	defer cancel()
+	start := time.Now()
+	data, version, err := load(ctx)
+	c.stats[f].Loads.Add(1)
+	if c.cfg.OnLoad != nil {
+		c.cfg.OnLoad(f, time.Since(start))
+	}
+	return data, version, err
+}
+
+func newLeaseToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Invalidate tombstones every stale key at the version its command reached
+// and bumps every stale tag. It runs after commit and before the command
+// answers (read-your-writes); a failure is reported and left to the
+// projector, which is the guaranteed path.
+func (c *Cache) Invalidate(ctx context.Context, stale []Invalidation) {
+	gen := c.generation()
+	for _, inv := range stale {
+		var err error
+		if inv.Tag != "" {
+			err = c.store.BumpTag(ctx, c.cfg.Keys.TagVersion(gen, inv.Tag))
+		} else {
+			err = c.store.Tombstone(ctx, c.cfg.Keys.Key(gen, inv.Key), inv.Version, TombstoneTTL)
+		}
+		if err != nil && c.cfg.OnInvalidateError != nil {
+			c.cfg.OnInvalidateError(inv, err)
+		}
+	}
+}
+
+// Set writes a value fenced by version, as the projector does after an event.
+func Set[T any](ctx context.Context, c *Cache, key CacheKey, version int64, v T) (bool, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return false, fmt.Errorf("encode %s: %w", key.Name, err)
+	}
+	return c.store.SetFenced(ctx, c.cfg.Keys.Key(c.generation(), key), version, data, key.Family.JitteredTTL())
+}
+
+// Get returns the cached value at key, if one is there.
+func Get[T any](ctx context.Context, c *Cache, key CacheKey) (T, bool, error) {
+	var v T
+	entry, err := c.store.Get(ctx, c.cfg.Keys.Key(c.generation(), key))
+	if err != nil || !entry.Found || entry.Tombstone {
+		return v, false, err
+	}
+	if err := json.Unmarshal(entry.Data, &v); err != nil {
+		return v, false, nil
+	}
+	return v, true, nil
+}
+
+// CachedResponse is an HTTP response kept by the output cache.
+type CachedResponse struct {
+	Status      int    `json:"status"`
+	ContentType string `json:"contentType"`
+	ETag        string `json:"etag"`
+	Body        []byte `json:"body"`
+}
+
+// Output returns the cached response at key if it was stored under the
+// tag's current version. The tag version is read first and must be passed
+// to StoreOutput: a response built after an eviction then carries the new
+// version, and one built before it carries the old one and is never served.
+func (c *Cache) Output(ctx context.Context, key CacheKey, tag string) (resp CachedResponse, tagVersion int64, hit bool, err error) {
+	gen := c.generation()
+	tagVersion, err = c.store.TagVersion(ctx, c.cfg.Keys.TagVersion(gen, tag))
+	if err != nil {
+		return resp, 0, false, err
+	}
+	entry, err := c.store.Get(ctx, c.cfg.Keys.Key(gen, key))
+	if err != nil {
+		return resp, 0, false, err
+	}
+	if entry.Found && !entry.Tombstone && entry.Version == tagVersion && json.Unmarshal(entry.Data, &resp) == nil {
+		c.count(key.Family, CacheHit)
+		return resp, tagVersion, true, nil
+	}
+	c.count(key.Family, CacheMiss)
+	return resp, tagVersion, false, nil
+}
+
+// StoreOutput caches a response under the tag version Output returned.
+func (c *Cache) StoreOutput(ctx context.Context, key CacheKey, tagVersion int64, resp CachedResponse) error {
+	data, err := json.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	_, err = c.store.SetFenced(ctx, c.cfg.Keys.Key(c.generation(), key), tagVersion, data, key.Family.JitteredTTL())
+	return err
+}
