@@ -142,7 +142,7 @@ func (m *Main) Run(ctx context.Context, args []string) (err error) {
 	}
 	defer m.Close()
 	store := postgres.NewStore(m.pool)
-	application, err := app.New(store, store)
+	application, err := app.New(store, store, nil)
 	if err != nil {
 		return err
 	}
