@@ -89,6 +89,8 @@ type CacheConfig struct {
 	LoadTimeout time.Duration
 	// OnLoad observes each load's duration, for metrics.
 	OnLoad func(family CacheFamily, d time.Duration)
+	// OnStoreGet observes each read of an entry from the store, for metrics.
+	OnStoreGet func(family CacheFamily, d time.Duration)
 	// OnInvalidateError observes a failed fast-path eviction; the projector
 	// repairs it.
 	OnInvalidateError func(inv Invalidation, err error)
@@ -202,7 +204,11 @@ type loaded struct {
 
 func (c *Cache) getOrLoad(ctx context.Context, key CacheKey, load rawLoader) ([]byte, CacheStatus, error) {
 	redisKey := c.cfg.Keys.Key(c.generation(), key)
+	start := time.Now()
 	entry, err := c.store.Get(ctx, redisKey)
+	if c.cfg.OnStoreGet != nil {
+		c.cfg.OnStoreGet(key.Family, time.Since(start))
+	}
 	if err != nil {
 		// The store is down: PostgreSQL answers, nothing is cached.
 		data, _, err := c.timedLoad(ctx, key.Family, load)

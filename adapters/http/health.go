@@ -13,9 +13,11 @@ import (
 // answers 503 before the prober's own timeout instead of hanging it.
 const readinessTimeout = 2 * time.Second
 
-// healthStatus is the body of a passing probe.
+// healthStatus is the body of a passing probe; Degraded names optional
+// dependencies that are down while the instance still serves.
 type healthStatus struct {
-	Status string `json:"status"`
+	Status   string   `json:"status"`
+	Degraded []string `json:"degraded,omitempty"`
 }
 
 // handleHealthz says the process serves HTTP; it checks no dependency, so a
@@ -34,6 +36,11 @@ func (s *Server) handleReadyz(c echo.Context) error {
 		// The problem is unavailable whatever the cause; the cause is kept
 		// in the chain for the log.
 		return fmt.Errorf("readiness: %w: %w", &requestError{kindUnavailable, "A dependency is not reachable."}, err)
+	}
+	if s.degraded != nil {
+		if down := s.degraded(ctx); len(down) > 0 {
+			return c.JSON(http.StatusOK, healthStatus{Status: "degraded", Degraded: down})
+		}
 	}
 	return c.JSON(http.StatusOK, healthStatus{Status: "ok"})
 }

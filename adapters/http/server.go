@@ -32,6 +32,15 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// BodyLimit caps request bodies in bytes. Defaults to DefaultBodyLimit.
 	BodyLimit int64
+	// Cache, when set, backs the output cache of public endpoints and the
+	// cache statistics; the queries in App use it on their own.
+	Cache *app.Cache
+	// RedisStats reads Redis's own keyspace hits and misses for the cache
+	// statistics; optional.
+	RedisStats func(ctx context.Context) (hits, misses int64, err error)
+	// Degraded names the optional dependencies that are down (Redis: the
+	// API then answers from PostgreSQL); /readyz stays 200 but says so.
+	Degraded func(ctx context.Context) []string
 }
 
 func (c *Config) setDefaults() {
@@ -67,11 +76,14 @@ func (c Config) Validate() error {
 
 // Server is OrderFlow's REST API. It is safe for concurrent use once built.
 type Server struct {
-	app       *app.Application
-	logger    *slog.Logger
-	ready     func(ctx context.Context) error
-	bodyLimit int64
-	metrics   *httpMetrics
+	app        *app.Application
+	cache      *app.Cache
+	redisStats func(ctx context.Context) (hits, misses int64, err error)
+	degraded   func(ctx context.Context) []string
+	logger     *slog.Logger
+	ready      func(ctx context.Context) error
+	bodyLimit  int64
+	metrics    *httpMetrics
 	// metricsPage serves /metrics from cfg.Gatherer.
 	metricsPage http.Handler
 	echo        *echo.Echo
@@ -93,6 +105,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		app:         cfg.App,
+		cache:       cfg.Cache,
+		redisStats:  cfg.RedisStats,
+		degraded:    cfg.Degraded,
 		logger:      cfg.Logger,
 		ready:       cfg.Ready,
 		bodyLimit:   cfg.BodyLimit,
@@ -147,7 +162,9 @@ func (s *Server) registerRoutes() {
 	api.POST("/orders/:id/ship", s.handleShipOrder)
 	api.POST("/orders/:id/cancel", s.handleCancelOrder)
 
-	e.GET("/public/products", s.handlePublicProducts)
+	e.GET("/public/products", s.handlePublicProducts, s.outputCache(app.ProductsTag, publicCatalogueMaxAge))
+
+	api.GET("/admin/cache/stats", s.handleCacheStats)
 
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)

@@ -17,6 +17,7 @@ import (
 
 	orderflowhttp "github.com/orderflow/orderflow/adapters/http"
 	"github.com/orderflow/orderflow/adapters/postgres"
+	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/cmd/internal/service"
 	"github.com/orderflow/orderflow/migrations"
@@ -27,6 +28,10 @@ type Config struct {
 	DatabaseURL     string
 	DatabaseConns   int
 	RedisURL        string
+	RedisTimeout    time.Duration
+	Cache           bool
+	KeyPrefix       string
+	LeaseTTL        time.Duration
 	HTTPAddr        string
 	ShutdownTimeout time.Duration
 	MigrateOnStart  bool
@@ -42,6 +47,12 @@ func (c Config) Validate() error {
 	}
 	if c.DatabaseConns < 1 {
 		errs = append(errs, errors.New("database-conns must be at least 1"))
+	}
+	if c.RedisTimeout <= 0 {
+		errs = append(errs, errors.New("redis-timeout must be positive"))
+	}
+	if c.LeaseTTL <= 0 {
+		errs = append(errs, errors.New("cache-lease-ttl must be positive"))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown-timeout must be positive"))
@@ -105,6 +116,10 @@ func (m *Main) ParseFlags(args []string) (string, error) {
 	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL, e.g. postgres://user@127.0.0.1:5432/orderflow")
 	fs.Int(&c.DatabaseConns, "database-conns", 16, "maximum PostgreSQL connections in the pool")
 	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
+	fs.Duration(&c.RedisTimeout, "redis-timeout", 100*time.Millisecond, "timeout of one Redis call; past it (or while the breaker is open) reads go to PostgreSQL")
+	fs.Bool(&c.Cache, "cache", true, "serve reads cache-aside from Redis (false: every read from PostgreSQL)")
+	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every cache key in Redis")
+	fs.Duration(&c.LeaseTTL, "cache-lease-ttl", 3*time.Second, "how long a crashed loader can hold up others' loads of the same key")
 	fs.String(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "address the API listens on")
 	fs.Duration(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGTERM")
 	fs.Bool(&c.MigrateOnStart, "migrate-on-start", true, "apply migrations before serving")
@@ -142,7 +157,13 @@ func (m *Main) Run(ctx context.Context, args []string) (err error) {
 	}
 	defer m.Close()
 	store := postgres.NewStore(m.pool)
-	application, err := app.New(store, store, nil)
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cache, cacheStore, err := m.newCache(registry)
+	if err != nil {
+		return err
+	}
+	application, err := app.New(store, store, cache)
 	if err != nil {
 		return err
 	}
@@ -150,8 +171,42 @@ func (m *Main) Run(ctx context.Context, args []string) (err error) {
 	case "seed":
 		return seed(ctx, application, store, m.Config.Seed, m.stdout)
 	default:
-		return m.serve(ctx, application, store)
+		return m.serve(ctx, application, store, cache, cacheStore, registry)
 	}
+}
+
+// newCache builds the cache service and its metrics; nil when caching is off.
+func (m *Main) newCache(registry *prometheus.Registry) (*app.Cache, *orderflowredis.CacheStore, error) {
+	if !m.Config.Cache {
+		return nil, nil, nil
+	}
+	metrics, err := orderflowredis.NewCacheMetrics(registry)
+	if err != nil {
+		return nil, nil, err
+	}
+	store := orderflowredis.NewCacheStore(m.redis, orderflowredis.BreakerConfig{
+		OnStateChange: func(from, to string) {
+			m.logger.Warn("redis circuit breaker", "from", from, "to", to)
+			metrics.BreakerChanged(from, to)
+		},
+	})
+	cache, err := app.NewCache(store, app.CacheConfig{
+		Keys:       app.Keyspace{Prefix: m.Config.KeyPrefix},
+		LeaseTTL:   m.Config.LeaseTTL,
+		OnLoad:     metrics.ObserveLoad,
+		OnStoreGet: metrics.ObserveRedis,
+		OnInvalidateError: func(inv app.Invalidation, err error) {
+			m.logger.Warn("cache invalidation failed; the projector repairs it", "key", inv.Key.Name, "tag", inv.Tag, "err", err)
+			metrics.InvalidateFailed(inv, err)
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := metrics.Watch(cache); err != nil {
+		return nil, nil, err
+	}
+	return cache, store, nil
 }
 
 func (m *Main) open(ctx context.Context) error {
@@ -167,6 +222,13 @@ func (m *Main) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("redis URL: %w", err)
 	}
+	// Short timeouts and no retries: a slow Redis must cost a read little
+	// more than the PostgreSQL query it then falls back to.
+	redisOpts.DialTimeout = 2 * m.Config.RedisTimeout
+	redisOpts.ReadTimeout = m.Config.RedisTimeout
+	redisOpts.WriteTimeout = m.Config.RedisTimeout
+	redisOpts.PoolTimeout = m.Config.RedisTimeout
+	redisOpts.MaxRetries = -1
 	m.redis = redis.NewClient(redisOpts)
 	return nil
 }
@@ -181,18 +243,31 @@ func (m *Main) Close() {
 	}
 }
 
-func (m *Main) serve(ctx context.Context, application *app.Application, store *postgres.Store) error {
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	server, err := orderflowhttp.NewServer(orderflowhttp.Config{
+func (m *Main) serve(ctx context.Context, application *app.Application, store *postgres.Store,
+	cache *app.Cache, cacheStore *orderflowredis.CacheStore, registry *prometheus.Registry) error {
+	cfg := orderflowhttp.Config{
 		App:        application,
 		Logger:     m.logger,
 		Registerer: registry,
 		Gatherer:   registry,
-		Ready: func(ctx context.Context) error {
-			return errors.Join(store.Ping(ctx), m.redis.Ping(ctx).Err())
+		Cache:      cache,
+		// PostgreSQL is required; Redis only degrades the instance, which
+		// then answers from PostgreSQL.
+		Ready: store.Ping,
+		Degraded: func(ctx context.Context) []string {
+			if err := m.redis.Ping(ctx).Err(); err != nil {
+				return []string{"redis"}
+			}
+			return nil
 		},
-	})
+	}
+	if cacheStore != nil {
+		cfg.RedisStats = func(ctx context.Context) (int64, int64, error) {
+			s, err := cacheStore.KeyspaceStats(ctx)
+			return s.Hits, s.Misses, err
+		}
+	}
+	server, err := orderflowhttp.NewServer(cfg)
 	if err != nil {
 		return err
 	}
