@@ -117,3 +117,21 @@ func (k Keyspace) TagVersion(gen, tag string) string {
 
 // Generation is the Redis key of the pointer to the generation readers use.
 func (k Keyspace) Generation() string { return k.Prefix + "meta:generation" }
+
+// Event streams and the relay's checkpoint share the hash tag {events}, so
+// the relay's script that appends to streams and moves the checkpoint
+// touches one Redis Cluster slot.
+
+// EventStream is the Redis stream carrying one aggregate type's events; an
+// aggregate's events are all in one stream, in commit order.
+func (k Keyspace) EventStream(aggregateType string) string {
+	return k.Prefix + "{events}:stream:" + aggregateType
+}
+
+// EventStreams lists the streams of every aggregate type.
+func (k Keyspace) EventStreams() []string {
+	return []string{k.EventStream("product"), k.EventStream("customer"), k.EventStream("order")}
+}
+
+// RelayCheckpoint is the Redis key of the relay's position in the log.
+func (k Keyspace) RelayCheckpoint() string { return k.Prefix + "{events}:relay:checkpoint" }

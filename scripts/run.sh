@@ -144,6 +144,13 @@ until curl -fsS -o /dev/null "$API/readyz" 2>/dev/null; do
 	sleep 0.2
 done
 
+if [[ -z ${ORDERFLOW_RELAY_HTTP_ADDR:-} ]]; then
+	ORDERFLOW_RELAY_HTTP_ADDR=127.0.0.1:8081
+	port_free 127.0.0.1 8081 || ORDERFLOW_RELAY_HTTP_ADDR=127.0.0.1:$(free_port)
+fi
+export ORDERFLOW_RELAY_HTTP_ADDR
+start_bin orderflow-relay
+
 say "seeding demo data"
 bin/orderflow-api seed
 
@@ -165,6 +172,7 @@ cat <<EOF
 OrderFlow is running (logs in $LOGS):
   API          $API
   metrics      $API/metrics
+  relay        http://$ORDERFLOW_RELAY_HTTP_ADDR/metrics (events onto Redis Streams)
   PostgreSQL   $ORDERFLOW_DATABASE_URL
   Redis        $ORDERFLOW_REDIS_URL
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	orderflowhttp "github.com/orderflow/orderflow/adapters/http"
@@ -157,8 +156,7 @@ func (m *Main) Run(ctx context.Context, args []string) (err error) {
 	}
 	defer m.Close()
 	store := postgres.NewStore(m.pool)
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry := service.NewRegistry()
 	cache, cacheStore, err := m.newCache(registry)
 	if err != nil {
 		return err

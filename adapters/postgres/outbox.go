@@ -1,0 +1,165 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orderflow/orderflow/app"
+)
+
+// Outbox reads the event log in commit order for the relay; it implements app.Outbox.
+type Outbox struct {
+	pool  *pgxpool.Pool
+	codec *app.EventCodec
+}
+
+// NewOutbox returns the outbox over pool.
+func NewOutbox(pool *pgxpool.Pool) *Outbox {
+	return &Outbox{pool: pool, codec: app.NewEventCodec()}
+}
+
+// ReadCommitted returns events after `after` whose transaction id is below
+// the oldest transaction still in flight: every transaction below it has
+// ended, so nothing can later commit before the last event returned.
+func (o *Outbox) ReadCommitted(ctx context.Context, after app.LogPosition, limit int) ([]app.CommittedEvent, error) {
+	rows, err := o.pool.Query(ctx, `
+		SELECT tx_id::text::bigint, global_position, event_id::text, stream_type, stream_id::text, version,
+		       event_type, schema_version, data, metadata, occurred_at
+		  FROM events
+		 WHERE (tx_id, global_position) > ($1::text::xid8, $2)
+		   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+		 ORDER BY tx_id, global_position
+		 LIMIT $3`, strconv.FormatUint(after.TxID, 10), after.Position, limit)
+	if err != nil {
+		return nil, readFailed("outbox", err)
+	}
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.CommittedEvent, error) {
+		var (
+			e  app.CommittedEvent
+			md []byte
+			tx int64
+		)
+		if err := row.Scan(&tx, &e.GlobalPosition, &e.EventID, &e.AggregateType, &e.AggregateID, &e.Version,
+			&e.Type, &e.SchemaVersion, &e.Data, &md, &e.OccurredAt); err != nil {
+			return e, err
+		}
+		e.At = app.LogPosition{TxID: uint64(tx), Position: e.GlobalPosition}
+		e.OccurredAt = e.OccurredAt.UTC()
+		if err := json.Unmarshal(md, &e.Metadata); err != nil {
+			return e, fmt.Errorf("event %s metadata: %w", e.EventID, err)
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, readFailed("outbox", err)
+	}
+	return events, nil
+}
+
+// OutboxStats is what the relay reports about the log it has not yet published.
+type OutboxStats struct {
+	// Backlog counts committed events after the checkpoint, up to a cap.
+	Backlog int64
+	// OldestUnpublished is when the oldest of them was committed (zero when none).
+	OldestUnpublished time.Time
+	// OldestInFlight is how long the oldest transaction holding an id has
+	// run: it holds back every event committed after it started.
+	OldestInFlight time.Duration
+}
+
+// BacklogCap bounds the backlog count so that measuring a huge backlog stays cheap.
+const BacklogCap = 1_000_000
+
+// Stats measures the backlog after cp and the oldest transaction in flight.
+func (o *Outbox) Stats(ctx context.Context, cp app.LogPosition) (OutboxStats, error) {
+	var (
+		s      OutboxStats
+		oldest *time.Time
+		secs   float64
+	)
+	err := o.pool.QueryRow(ctx, `
+		SELECT (SELECT count(*) FROM (
+		          SELECT 1 FROM events
+		           WHERE (tx_id, global_position) > ($1::text::xid8, $2)
+		             AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+		           LIMIT $3) b),
+		       (SELECT min(occurred_at) FROM (
+		          SELECT occurred_at FROM events
+		           WHERE (tx_id, global_position) > ($1::text::xid8, $2)
+		             AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+		           ORDER BY tx_id, global_position LIMIT 1) o),
+		       COALESCE((SELECT extract(epoch FROM max(now() - xact_start))::float8
+		          FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()), 0)`,
+		strconv.FormatUint(cp.TxID, 10), cp.Position, BacklogCap).Scan(&s.Backlog, &oldest, &secs)
+	if err != nil {
+		return s, readFailed("outbox stats", err)
+	}
+	if oldest != nil {
+		s.OldestUnpublished = oldest.UTC()
+	}
+	s.OldestInFlight = time.Duration(secs * float64(time.Second))
+	return s, nil
+}
+
+// Leadership is a dedicated connection holding the relay's advisory lock and
+// listening for appended events. Only its holder relays; the lock dies with
+// the connection, so a standby takes over when the holder's process dies.
+type Leadership struct {
+	conn *pgx.Conn
+}
+
+// relayLockKey is the advisory lock key of the active relay ("orderflo").
+const relayLockKey int64 = 0x6f72646572666c6f
+
+// TryLead connects to dsn and takes the relay lock if it is free. It returns
+// nil without error when another relay holds it.
+func TryLead(ctx context.Context, dsn string) (*Leadership, error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, readFailed("leadership connection", err)
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, relayLockKey).Scan(&got); err != nil {
+		_ = conn.Close(ctx)
+		return nil, readFailed("relay lock", err)
+	}
+	if !got {
+		_ = conn.Close(ctx)
+		return nil, nil
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+EventsChannel); err != nil {
+		_ = conn.Close(ctx)
+		return nil, readFailed("listen", err)
+	}
+	return &Leadership{conn: conn}, nil
+}
+
+// Wait blocks until an appending transaction notifies, timeout passes, or
+// the connection (and with it the lock) is lost. It fits app.Wait.
+func (l *Leadership) Wait(ctx context.Context, timeout time.Duration) (bool, error) {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := l.conn.WaitForNotification(wctx)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		// A timeout leaves the connection usable; make sure it still is.
+		if l.conn.IsClosed() {
+			return false, errors.New("leadership connection closed")
+		}
+		return false, nil
+	default:
+		return false, fmt.Errorf("leadership connection: %w", err)
+	}
+}
+
+// Release gives the lock up by closing the connection.
+func (l *Leadership) Release(ctx context.Context) error { return l.conn.Close(ctx) }

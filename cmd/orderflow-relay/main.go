@@ -1,0 +1,19 @@
+// Command orderflow-relay moves every committed event from PostgreSQL onto
+// Redis Streams, in commit order, none lost. Run `orderflow-relay --help`.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/orderflow/orderflow/cmd/internal/service"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := NewMain(os.Stdout, os.Stderr, os.LookupEnv)
+	os.Exit(service.ExitCode(m.Run(ctx, os.Args[1:]), os.Stderr))
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/adapters/postgres"
+	"github.com/orderflow/orderflow/adapters/streams"
+	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/cmd/internal/service"
+	"github.com/orderflow/orderflow/migrations"
+)
+
+// Config is orderflow-relay's settings.
+type Config struct {
+	DatabaseURL     string
+	RedisURL        string
+	HTTPAddr        string
+	KeyPrefix       string
+	BatchSize       int
+	PollInterval    time.Duration
+	StreamMaxLen    int
+	LeadRetry       time.Duration
+	ShutdownTimeout time.Duration
+	Logging         service.Logging
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("database URL is required (ORDERFLOW_DATABASE_URL or --database-url)"))
+	}
+	if c.BatchSize < 1 || c.BatchSize > 5000 {
+		errs = append(errs, errors.New("batch-size must be 1 to 5000"))
+	}
+	if c.StreamMaxLen < 1000 {
+		errs = append(errs, errors.New("stream-maxlen must be at least 1000"))
+	}
+	if c.PollInterval <= 0 || c.LeadRetry <= 0 || c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("poll-interval, lead-retry and shutdown-timeout must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Main is one run of orderflow-relay.
+type Main struct {
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+
+	Config Config
+	// Ready, when set, receives the ops server's bound address.
+	Ready func(net.Addr)
+}
+
+// NewMain returns a Main reading settings from lookupEnv and flags.
+func NewMain(stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) *Main {
+	return &Main{stdout: stdout, stderr: stderr, lookupEnv: lookupEnv}
+}
+
+const usage = `orderflow-relay moves every committed event from PostgreSQL's log onto
+Redis Streams (one stream per aggregate type), in commit order, none lost.
+Run several: one holds a PostgreSQL advisory lock and relays, the others
+stand by and take over within a second of its death.
+
+Usage:
+  orderflow-relay [flags]
+
+Every flag can also be set by the environment variable named beside it.
+
+Flags:
+`
+
+// ParseFlags reads settings from args and the environment.
+func (m *Main) ParseFlags(args []string) error {
+	fs := service.NewFlags("orderflow-relay", m.lookupEnv)
+	fs.SetOutput(m.stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	c := &m.Config
+	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL")
+	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
+	fs.String(&c.HTTPAddr, "relay-http-addr", "127.0.0.1:8081", "address of /healthz, /readyz and /metrics")
+	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every Redis key (streams: <prefix>{events}:stream:<aggregate type>)")
+	fs.Int(&c.BatchSize, "relay-batch-size", 500, "events read and published at once")
+	fs.Duration(&c.PollInterval, "relay-poll-interval", 250*time.Millisecond, "longest wait between reads when no notification arrives")
+	fs.Int(&c.StreamMaxLen, "stream-maxlen", 1_000_000, "approximate number of entries each stream keeps (the log stays the source of truth)")
+	fs.Duration(&c.LeadRetry, "relay-lead-retry", time.Second, "how often a standby tries to take over")
+	fs.Duration(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long the ops server may take to stop")
+	c.Logging.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return c.Validate()
+}
+
+// Run relays until ctx ends.
+func (m *Main) Run(ctx context.Context, args []string) error {
+	if err := m.ParseFlags(args); err != nil {
+		return err
+	}
+	logger, err := m.Config.Logging.NewLogger(m.stderr)
+	if err != nil {
+		return err
+	}
+	if err := migrations.Up(ctx, m.Config.DatabaseURL); err != nil {
+		return err
+	}
+	pool, err := pgxpool.New(ctx, m.Config.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer pool.Close()
+	redisOpts, err := redis.ParseURL(m.Config.RedisURL)
+	if err != nil {
+		return fmt.Errorf("redis URL: %w", err)
+	}
+	client := redis.NewClient(redisOpts)
+	defer client.Close()
+
+	registry := service.NewRegistry()
+	metrics, err := newRelayMetrics(registry)
+	if err != nil {
+		return err
+	}
+	keys := app.Keyspace{Prefix: m.Config.KeyPrefix}
+	outbox := postgres.NewOutbox(pool)
+	publisher := streams.NewPublisher(client, keys, int64(m.Config.StreamMaxLen))
+	var lastErr atomic.Pointer[error]
+	relay, err := app.NewRelay(outbox, publisher, app.RelayConfig{
+		BatchSize:    m.Config.BatchSize,
+		PollInterval: m.Config.PollInterval,
+		Observe:      metrics.observeBatch,
+		Healthy: func(err error) {
+			if err != nil {
+				logger.Warn("relay round failed; retrying with backoff", "err", err)
+			}
+			lastErr.Store(&err)
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	ready := func(ctx context.Context) error {
+		if p := lastErr.Load(); p != nil && *p != nil {
+			return *p
+		}
+		return errors.Join(pool.Ping(ctx), client.Ping(ctx).Err())
+	}
+	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
+	opsDone := make(chan error, 1)
+	go func() {
+		opsDone <- service.ListenAndServe(opsCtx, logger, m.Config.HTTPAddr, service.OpsHandler(logger, ready, registry), m.Config.ShutdownTimeout, m.Ready)
+	}()
+	defer func() {
+		stopOps()
+		<-opsDone
+	}()
+
+	go metrics.sample(ctx, logger, outbox, publisher)
+	return m.lead(ctx, logger, relay, metrics)
+}
+
+// lead takes the relay lock when it is free and relays while holding it;
+// it stands by otherwise.
+func (m *Main) lead(ctx context.Context, logger *slog.Logger, relay *app.Relay, metrics *relayMetrics) error {
+	standingBy := false
+	for ctx.Err() == nil {
+		leadership, err := postgres.TryLead(ctx, m.Config.DatabaseURL)
+		if err != nil {
+			logger.Warn("cannot reach PostgreSQL to take the relay lock", "err", err)
+		}
+		if leadership == nil {
+			if !standingBy && err == nil {
+				logger.Info("standing by: another relay holds the lock")
+				standingBy = true
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(m.Config.LeadRetry):
+			}
+			continue
+		}
+		standingBy = false
+		logger.Info("relaying: took the relay lock")
+		metrics.active.Set(1)
+		err = relay.Run(ctx, leadership.Wait)
+		metrics.active.Set(0)
+		_ = leadership.Release(context.WithoutCancel(ctx))
+		if err != nil {
+			logger.Warn("lost the relay lock; trying to take it again", "err", err)
+		}
+	}
+	logger.Info("stopped relaying")
+	return nil
+}
