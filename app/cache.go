@@ -330,7 +330,7 @@ func (c *Cache) Invalidate(ctx context.Context, stale []Invalidation) {
 	for _, inv := range stale {
 		var err error
 		if inv.Tag != "" {
-			err = c.store.BumpTag(ctx, c.cfg.Keys.TagVersion(gen, inv.Tag))
+			err = c.BumpTag(ctx, inv.Tag)
 		} else {
 			err = c.store.Tombstone(ctx, c.cfg.Keys.Key(gen, inv.Key), inv.Version, TombstoneTTL)
 		}
@@ -400,4 +400,9 @@ func (c *Cache) StoreOutput(ctx context.Context, key CacheKey, tagVersion int64,
 	}
 	_, err = c.store.SetFenced(ctx, c.cfg.Keys.Key(c.generation(), key), tagVersion, data, key.Family.JitteredTTL())
 	return err
+}
+
+// BumpTag makes every output-cache entry under tag stale at once.
+func (c *Cache) BumpTag(ctx context.Context, tag string) error {
+	return c.store.BumpTag(ctx, c.cfg.Keys.TagVersion(c.generation(), tag))
 }

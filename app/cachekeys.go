@@ -135,3 +135,6 @@ func (k Keyspace) EventStreams() []string {
 
 // RelayCheckpoint is the Redis key of the relay's position in the log.
 func (k Keyspace) RelayCheckpoint() string { return k.Prefix + "{events}:relay:checkpoint" }
+
+// DeadLetterStream is where entries a projector cannot apply are parked.
+func (k Keyspace) DeadLetterStream() string { return k.Prefix + "{events}:dead-letter" }

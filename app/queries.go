@@ -66,9 +66,7 @@ type ProductHandler struct {
 
 // ByID returns the product with this id.
 func (h *ProductHandler) ByID(ctx context.Context, id string) (Product, CacheStatus, error) {
-	details, status, err := cached(ctx, h.cache, ProductKey(id), h.loadDetails(func(ctx context.Context) (Product, error) {
-		return h.reads.Product(ctx, id)
-	}))
+	details, status, err := cached(ctx, h.cache, ProductKey(id), loadProductDetails(h.reads, id))
 	if err != nil {
 		return Product{}, "", err
 	}
@@ -77,23 +75,11 @@ func (h *ProductHandler) ByID(ctx context.Context, id string) (Product, CacheSta
 
 // BySKU returns the product with this SKU, compared case-insensitively.
 func (h *ProductHandler) BySKU(ctx context.Context, sku string) (Product, CacheStatus, error) {
-	details, status, err := cached(ctx, h.cache, ProductSKUKey(sku), h.loadDetails(func(ctx context.Context) (Product, error) {
-		return h.reads.ProductBySKU(ctx, sku)
-	}))
+	details, status, err := cached(ctx, h.cache, ProductSKUKey(sku), loadProductDetailsBySKU(h.reads, sku))
 	if err != nil {
 		return Product{}, "", err
 	}
 	return h.withLiveStock(ctx, details, status)
-}
-
-// loadDetails strips the stock from a loaded product: details are cached
-// without it, fenced by the aggregate version they were read at.
-func (h *ProductHandler) loadDetails(read func(ctx context.Context) (Product, error)) Loader[Product] {
-	return func(ctx context.Context) (Product, int64, error) {
-		p, err := read(ctx)
-		p.StockLevel = nil
-		return p, p.Version, err
-	}
 }
 
 // withLiveStock adds the live stock level and version. When PostgreSQL is
@@ -129,16 +115,7 @@ func (h *ListProductsHandler) Handle(ctx context.Context, q ListProducts) (Produ
 		page, err := h.reads.ListProducts(ctx, q)
 		return page, CacheBypass, err
 	}
-	return cached(ctx, h.cache, ProductListKey(), func(ctx context.Context) (ProductPage, int64, error) {
-		// The version is read first: a page newer than its version is
-		// merely evicted early, a version newer than its page would be stale.
-		version, err := h.reads.CatalogVersion(ctx)
-		if err != nil {
-			return ProductPage{}, 0, err
-		}
-		page, err := h.reads.ListProducts(ctx, q)
-		return page, version, err
-	})
+	return cached(ctx, h.cache, ProductListKey(), loadProductList(h.reads))
 }
 
 // CustomerHandler reads profiles, cache-aside.
@@ -149,10 +126,7 @@ type CustomerHandler struct {
 
 // Handle returns the customer's profile.
 func (h *CustomerHandler) Handle(ctx context.Context, id string) (Customer, CacheStatus, error) {
-	return cached(ctx, h.cache, CustomerKey(id), func(ctx context.Context) (Customer, int64, error) {
-		c, err := h.reads.Customer(ctx, id)
-		return c, c.Version, err
-	})
+	return cached(ctx, h.cache, CustomerKey(id), loadCustomer(h.reads, id))
 }
 
 // OrderHandler reads orders; they are never cached.
@@ -171,12 +145,5 @@ type CustomerOrdersHandler struct {
 
 // Handle returns the customer's newest order summaries, newest first.
 func (h *CustomerOrdersHandler) Handle(ctx context.Context, customerID string) (CustomerOrders, CacheStatus, error) {
-	return cached(ctx, h.cache, CustomerOrdersKey(customerID), func(ctx context.Context) (CustomerOrders, int64, error) {
-		version, err := h.reads.CustomerOrdersVersion(ctx, customerID)
-		if err != nil {
-			return CustomerOrders{}, 0, err
-		}
-		orders, err := h.reads.CustomerOrders(ctx, customerID, CustomerOrdersLimit)
-		return orders, version, err
-	})
+	return cached(ctx, h.cache, CustomerOrdersKey(customerID), loadCustomerOrders(h.reads, customerID))
 }

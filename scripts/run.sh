@@ -19,10 +19,16 @@ BIN_PIDS=()
 # start_bin NAME ARGS... starts bin/NAME in the background, logging to
 # .state/dev/logs/NAME.log, and records its pid so that Ctrl-C stops it.
 start_bin() {
-	local name=$1
-	shift
-	say "starting $name $* (log $LOGS/$name.log)"
-	"$REPO/bin/$name" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+	start_bin_as "$1" "$@"
+}
+
+# start_bin_as LABEL NAME ARGS... is start_bin for a second instance of a
+# binary: LABEL names its log and pid files.
+start_bin_as() {
+	local name=$1 bin=$2
+	shift 2
+	say "starting $bin $* (log $LOGS/$name.log)"
+	"$REPO/bin/$bin" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
 	local pid=$!
 	BIN_NAMES+=("$name")
 	BIN_PIDS+=("$pid")
@@ -151,6 +157,15 @@ fi
 export ORDERFLOW_RELAY_HTTP_ADDR
 start_bin orderflow-relay
 
+# Two projector instances share the work as one consumer group.
+PROJECTOR_ADDRS=()
+for n in 1 2; do
+	addr=127.0.0.1:$((8081 + n))
+	port_free 127.0.0.1 $((8081 + n)) || addr=127.0.0.1:$(free_port)
+	PROJECTOR_ADDRS+=("$addr")
+	start_bin_as orderflow-projector-$n orderflow-projector --projector-http-addr "$addr" --consumer projector-$n
+done
+
 say "seeding demo data"
 bin/orderflow-api seed
 
@@ -173,6 +188,7 @@ OrderFlow is running (logs in $LOGS):
   API          $API
   metrics      $API/metrics
   relay        http://$ORDERFLOW_RELAY_HTTP_ADDR/metrics (events onto Redis Streams)
+  projectors   http://${PROJECTOR_ADDRS[0]}/metrics  http://${PROJECTOR_ADDRS[1]}/metrics (Redis read models)
   PostgreSQL   $ORDERFLOW_DATABASE_URL
   Redis        $ORDERFLOW_REDIS_URL
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -224,4 +225,58 @@ func (s *CacheStore) KeyspaceStats(ctx context.Context) (KeyspaceStats, error) {
 		}
 	}
 	return out, nil
+}
+
+// ScanPrefix lists every key under prefix in batches, on every master of a
+// cluster. It implements app.KeyScanner.
+func (s *CacheStore) ScanPrefix(ctx context.Context, prefix string, each func(keys []string) error) error {
+	pattern := escapeGlob(prefix) + "*"
+	scan := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		batch := make([]string, 0, 1000)
+		for iter.Next(ctx) {
+			batch = append(batch, iter.Val())
+			if len(batch) == cap(batch) {
+				if err := each(batch); err != nil {
+					return err
+				}
+				batch = batch[:0]
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return err
+		}
+		if len(batch) > 0 {
+			return each(batch)
+		}
+		return nil
+	}
+	switch c := s.client.(type) {
+	case *redis.ClusterClient:
+		// Masters are scanned concurrently; the caller's callback is not.
+		var mu sync.Mutex
+		serial := each
+		each = func(keys []string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return serial(keys)
+		}
+		return c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		return scan(ctx, c)
+	default:
+		return fmt.Errorf("scan: unsupported client %T", s.client)
+	}
+}
+
+// escapeGlob quotes the characters SCAN's MATCH treats as a pattern.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -14,21 +14,6 @@ import (
 	"github.com/orderflow/orderflow/app"
 )
 
-// Metadata keys every stream entry carries beside its payload (the event's JSON).
-const (
-	MetaEventType      = "event_type"
-	MetaSchemaVersion  = "schema_version"
-	MetaAggregateType  = "aggregate_type"
-	MetaAggregateID    = "aggregate_id"
-	MetaVersion        = "version"
-	MetaGlobalPosition = "global_position"
-	MetaTxID           = "tx_id"
-	MetaOccurredAt     = "occurred_at"
-	MetaCorrelationID  = "correlation_id"
-	MetaCausationID    = "causation_id"
-	MetaActor          = "actor"
-)
-
 // publishBatch appends every entry and moves the checkpoint, only if the
 // checkpoint is still where the caller read it: a second relay that believes
 // it leads cannot publish the same events again. KEYS[1] is the checkpoint,
@@ -115,17 +100,17 @@ func (p *Publisher) Publish(ctx context.Context, from app.LogPosition, events []
 func Message(e app.CommittedEvent) *message.Message {
 	msg := message.NewMessage(e.EventID, e.Data)
 	msg.Metadata = message.Metadata{
-		MetaEventType:      e.Type,
-		MetaSchemaVersion:  strconv.Itoa(e.SchemaVersion),
-		MetaAggregateType:  e.AggregateType,
-		MetaAggregateID:    e.AggregateID,
-		MetaVersion:        strconv.FormatInt(e.Version, 10),
-		MetaGlobalPosition: strconv.FormatInt(e.GlobalPosition, 10),
-		MetaTxID:           strconv.FormatUint(e.At.TxID, 10),
-		MetaOccurredAt:     e.OccurredAt.UTC().Format(time.RFC3339Nano),
-		MetaCorrelationID:  e.Metadata.CorrelationID,
-		MetaCausationID:    e.Metadata.CausationID,
-		MetaActor:          e.Metadata.Actor,
+		app.MetaEventType:      e.Type,
+		app.MetaSchemaVersion:  strconv.Itoa(e.SchemaVersion),
+		app.MetaAggregateType:  e.AggregateType,
+		app.MetaAggregateID:    e.AggregateID,
+		app.MetaVersion:        strconv.FormatInt(e.Version, 10),
+		app.MetaGlobalPosition: strconv.FormatInt(e.GlobalPosition, 10),
+		app.MetaTxID:           strconv.FormatUint(e.At.TxID, 10),
+		app.MetaOccurredAt:     e.OccurredAt.UTC().Format(time.RFC3339Nano),
+		app.MetaCorrelationID:  e.Metadata.CorrelationID,
+		app.MetaCausationID:    e.Metadata.CausationID,
+		app.MetaActor:          e.Metadata.Actor,
 	}
 	return msg
 }

@@ -1,0 +1,160 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/app"
+)
+
+// ParkedEntry is an entry of the dead-letter stream.
+type ParkedEntry struct {
+	ID            string `json:"id"`
+	Stream        string `json:"stream"`
+	EventID       string `json:"eventId"`
+	EventType     string `json:"eventType,omitempty"`
+	AggregateID   string `json:"aggregateId,omitempty"`
+	Version       string `json:"version,omitempty"`
+	Position      string `json:"globalPosition,omitempty"`
+	Attempts      string `json:"attempts"`
+	Error         string `json:"error"`
+	Unmarshalable bool   `json:"unreadable,omitempty"`
+}
+
+// DeadLetters inspects and re-drives the dead-letter stream.
+type DeadLetters struct {
+	client redis.UniversalClient
+	keys   app.Keyspace
+}
+
+// NewDeadLetters returns the dead-letter stream of keys.
+func NewDeadLetters(client redis.UniversalClient, keys app.Keyspace) *DeadLetters {
+	return &DeadLetters{client: client, keys: keys}
+}
+
+// poisonMetadata are the keys the poison queue and attempt counter add;
+// re-driving an entry strips them.
+var poisonMetadata = []string{
+	middleware.ReasonForPoisonedKey, middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey,
+	middleware.PoisonedSubscriberKey, MetaAttempts,
+}
+
+// List returns up to limit parked entries, oldest first.
+func (d *DeadLetters) List(ctx context.Context, limit int64) ([]ParkedEntry, error) {
+	entries, err := d.client.XRangeN(ctx, d.keys.DeadLetterStream(), "-", "+", limit).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read dead letters: %w", err)
+	}
+	out := make([]ParkedEntry, 0, len(entries))
+	for _, e := range entries {
+		msg, err := redisstream.DefaultMarshallerUnmarshaller{}.Unmarshal(e.Values)
+		if err != nil {
+			out = append(out, ParkedEntry{ID: e.ID, Error: "unreadable dead letter: " + err.Error()})
+			continue
+		}
+		m := msg.Metadata
+		out = append(out, ParkedEntry{
+			ID: e.ID, Stream: m.Get(middleware.PoisonedTopicKey), EventID: msg.UUID,
+			EventType: m.Get(app.MetaEventType), AggregateID: m.Get(app.MetaAggregateID),
+			Version: m.Get(app.MetaVersion), Position: m.Get(app.MetaGlobalPosition),
+			Attempts: m.Get(MetaAttempts), Error: m.Get(middleware.ReasonForPoisonedKey),
+			Unmarshalable: m.Get(app.MetaUnmarshalError) != "",
+		})
+	}
+	return out, nil
+}
+
+// Len is the number of parked entries.
+func (d *DeadLetters) Len(ctx context.Context) (int64, error) {
+	return d.client.XLen(ctx, d.keys.DeadLetterStream()).Result()
+}
+
+// Replay appends the parked entries with these ids back to the streams they
+// came from, as they were before they failed, and removes them from the
+// dead-letter stream. Projections are fenced, so an event applied twice
+// changes nothing.
+func (d *DeadLetters) Replay(ctx context.Context, ids []string) (int, error) {
+	done := 0
+	for _, id := range ids {
+		entries, err := d.client.XRange(ctx, d.keys.DeadLetterStream(), id, id).Result()
+		if err != nil {
+			return done, fmt.Errorf("read dead letter %s: %w", id, err)
+		}
+		if len(entries) == 0 {
+			continue
+		}
+		msg, err := redisstream.DefaultMarshallerUnmarshaller{}.Unmarshal(entries[0].Values)
+		if err != nil {
+			return done, fmt.Errorf("dead letter %s: %w", id, err)
+		}
+		stream := msg.Metadata.Get(middleware.PoisonedTopicKey)
+		var values map[string]any
+		if msg.Metadata.Get(app.MetaUnmarshalError) != "" {
+			// The original entry's raw fields were kept as the payload.
+			if err := json.Unmarshal(msg.Payload, &values); err != nil {
+				return done, fmt.Errorf("dead letter %s: raw entry: %w", id, err)
+			}
+		} else {
+			for _, k := range poisonMetadata {
+				delete(msg.Metadata, k)
+			}
+			if values, err = (redisstream.DefaultMarshallerUnmarshaller{}).Marshal(stream, msg); err != nil {
+				return done, fmt.Errorf("dead letter %s: %w", id, err)
+			}
+		}
+		if _, err := d.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: values})
+			p.XDel(ctx, d.keys.DeadLetterStream(), id)
+			return nil
+		}); err != nil {
+			return done, fmt.Errorf("re-drive dead letter %s: %w", id, err)
+		}
+		done++
+	}
+	return done, nil
+}
+
+// Drop removes parked entries for good.
+func (d *DeadLetters) Drop(ctx context.Context, ids []string) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	return d.client.XDel(ctx, d.keys.DeadLetterStream(), ids...).Result()
+}
+
+// GroupLag is a consumer group's position on one stream.
+type GroupLag struct {
+	Stream  string
+	Lag     int64
+	Pending int64
+}
+
+// ConsumerLag reads the group's lag and pending entries on every event
+// stream (XINFO GROUPS); a stream or group not created yet is skipped.
+func ConsumerLag(ctx context.Context, client redis.UniversalClient, keys app.Keyspace, group string) ([]GroupLag, error) {
+	var out []GroupLag
+	for _, stream := range keys.EventStreams() {
+		groups, err := client.XInfoGroups(ctx, stream).Result()
+		if err != nil {
+			if isNoSuchKey(err) {
+				continue
+			}
+			return nil, fmt.Errorf("xinfo groups %s: %w", stream, err)
+		}
+		for _, g := range groups {
+			if g.Name == group {
+				out = append(out, GroupLag{Stream: stream, Lag: g.Lag, Pending: g.Pending})
+			}
+		}
+	}
+	return out, nil
+}
+
+func isNoSuchKey(err error) bool {
+	return err != nil && (err.Error() == "ERR no such key" || redis.HasErrorPrefix(err, "ERR no such key"))
+}

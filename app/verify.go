@@ -1,0 +1,144 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// KeyScanner lists the keys under a prefix, in batches. Implemented by adapters/redis.
+type KeyScanner interface {
+	ScanPrefix(ctx context.Context, prefix string, each func(keys []string) error) error
+}
+
+// Drift is what verify found: cached entries that differ from PostgreSQL.
+type Drift struct {
+	Checked int
+	Drifted int
+	// Samples names up to ten drifted keys with what differed.
+	Samples []string
+}
+
+// Verify compares every cached projection with what the read tables hold
+// now. Tombstones, leases and output-cache entries are skipped. Version
+// fields of products are live data (stock events move them) and are left
+// out of the comparison; everything else must be equal.
+func Verify(ctx context.Context, c *Cache, scanner KeyScanner, reads ReadModel) (Drift, error) {
+	var d Drift
+	prefix := c.cfg.Keys.Key(c.generation(), CacheKey{})
+	err := scanner.ScanPrefix(ctx, prefix, func(keys []string) error {
+		for _, full := range keys {
+			name := strings.TrimPrefix(full, prefix)
+			key, load, ok := verifiable(reads, name)
+			if !ok {
+				continue
+			}
+			entry, err := c.store.Get(ctx, full)
+			if err != nil {
+				return err
+			}
+			if !entry.Found || entry.Tombstone {
+				continue
+			}
+			d.Checked++
+			want, _, err := load(ctx)
+			if errors.Is(err, ErrNotFound) {
+				want = nil
+			} else if err != nil {
+				return fmt.Errorf("load %s: %w", key.Name, err)
+			}
+			if !sameProjection(key.Family, entry.Data, want) {
+				d.Drifted++
+				if len(d.Samples) < 10 {
+					d.Samples = append(d.Samples, fmt.Sprintf("%s: cached %s, PostgreSQL %s", full, entry.Data, want))
+				}
+			}
+		}
+		return nil
+	})
+	return d, err
+}
+
+// verifiable maps a family key to its loader; leases, tags and output
+// entries are not projections.
+func verifiable(reads ReadModel, name string) (CacheKey, rawLoader, bool) {
+	encode := func(v any, version int64, err error) ([]byte, int64, error) {
+		if err != nil {
+			return nil, 0, err
+		}
+		data, err := json.Marshal(v)
+		return data, version, err
+	}
+	switch {
+	case strings.HasSuffix(name, ":lease"), strings.HasPrefix(name, "http:"), strings.HasPrefix(name, "tag:"):
+		return CacheKey{}, nil, false
+	case name == ProductListKey().Name:
+		return ProductListKey(), func(ctx context.Context) ([]byte, int64, error) {
+			return encode(loadProductList(reads)(ctx))
+		}, true
+	case strings.HasPrefix(name, "products:sku:"):
+		sku := strings.TrimPrefix(name, "products:sku:")
+		return ProductSKUKey(sku), func(ctx context.Context) ([]byte, int64, error) {
+			return encode(loadProductDetailsBySKU(reads, sku)(ctx))
+		}, true
+	case strings.HasPrefix(name, "products:"):
+		id := strings.TrimPrefix(name, "products:")
+		return ProductKey(id), func(ctx context.Context) ([]byte, int64, error) {
+			return encode(loadProductDetails(reads, id)(ctx))
+		}, true
+	case strings.HasPrefix(name, "customers:"):
+		id := strings.TrimPrefix(name, "customers:")
+		return CustomerKey(id), func(ctx context.Context) ([]byte, int64, error) {
+			return encode(loadCustomer(reads, id)(ctx))
+		}, true
+	case strings.HasPrefix(name, "orders:customer:"):
+		id := strings.TrimPrefix(name, "orders:customer:")
+		return CustomerOrdersKey(id), func(ctx context.Context) ([]byte, int64, error) {
+			return encode(loadCustomerOrders(reads, id)(ctx))
+		}, true
+	}
+	return CacheKey{}, nil, false
+}
+
+// sameProjection compares a cached value with the read tables' one,
+// leaving out product versions (live data).
+func sameProjection(f CacheFamily, cached, want []byte) bool {
+	if want == nil {
+		return false
+	}
+	switch f {
+	case FamilyProduct, FamilyProductBySKU:
+		var a, b Product
+		if json.Unmarshal(cached, &a) != nil || json.Unmarshal(want, &b) != nil {
+			return false
+		}
+		a.Version, b.Version = 0, 0
+		return sameJSON(a, b)
+	case FamilyProductList:
+		var a, b ProductPage
+		if json.Unmarshal(cached, &a) != nil || json.Unmarshal(want, &b) != nil {
+			return false
+		}
+		for i := range a.Items {
+			a.Items[i].Version = 0
+		}
+		for i := range b.Items {
+			b.Items[i].Version = 0
+		}
+		return sameJSON(a, b)
+	}
+	var a, b any
+	if json.Unmarshal(cached, &a) != nil || json.Unmarshal(want, &b) != nil {
+		return false
+	}
+	return sameJSON(a, b)
+}
+
+func sameJSON(a, b any) bool {
+	x, errA := json.Marshal(a)
+	y, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(x, y)
+}
