@@ -49,6 +49,8 @@ type CacheStore interface {
 	LeaseHeld(ctx context.Context, key string) (bool, error)
 	// TagVersion returns a tag's version, 0 when never bumped.
 	TagVersion(ctx context.Context, key string) (int64, error)
+	// Pointers reads string keys; a missing key reads as "".
+	Pointers(ctx context.Context, keys ...string) ([]string, error)
 	// BumpTag increments a tag's version.
 	BumpTag(ctx context.Context, key string) error
 }
@@ -124,6 +126,14 @@ type Cache struct {
 	cfg   CacheConfig
 	group singleflight.Group
 	stats map[CacheFamily]*FamilyStats
+	gens  atomic.Pointer[generations]
+}
+
+// generations are the key generation readers use and, while a replay fills
+// one, the next: every write goes to both, so nothing committed during the
+// rebuild is missing after the switch.
+type generations struct {
+	current, next string
 }
 
 // NewCache returns a cache service over store.
@@ -139,7 +149,40 @@ func NewCache(store CacheStore, cfg CacheConfig) (*Cache, error) {
 	for _, f := range CacheFamilies() {
 		stats[f] = &FamilyStats{}
 	}
-	return &Cache{store: store, cfg: cfg, stats: stats}, nil
+	c := &Cache{store: store, cfg: cfg, stats: stats}
+	c.gens.Store(&generations{})
+	return c, nil
+}
+
+// RefreshGenerations reads the generation pointers once.
+func (c *Cache) RefreshGenerations(ctx context.Context) error {
+	p, err := c.store.Pointers(ctx, c.cfg.Keys.Generation(), c.cfg.Keys.NextGeneration())
+	if err != nil {
+		return err
+	}
+	c.gens.Store(&generations{current: p[0], next: p[1]})
+	return nil
+}
+
+// GenerationRefresh is how often a running process re-reads the generation
+// pointers; a replay waits a few of these before it relies on every process
+// having seen a change.
+const GenerationRefresh = time.Second
+
+// WatchGenerations re-reads the generation pointers every GenerationRefresh
+// until ctx ends, so a replay's switch reaches every reader.
+func (c *Cache) WatchGenerations(ctx context.Context) {
+	_ = c.RefreshGenerations(ctx)
+	t := time.NewTicker(GenerationRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = c.RefreshGenerations(ctx)
+		}
+	}
 }
 
 // Stats returns the live counters of a family.
@@ -160,8 +203,17 @@ func (c *Cache) count(f CacheFamily, s CacheStatus) {
 	}
 }
 
-// generation is the key generation readers use; replay will switch it.
-func (c *Cache) generation() string { return "" }
+// generation is the key generation readers use.
+func (c *Cache) generation() string { return c.gens.Load().current }
+
+// writeGenerations are the generations every write goes to.
+func (c *Cache) writeGenerations() []string {
+	g := c.gens.Load()
+	if g.next != "" && g.next != g.current {
+		return []string{g.current, g.next}
+	}
+	return []string{g.current}
+}
 
 // Loader reads a value and the version that fences it from the system of record.
 type Loader[T any] func(ctx context.Context) (T, int64, error)
@@ -326,13 +378,14 @@ func newLeaseToken() string {
 // answers (read-your-writes); a failure is reported and left to the
 // projector, which is the guaranteed path.
 func (c *Cache) Invalidate(ctx context.Context, stale []Invalidation) {
-	gen := c.generation()
 	for _, inv := range stale {
 		var err error
 		if inv.Tag != "" {
 			err = c.BumpTag(ctx, inv.Tag)
 		} else {
-			err = c.store.Tombstone(ctx, c.cfg.Keys.Key(gen, inv.Key), inv.Version, TombstoneTTL)
+			for _, gen := range c.writeGenerations() {
+				err = errors.Join(err, c.store.Tombstone(ctx, c.cfg.Keys.Key(gen, inv.Key), inv.Version, TombstoneTTL))
+			}
 		}
 		if err != nil && c.cfg.OnInvalidateError != nil {
 			c.cfg.OnInvalidateError(inv, err)
@@ -340,13 +393,32 @@ func (c *Cache) Invalidate(ctx context.Context, stale []Invalidation) {
 	}
 }
 
-// Set writes a value fenced by version, as the projector does after an event.
+// Set writes a value fenced by version, as the projector does after an
+// event, to every generation being written; it reports whether the
+// generation readers use now holds it.
 func Set[T any](ctx context.Context, c *Cache, key CacheKey, version int64, v T) (bool, error) {
+	gens := c.writeGenerations()
+	stored := false
+	for i, gen := range gens {
+		ok, err := SetIn(ctx, c, gen, key, version, v)
+		if err != nil {
+			return false, err
+		}
+		if i == 0 {
+			stored = ok
+		}
+	}
+	return stored, nil
+}
+
+// SetIn writes a value fenced by version into one generation; replay fills
+// the next generation with it.
+func SetIn[T any](ctx context.Context, c *Cache, gen string, key CacheKey, version int64, v T) (bool, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return false, fmt.Errorf("encode %s: %w", key.Name, err)
 	}
-	return c.store.SetFenced(ctx, c.cfg.Keys.Key(c.generation(), key), version, data, key.Family.JitteredTTL())
+	return c.store.SetFenced(ctx, c.cfg.Keys.Key(gen, key), version, data, key.Family.JitteredTTL())
 }
 
 // Get returns the cached value at key, if one is there.
@@ -402,7 +474,12 @@ func (c *Cache) StoreOutput(ctx context.Context, key CacheKey, tagVersion int64,
 	return err
 }
 
-// BumpTag makes every output-cache entry under tag stale at once.
+// BumpTag makes every output-cache entry under tag stale at once, in every
+// generation being written.
 func (c *Cache) BumpTag(ctx context.Context, tag string) error {
-	return c.store.BumpTag(ctx, c.cfg.Keys.TagVersion(c.generation(), tag))
+	var err error
+	for _, gen := range c.writeGenerations() {
+		err = errors.Join(err, c.store.BumpTag(ctx, c.cfg.Keys.TagVersion(gen, tag)))
+	}
+	return err
 }

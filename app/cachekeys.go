@@ -115,8 +115,13 @@ func (k Keyspace) TagVersion(gen, tag string) string {
 	return k.Key(gen, CacheKey{FamilyOutput, "tag:" + tag})
 }
 
-// Generation is the Redis key of the pointer to the generation readers use.
-func (k Keyspace) Generation() string { return k.Prefix + "meta:generation" }
+// Generation is the Redis key of the pointer to the generation readers use;
+// NextGeneration points to the one a replay is filling. They share a hash
+// tag so one MGET reads both on Redis Cluster.
+func (k Keyspace) Generation() string { return k.Prefix + "{meta}:generation" }
+
+// NextGeneration is the Redis key of the generation being rebuilt, if any.
+func (k Keyspace) NextGeneration() string { return k.Prefix + "{meta}:generation:next" }
 
 // Event streams and the relay's checkpoint share the hash tag {events}, so
 // the relay's script that appends to streams and moves the checkpoint

@@ -193,6 +193,21 @@ func (s *CacheStore) TagVersion(ctx context.Context, key string) (int64, error) 
 	return v.(int64), nil
 }
 
+// Pointers reads string keys in one MGET; a missing key reads as "".
+func (s *CacheStore) Pointers(ctx context.Context, keys ...string) ([]string, error) {
+	v, err := s.do(func() (any, error) { return s.client.MGet(ctx, keys...).Result() })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(keys))
+	for i, x := range v.([]any) {
+		if str, ok := x.(string); ok {
+			out[i] = str
+		}
+	}
+	return out, nil
+}
+
 // BumpTag increments a tag's version, which makes every entry under it stale at once.
 func (s *CacheStore) BumpTag(ctx context.Context, key string) error {
 	_, err := s.do(func() (any, error) { return s.client.Incr(ctx, key).Result() })
@@ -279,4 +294,30 @@ func escapeGlob(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// SetPointer sets a string key with no expiry; it implements app.GenerationControl.
+func (s *CacheStore) SetPointer(ctx context.Context, key, value string) error {
+	return s.client.Set(ctx, key, value, 0).Err()
+}
+
+// DeletePointer deletes a string key.
+func (s *CacheStore) DeletePointer(ctx context.Context, key string) error {
+	return s.client.Del(ctx, key).Err()
+}
+
+// DeletePrefix unlinks every key under prefix, in batches.
+func (s *CacheStore) DeletePrefix(ctx context.Context, prefix string) (int64, error) {
+	var n int64
+	err := s.ScanPrefix(ctx, prefix, func(keys []string) error {
+		// One UNLINK per key: keys of a batch may sit in different cluster slots.
+		pipe := s.client.Pipeline()
+		for _, k := range keys {
+			pipe.Unlink(ctx, k)
+		}
+		_, err := pipe.Exec(ctx)
+		n += int64(len(keys))
+		return err
+	})
+	return n, err
 }

@@ -265,6 +265,9 @@ func (m *Main) serve(ctx context.Context, application *app.Application, store *p
 			return s.Hits, s.Misses, err
 		}
 	}
+	if cache != nil {
+		go cache.WatchGenerations(ctx)
+	}
 	server, err := orderflowhttp.NewServer(cfg)
 	if err != nil {
 		return err

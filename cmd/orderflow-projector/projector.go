@@ -35,6 +35,7 @@ type Config struct {
 	MaxIdleTime     time.Duration
 	ShutdownTimeout time.Duration
 	DLQAll          bool
+	ReplayFrom      string
 	Logging         service.Logging
 }
 
@@ -49,6 +50,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRetries < 0 || c.MaxRetries > 20 {
 		errs = append(errs, errors.New("projector-max-retries must be 0 to 20"))
+	}
+	if c.ReplayFrom != "auto" && c.ReplayFrom != "streams" && c.ReplayFrom != "store" {
+		errs = append(errs, errors.New("from must be auto, streams or store"))
 	}
 	if c.MaxIdleTime < time.Second || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("projector-max-idle must be at least 1s and shutdown-timeout positive"))
@@ -76,6 +80,8 @@ streams. Any number of instances share the work as one consumer group.
 
 Usage:
   orderflow-projector [run] [flags]            consume the streams until SIGTERM
+  orderflow-projector replay [flags]           rebuild every projection into a new key generation,
+                                               then switch readers to it (--from=auto|streams|store)
   orderflow-projector verify [flags]           compare every cached projection with PostgreSQL;
                                                exit 1 on drift
   orderflow-projector dlq list [flags]         show parked (dead-letter) entries
@@ -95,7 +101,7 @@ func (m *Main) ParseFlags(args []string) (string, []string, error) {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
-	case "run", "verify":
+	case "run", "verify", "replay":
 	case "dlq":
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 			return "", nil, errors.New("dlq needs list, replay or drop")
@@ -129,6 +135,7 @@ func (m *Main) ParseFlags(args []string) (string, []string, error) {
 	fs.Duration(&c.MaxIdleTime, "projector-max-idle", 30*time.Second, "how long an entry may stay pending before a peer claims it")
 	fs.Duration(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long running handlers may take to finish on SIGTERM")
 	fs.Bool(&c.DLQAll, "all", false, "dlq replay/drop: every parked entry")
+	fs.String(&c.ReplayFrom, "from", "auto", "replay: read the streams, the event store, or auto (streams; the store when they were trimmed)")
 	c.Logging.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return "", nil, err
@@ -181,6 +188,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	switch cmd {
 	case "verify":
 		return m.verify(ctx, d)
+	case "replay":
+		return m.replay(ctx, d)
 	case "dlq list", "dlq replay", "dlq drop":
 		return m.deadLetters(ctx, d, cmd, rest)
 	default:
@@ -258,6 +267,7 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 	}()
 	go metrics.sample(ctx, d, m.Config.ConsumerGroup)
 
+	go cache.WatchGenerations(ctx)
 	d.logger.Info("projecting", "consumer", m.Config.Consumer, "group", m.Config.ConsumerGroup)
 	// Run returns once ctx ended and the Router closed: handlers drained
 	// first, then the subscriber; redelivery after a restart is expected.
@@ -273,6 +283,9 @@ func (m *Main) verify(ctx context.Context, d *deps) error {
 	cache, store, err := m.newCache(d, nil)
 	if err != nil {
 		return err
+	}
+	if err := cache.RefreshGenerations(ctx); err != nil {
+		return fmt.Errorf("read generation: %w", err)
 	}
 	start := time.Now()
 	drift, err := app.Verify(ctx, cache, store, postgres.NewStore(d.pool))
@@ -323,4 +336,32 @@ func (m *Main) deadLetters(ctx context.Context, d *deps, cmd string, ids []strin
 		fmt.Fprintf(m.stdout, "dropped %d parked entries\n", n)
 		return err
 	}
+}
+
+// replay rebuilds every projection into a new generation and switches to it.
+func (m *Main) replay(ctx context.Context, d *deps) error {
+	cache, store, err := m.newCache(d, nil)
+	if err != nil {
+		return err
+	}
+	cfg := app.ReplayConfig{Progress: func(p app.ReplayProgress) {
+		fmt.Fprintf(m.stdout, "replay: %s: %d/%d events, %.0f events/s, ETA %s\n",
+			p.Source, p.Events, p.Estimate, p.Rate(), p.ETA().Round(time.Second))
+	}}
+	var source app.ReplaySource = streams.NewReplaySource(d.cacheClient, d.keys)
+	if m.Config.ReplayFrom == "store" {
+		source = postgres.NewReplaySource(postgres.NewStore(d.pool))
+	}
+	sum, err := app.Replay(ctx, cache, store, source, cfg)
+	if errors.Is(err, app.ErrReplayGap) && m.Config.ReplayFrom == "auto" {
+		fmt.Fprintf(m.stdout, "replay: the streams were trimmed (%v); reading the event store instead\n", err)
+		sum, err = app.Replay(ctx, cache, store, postgres.NewReplaySource(postgres.NewStore(d.pool)), cfg)
+	}
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	fmt.Fprintf(m.stdout, "replay: done from the %s: %d events folded, %d keys written into generation %q in %s (%.0f events/s); readers switched from %q; %d old keys deleted; %s in all\n",
+		sum.Source, sum.Events, sum.Written, sum.Generation, sum.Rebuild.Round(time.Millisecond),
+		float64(sum.Events)/max(sum.Rebuild.Seconds(), 1e-9), sum.Previous, sum.DeletedOldKeys, sum.Elapsed.Round(time.Millisecond))
+	return nil
 }
