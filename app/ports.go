@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"github.com/orderflow/orderflow/domain"
 )
@@ -44,6 +45,8 @@ type Tx interface {
 // Written is what a Save changed beyond the aggregates themselves: the
 // versions of the composite read models it bumped, which fence their caches.
 type Written struct {
+	// At is when the events were recorded (their occurred-at).
+	At time.Time
 	// CatalogVersion is the catalogue's new version, 0 when unchanged.
 	CatalogVersion int64
 	// CustomerOrdersVersions maps each customer whose orders changed to the

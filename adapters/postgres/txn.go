@@ -30,23 +30,51 @@ type stream struct {
 	events          []domain.Event
 }
 
+// streamsQuery reads, for every id of $1, its snapshot and the events after
+// it. The events are read per id (LATERAL) so that "after the snapshot" is an
+// index range, not a filter over the whole stream.
+const streamsQuery = `
+	SELECT ids.id::text, NULL, 0, s.state, s.version
+	  FROM unnest($1::uuid[]) AS ids(id)
+	  JOIN snapshots s ON s.stream_id = ids.id
+	UNION ALL
+	SELECT ids.id::text, e.event_type, e.schema_version, e.data, e.version
+	  FROM unnest($1::uuid[]) AS ids(id)
+	  LEFT JOIN snapshots s ON s.stream_id = ids.id
+	  JOIN LATERAL (
+	       SELECT event_type, schema_version, data, version FROM events
+	        WHERE stream_id = ids.id AND version > COALESCE(s.version, 0)) e ON true
+	ORDER BY 1, 5`
+
 // loadStreams reads the snapshot and the events after it of every id, in one
 // round trip. Ids without any event are absent from the result.
 func (t *txn) loadStreams(ctx context.Context, ids []string) (map[string]*stream, error) {
-	rows, err := t.tx.Query(ctx, `
-		SELECT s.stream_id::text, NULL, 0, s.state, s.version
-		  FROM snapshots s WHERE s.stream_id = ANY($1::uuid[])
-		UNION ALL
-		SELECT e.stream_id::text, e.event_type, e.schema_version, e.data, e.version
-		  FROM events e
-		  LEFT JOIN snapshots s ON s.stream_id = e.stream_id
-		 WHERE e.stream_id = ANY($1::uuid[]) AND e.version > COALESCE(s.version, 0)
-		ORDER BY 1, 5`, ids)
+	rows, err := t.tx.Query(ctx, streamsQuery, ids)
 	if err != nil {
 		return nil, fmt.Errorf("load streams: %w", err)
 	}
+	return t.scanStreams(rows, len(ids))
+}
+
+// lockAndLoadProductsQuery locks the products' rows in id order, then reads
+// their streams, in one round trip. The CTE runs to completion first, and its
+// Sort sits below the row locks, so locks are taken in id order.
+const lockAndLoadProductsQuery = `
+	WITH locked AS (SELECT id FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)
+	SELECT l.id::text, NULL, 0, s.state, s.version
+	  FROM locked l JOIN snapshots s ON s.stream_id = l.id
+	UNION ALL
+	SELECT l.id::text, e.event_type, e.schema_version, e.data, e.version
+	  FROM locked l
+	  LEFT JOIN snapshots s ON s.stream_id = l.id
+	  JOIN LATERAL (
+	       SELECT event_type, schema_version, data, version FROM events
+	        WHERE stream_id = l.id AND version > COALESCE(s.version, 0)) e ON true
+	ORDER BY 1, 5`
+
+func (t *txn) scanStreams(rows pgx.Rows, n int) (map[string]*stream, error) {
 	defer rows.Close()
-	streams := make(map[string]*stream, len(ids))
+	streams := make(map[string]*stream, n)
 	for rows.Next() {
 		var (
 			sid, eventType *string
@@ -83,22 +111,11 @@ func (t *txn) LoadProducts(ctx context.Context, ids ...string) (map[string]*doma
 	sorted := slices.Clone(ids)
 	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
-	rows, err := t.tx.Query(ctx, `SELECT id::text FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, sorted)
+	rows, err := t.tx.Query(ctx, lockAndLoadProductsQuery, sorted)
 	if err != nil {
 		return nil, fmt.Errorf("lock products: %w", err)
 	}
-	locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("lock products: %w", err)
-	}
-	if len(locked) != len(sorted) {
-		for _, id := range sorted {
-			if !slices.Contains(locked, id) {
-				return nil, &app.NotFoundError{Kind: "product", ID: id}
-			}
-		}
-	}
-	streams, err := t.loadStreams(ctx, sorted)
+	streams, err := t.scanStreams(rows, len(sorted))
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +204,7 @@ func (t *txn) Save(ctx context.Context, aggregates ...domain.Aggregate) (app.Wri
 		return written, fmt.Errorf("encode metadata: %w", err)
 	}
 	now := t.store.Now().UTC().Truncate(time.Microsecond)
+	written.At = now
 	batch := &pgx.Batch{}
 	for _, agg := range aggregates {
 		changes := agg.Changes()
