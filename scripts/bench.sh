@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
-# make bench: benchmarks against a fresh "test" PostgreSQL and Redis instance.
-# Placeholder: runs cmd/orderflow-bench when it exists, else every Go
-# benchmark once. Extra arguments go to the benchmark command.
+# make bench: the write benchmark against a throwaway PostgreSQL and Redis
+# ("bench" instance, free loopback ports), stopped again on exit.
+#
+#   scripts/bench.sh [orderflow-bench flags]      full run, 1-2 minutes (at most about 5)
+#   BENCH_QUICK=1 scripts/bench.sh                smoke run, under a minute
+#
+# Results are printed and written to bench/results/; see
+# bin/orderflow-bench --help for the flags (make bench ARGS='--clients=8').
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$REPO"
 
-trap '"$REPO/scripts/services.sh" stop test || true' EXIT
-"$REPO/scripts/services.sh" start test
+trap '"$REPO/scripts/services.sh" stop bench || true' EXIT
+"$REPO/scripts/services.sh" start bench
 # shellcheck disable=SC1091
-source "$REPO/.state/test/env"
+source "$REPO/.state/bench/env"
 
-rc=0
-if [[ -d cmd/orderflow-bench ]]; then
-	go run ./cmd/orderflow-bench "$@" || rc=$?
-else
-	# shellcheck disable=SC2086
-	go test -run '^$' -bench . -benchtime=1x ${GOTESTFLAGS:-} ./... "$@" || rc=$?
+echo "bench: building bin/" >&2
+go build -o bin/ ./cmd/...
+
+args=()
+if [[ ${BENCH_QUICK:-0} != 0 ]]; then
+	args+=(--quick)
 fi
+rc=0
+bin/orderflow-bench write "${args[@]}" "$@" || rc=$?
 exit "$rc"

@@ -18,8 +18,9 @@ import (
 const EventsChannel = "orderflow_events"
 
 // DefaultSnapshotEvery is how many events a stream grows between snapshots:
-// loading an aggregate folds at most this many events.
-const DefaultSnapshotEvery = 100
+// loading an aggregate folds at most this many events. Hot products grow by
+// one event per order, so the interval is short; a snapshot is one upsert.
+const DefaultSnapshotEvery = 25
 
 // Store implements app.Store and app.ReadModel.
 type Store struct {

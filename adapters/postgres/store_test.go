@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -373,4 +374,65 @@ func dumpTable(t *testing.T, pool *pgxpool.Pool, table string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestLoadAfterLockWaitSeesTheHoldersCommit: a command that waited for a
+// product's lock must load the product as the lock holder committed it, not
+// as it was when the command began waiting; otherwise every contended order
+// would conflict on its append and be retried.
+func TestLoadAfterLockWaitSeesTheHoldersCommit(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	p := f.product(t, "LOCKWAIT-1", 10)
+
+	holding, release := make(chan struct{}), make(chan struct{})
+	holderDone := make(chan error, 1)
+	go func() {
+		holderDone <- f.store.Update(ctx, func(ctx context.Context, tx app.Tx) error {
+			products, err := tx.LoadProducts(ctx, p.ID)
+			if err != nil {
+				return err
+			}
+			close(holding)
+			<-release
+			if err := products[p.ID].AddStock(5); err != nil {
+				return err
+			}
+			_, err = tx.Save(ctx, products[p.ID])
+			return err
+		})
+	}()
+	<-holding
+
+	waiterDone := make(chan error, 1)
+	var loadedVersion int64
+	var loadedAvailable int64
+	go func() {
+		waiterDone <- f.store.Update(ctx, func(ctx context.Context, tx app.Tx) error {
+			products, err := tx.LoadProducts(ctx, p.ID)
+			if err != nil {
+				return err
+			}
+			loadedVersion, loadedAvailable = products[p.ID].Version(), products[p.ID].State().Available
+			return nil
+		})
+	}()
+	// Release the holder only once the waiter is blocked on the row lock.
+	deadline := time.Now().Add(10 * time.Second)
+	for f.count(t, `SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'`) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second transaction never waited for the lock")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	if err := <-holderDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waiterDone; err != nil {
+		t.Fatal(err)
+	}
+	if loadedVersion != 2 || loadedAvailable != 15 {
+		t.Errorf("after the wait the product loaded at version %d with %d available; want the holder's commit: version 2, 15", loadedVersion, loadedAvailable)
+	}
 }

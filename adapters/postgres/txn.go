@@ -56,22 +56,6 @@ func (t *txn) loadStreams(ctx context.Context, ids []string) (map[string]*stream
 	return t.scanStreams(rows, len(ids))
 }
 
-// lockAndLoadProductsQuery locks the products' rows in id order, then reads
-// their streams, in one round trip. The CTE runs to completion first, and its
-// Sort sits below the row locks, so locks are taken in id order.
-const lockAndLoadProductsQuery = `
-	WITH locked AS (SELECT id FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)
-	SELECT l.id::text, NULL, 0, s.state, s.version
-	  FROM locked l JOIN snapshots s ON s.stream_id = l.id
-	UNION ALL
-	SELECT l.id::text, e.event_type, e.schema_version, e.data, e.version
-	  FROM locked l
-	  LEFT JOIN snapshots s ON s.stream_id = l.id
-	  JOIN LATERAL (
-	       SELECT event_type, schema_version, data, version FROM events
-	        WHERE stream_id = l.id AND version > COALESCE(s.version, 0)) e ON true
-	ORDER BY 1, 5`
-
 func (t *txn) scanStreams(rows pgx.Rows, n int) (map[string]*stream, error) {
 	defer rows.Close()
 	streams := make(map[string]*stream, n)
@@ -111,11 +95,27 @@ func (t *txn) LoadProducts(ctx context.Context, ids ...string) (map[string]*doma
 	sorted := slices.Clone(ids)
 	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
-	rows, err := t.tx.Query(ctx, lockAndLoadProductsQuery, sorted)
-	if err != nil {
+	// One round trip, two statements: under READ COMMITTED each statement
+	// takes its own snapshot, so the streams are read after the lock waits
+	// ended and include what the previous holder committed. (One statement
+	// would read them at its start, before the wait: stale, then a conflict.)
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT id FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, sorted)
+	batch.Queue(streamsQuery, sorted)
+	results := t.tx.SendBatch(ctx, batch)
+	if _, err := results.Exec(); err != nil {
+		_ = results.Close()
 		return nil, fmt.Errorf("lock products: %w", err)
 	}
+	rows, err := results.Query()
+	if err != nil {
+		_ = results.Close()
+		return nil, fmt.Errorf("load products: %w", err)
+	}
 	streams, err := t.scanStreams(rows, len(sorted))
+	if closeErr := results.Close(); err == nil && closeErr != nil {
+		err = fmt.Errorf("load products: %w", closeErr)
+	}
 	if err != nil {
 		return nil, err
 	}
