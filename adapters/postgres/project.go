@@ -44,10 +44,19 @@ func project(b *pgx.Batch, r app.RecordedEvent, w *app.Written) {
 		state := domain.OrderState{Lines: e.Lines}
 		b.Queue(`INSERT INTO orders (id, customer_id, status, total_cents, currency, item_count, version, placed_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`, id, e.CustomerID, domain.OrderPlacedStatus, state.TotalCents(), e.Currency, state.ItemCount(), v, at)
-		for i, l := range e.Lines {
-			b.Queue(`INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, unit_price_cents, line_total_cents)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, id, i+1, l.ProductID, l.SKU, l.Name, l.Quantity, l.UnitPriceCents, l.TotalCents())
+		var (
+			products, skus, names    []string
+			quantities, prices, sums []int64
+		)
+		for _, l := range e.Lines {
+			products, skus, names = append(products, l.ProductID), append(skus, l.SKU), append(names, l.Name)
+			quantities, prices, sums = append(quantities, l.Quantity), append(prices, l.UnitPriceCents), append(sums, l.TotalCents())
 		}
+		b.Queue(`INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, unit_price_cents, line_total_cents)
+			SELECT $1, l.n, l.product_id, l.sku, l.name, l.quantity, l.unit_price_cents, l.line_total_cents
+			  FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])
+			       WITH ORDINALITY AS l(product_id, sku, name, quantity, unit_price_cents, line_total_cents, n)`,
+			id, products, skus, names, quantities, prices, sums)
 		bumpCustomerOrders(b, w, `UPDATE customers SET orders_version = orders_version + 1 WHERE id = $1
 			RETURNING id::text, orders_version`, e.CustomerID)
 	case domain.OrderPaid:

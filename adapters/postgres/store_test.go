@@ -419,7 +419,7 @@ func TestLoadAfterLockWaitSeesTheHoldersCommit(t *testing.T) {
 	}()
 	// Release the holder only once the waiter is blocked on the row lock.
 	deadline := time.Now().Add(10 * time.Second)
-	for f.count(t, `SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'`) == 0 {
+	for f.count(t, `SELECT count(*) FROM pg_locks WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the second transaction never waited for the lock")
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"time"
 
@@ -90,22 +91,43 @@ func (t *txn) scanStreams(rows pgx.Rows, n int) (map[string]*stream, error) {
 	return streams, nil
 }
 
-// LoadProducts locks the products' rows in id order, then loads them.
+// aggregateLockKey is the transaction-scoped advisory lock that serialises
+// the writers of one aggregate.
+//
+// Advisory locks, unlike SELECT … FOR UPDATE, assign no transaction id. A
+// command's transaction therefore gets its id only at its first write, in
+// Save, after it holds every lock it needs; so for any aggregate the writer
+// of version v+1 has a larger transaction id than the writer of version v,
+// and the relay's (tx_id, global_position) order keeps every aggregate's
+// versions in order. Nothing may write before the last lock is taken.
+func aggregateLockKey(aggregateType, id string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(aggregateType))
+	h.Write([]byte{0})
+	h.Write([]byte(id))
+	return int64(h.Sum64())
+}
+
+// LoadProducts locks the products in id order, then loads them.
 func (t *txn) LoadProducts(ctx context.Context, ids ...string) (map[string]*domain.Product, error) {
 	sorted := slices.Clone(ids)
 	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
-	// One round trip, two statements: under READ COMMITTED each statement
-	// takes its own snapshot, so the streams are read after the lock waits
-	// ended and include what the previous holder committed. (One statement
-	// would read them at its start, before the wait: stale, then a conflict.)
+	// One round trip: the locks in id order, then the streams. Under READ
+	// COMMITTED each statement takes its own snapshot, so the streams are
+	// read after the lock waits ended and include the previous holder's
+	// commit.
 	batch := &pgx.Batch{}
-	batch.Queue(`SELECT id FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, sorted)
+	for _, id := range sorted {
+		batch.Queue(`SELECT pg_advisory_xact_lock($1)`, aggregateLockKey(domain.ProductAggregate, id))
+	}
 	batch.Queue(streamsQuery, sorted)
 	results := t.tx.SendBatch(ctx, batch)
-	if _, err := results.Exec(); err != nil {
-		_ = results.Close()
-		return nil, fmt.Errorf("lock products: %w", err)
+	for range sorted {
+		if _, err := results.Exec(); err != nil {
+			_ = results.Close()
+			return nil, fmt.Errorf("lock products: %w", err)
+		}
 	}
 	rows, err := results.Query()
 	if err != nil {
@@ -157,12 +179,7 @@ func (t *txn) LoadCustomer(ctx context.Context, id string) (*domain.Customer, er
 
 // LoadOrder locks the order's row, then loads it.
 func (t *txn) LoadOrder(ctx context.Context, id string) (*domain.Order, error) {
-	var found bool
-	err := t.tx.QueryRow(ctx, `SELECT true FROM orders WHERE id = $1 FOR UPDATE`, id).Scan(&found)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, &app.NotFoundError{Kind: "order", ID: id}
-	}
-	if err != nil {
+	if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, aggregateLockKey(domain.OrderAggregate, id)); err != nil {
 		return nil, fmt.Errorf("lock order: %w", err)
 	}
 	st, err := t.loadOne(ctx, "order", id)
@@ -205,7 +222,8 @@ func (t *txn) Save(ctx context.Context, aggregates ...domain.Aggregate) (app.Wri
 	}
 	now := t.store.Now().UTC().Truncate(time.Microsecond)
 	written.At = now
-	batch := &pgx.Batch{}
+	var rows eventRows
+	batch := &pgx.Batch{} // the read-table changes, snapshots and notification
 	for _, agg := range aggregates {
 		changes := agg.Changes()
 		if len(changes) == 0 {
@@ -218,9 +236,7 @@ func (t *txn) Save(ctx context.Context, aggregates ...domain.Aggregate) (app.Wri
 			if err != nil {
 				return written, err
 			}
-			batch.Queue(`INSERT INTO events (event_id, stream_type, stream_id, version, event_type, schema_version, data, metadata, occurred_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-				uuid.Must(uuid.NewV7()), agg.AggregateType(), agg.AggregateID(), version, name, schema, data, mdJSON, now)
+			rows.add(uuid.Must(uuid.NewV7()).String(), agg.AggregateType(), agg.AggregateID(), version, name, schema, string(data))
 			project(batch, app.RecordedEvent{
 				AggregateType: agg.AggregateType(), AggregateID: agg.AggregateID(), Version: version,
 				Type: name, SchemaVersion: schema, OccurredAt: now, Metadata: md, Event: e,
@@ -236,17 +252,42 @@ func (t *txn) Save(ctx context.Context, aggregates ...domain.Aggregate) (app.Wri
 				agg.AggregateID(), agg.AggregateType(), agg.Version(), state, now)
 		}
 	}
-	if batch.Len() == 0 {
+	if len(rows.ids) == 0 {
 		return written, nil
 	}
-	batch.Queue(`SELECT pg_notify($1, '')`, EventsChannel)
-	if err := t.tx.SendBatch(ctx, batch).Close(); err != nil {
+	// All events in one multi-row insert, first, so a stale version fails
+	// before any read-table work; then the rest of the batch.
+	all := &pgx.Batch{}
+	all.Queue(`INSERT INTO events (event_id, stream_type, stream_id, version, event_type, schema_version, data, metadata, occurred_at)
+		SELECT e.*, $8::jsonb, $9::timestamptz
+		  FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::text[], $6::int[], $7::jsonb[]) AS e`,
+		rows.ids, rows.streamTypes, rows.streamIDs, rows.versions, rows.types, rows.schemas, rows.data, string(mdJSON), now)
+	all.QueuedQueries = append(all.QueuedQueries, batch.QueuedQueries...)
+	all.Queue(`SELECT pg_notify($1, '')`, EventsChannel)
+	if err := t.tx.SendBatch(ctx, all).Close(); err != nil {
 		return written, fmt.Errorf("append events: %w", err)
 	}
 	for _, agg := range aggregates {
 		agg.MarkSaved()
 	}
 	return written, nil
+}
+
+// eventRows are a Save's events as columns, for one multi-row insert.
+type eventRows struct {
+	ids, streamTypes, streamIDs, types, data []string
+	versions                                 []int64
+	schemas                                  []int32
+}
+
+func (r *eventRows) add(id, streamType, streamID string, version int64, eventType string, schema int, data string) {
+	r.ids = append(r.ids, id)
+	r.streamTypes = append(r.streamTypes, streamType)
+	r.streamIDs = append(r.streamIDs, streamID)
+	r.versions = append(r.versions, version)
+	r.types = append(r.types, eventType)
+	r.schemas = append(r.schemas, int32(schema))
+	r.data = append(r.data, data)
 }
 
 func snapshotState(agg domain.Aggregate) ([]byte, error) {
@@ -293,9 +334,8 @@ func (t *txn) ClaimIdempotencyKey(ctx context.Context, key app.IdempotencyKey) (
 		return nil, fmt.Errorf("read idempotency key: %w", err)
 	}
 	if t.store.Now().Sub(created) > IdempotencyTTL {
-		if _, err := t.tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2`, key.Scope, key.Key); err != nil {
-			return nil, fmt.Errorf("expire idempotency key: %w", err)
-		}
+		// Expired: as if absent. RememberIdempotentOrder replaces the row;
+		// deleting it here would write before the locks (see aggregateLockKey).
 		return nil, nil
 	}
 	if hash != key.RequestHash {
@@ -314,10 +354,19 @@ func (t *txn) RememberIdempotentOrder(ctx context.Context, key app.IdempotencyKe
 	if err != nil {
 		return fmt.Errorf("encode idempotent answer: %w", err)
 	}
-	_, err = t.tx.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response, created_at) VALUES ($1, $2, $3, 201, $4, $5)`,
-		key.Scope, key.Key, key.RequestHash, body, t.store.Now().UTC())
+	now := t.store.Now().UTC()
+	tag, err := t.tx.Exec(ctx, `
+		INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response, created_at) VALUES ($1, $2, $3, 201, $4, $5)
+		ON CONFLICT (scope, key) DO UPDATE
+		   SET request_hash = EXCLUDED.request_hash, status_code = 201, response = EXCLUDED.response, created_at = EXCLUDED.created_at
+		 WHERE idempotency_keys.created_at < $6`,
+		key.Scope, key.Key, key.RequestHash, body, now, now.Add(-IdempotencyTTL))
 	if err != nil {
 		return fmt.Errorf("remember idempotency key: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		// A live row appeared since the claim: re-run, and replay it.
+		return fmt.Errorf("remember idempotency key: %w", app.ErrConflict)
 	}
 	return nil
 }
