@@ -1,0 +1,162 @@
+// Package tcpproxy is a TCP proxy for fault tests: it forwards connections
+// from a loopback port to a target and can cut them all at once, standing in
+// for a dependency (PostgreSQL, Redis) that goes away and comes back.
+//
+// While cut, the proxy still accepts connections but closes each one at
+// once, the way a crashed server's port behaves to a client that already
+// resolved it; Restore lets new connections through again.
+package tcpproxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// dialTimeout bounds connecting to the target for one accepted connection.
+const dialTimeout = 5 * time.Second
+
+// Proxy forwards every connection accepted on its loopback address to target.
+// It is safe for concurrent use.
+type Proxy struct {
+	ln     net.Listener
+	target string
+
+	mu     sync.Mutex
+	cut    bool
+	closed bool
+	conns  map[net.Conn]struct{}
+
+	wg sync.WaitGroup
+}
+
+// New listens on 127.0.0.1:0 and forwards to target (host:port).
+func New(target string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p.wg.Add(1)
+	go p.acceptLoop()
+	return p, nil
+}
+
+// Start is New for tests: it fails tb on error and closes the proxy on cleanup.
+func Start(tb testing.TB, target string) *Proxy {
+	tb.Helper()
+	p, err := New(target)
+	if err != nil {
+		tb.Fatalf("tcpproxy: %v", err)
+	}
+	tb.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// Addr is the proxy's host:port.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Cut closes every live connection and refuses new ones (they are accepted
+// and closed at once) until Restore.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	p.closeAllLocked()
+}
+
+// Restore lets new connections through again.
+func (p *Proxy) Restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = false
+}
+
+// Close stops listening, closes every connection and waits for the proxy's
+// goroutines to end.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	err := p.ln.Close()
+	p.closeAllLocked()
+	p.mu.Unlock()
+	p.wg.Wait()
+	return err
+}
+
+func (p *Proxy) closeAllLocked() {
+	for c := range p.conns {
+		_ = c.Close()
+		delete(p.conns, c)
+	}
+}
+
+func (p *Proxy) acceptLoop() {
+	defer p.wg.Done()
+	for {
+		client, err := p.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		p.mu.Lock()
+		refuse := p.cut || p.closed
+		if !refuse {
+			p.wg.Add(1)
+		}
+		p.mu.Unlock()
+		if refuse {
+			_ = client.Close()
+			continue
+		}
+		go p.forward(client)
+	}
+}
+
+// forward connects client to the target and copies both ways until either
+// side closes or the proxy cuts them.
+func (p *Proxy) forward(client net.Conn) {
+	defer p.wg.Done()
+	server, err := net.DialTimeout("tcp", p.target, dialTimeout)
+	if err != nil {
+		_ = client.Close()
+		return
+	}
+	// A Cut while dialling must not leave this pair connected.
+	p.mu.Lock()
+	if p.cut || p.closed {
+		p.mu.Unlock()
+		_ = client.Close()
+		_ = server.Close()
+		return
+	}
+	p.conns[client] = struct{}{}
+	p.conns[server] = struct{}{}
+	p.mu.Unlock()
+
+	done := make(chan struct{}, 2)
+	pipe := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		done <- struct{}{}
+	}
+	go pipe(server, client)
+	go pipe(client, server)
+	<-done
+	// One direction ended: end both, so neither side hangs half-open.
+	p.mu.Lock()
+	delete(p.conns, client)
+	delete(p.conns, server)
+	p.mu.Unlock()
+	_ = client.Close()
+	_ = server.Close()
+	<-done
+}
