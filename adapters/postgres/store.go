@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,8 +14,8 @@ import (
 	"github.com/orderflow/orderflow/app"
 )
 
-// EventsChannel is the LISTEN/NOTIFY channel every appending transaction
-// notifies, so the relay wakes at commit instead of waiting for its poll.
+// EventsChannel is the LISTEN/NOTIFY channel notified after every commit
+// that appended events, so the relay wakes at once instead of at its poll.
 const EventsChannel = "orderflow_events"
 
 // DefaultSnapshotEvery is how many events a stream grows between snapshots:
@@ -31,6 +32,9 @@ type Store struct {
 	Now func() time.Time
 	// SnapshotEvery is the snapshot interval in events.
 	SnapshotEvery int64
+
+	// notifyPending and notifying coalesce relay wake-ups; see wakeRelay.
+	notifyPending, notifying atomic.Bool
 }
 
 // NewStore returns a store over pool.
@@ -49,10 +53,42 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // Update runs fn in one transaction; see app.Store.
 func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
+	var t *txn
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		return fn(ctx, &txn{reads: reads{q: tx}, tx: tx, store: s})
+		t = &txn{reads: reads{q: tx}, tx: tx, store: s}
+		return fn(ctx, t)
 	})
+	if err == nil && t.appended {
+		s.wakeRelay()
+	}
 	return classify(err)
+}
+
+// wakeRelay sends the relay a notification soon after a commit that
+// appended events. A NOTIFY inside the appending transaction would take
+// PostgreSQL's global notification lock at every commit, serialising all
+// writers (measured: most sampled order commits waited on it); here one
+// goroutine at a time notifies, and commits that happen meanwhile share the
+// next notification. A lost notification costs only the relay's poll.
+func (s *Store) wakeRelay() {
+	s.notifyPending.Store(true)
+	if s.notifying.CompareAndSwap(false, true) {
+		go s.notifyRelay()
+	}
+}
+
+func (s *Store) notifyRelay() {
+	for {
+		for s.notifyPending.Swap(false) {
+			_, _ = s.pool.Exec(context.Background(), `SELECT pg_notify($1, '')`, EventsChannel)
+		}
+		s.notifying.Store(false)
+		// A wake-up that arrived after the last Swap but before the Store
+		// found notifying still true: take it, unless its caller already did.
+		if !s.notifyPending.Load() || !s.notifying.CompareAndSwap(false, true) {
+			return
+		}
+	}
 }
 
 // Constraint names that carry meaning for callers.

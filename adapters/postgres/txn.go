@@ -21,6 +21,8 @@ type txn struct {
 	reads
 	tx    pgx.Tx
 	store *Store
+	// appended is set once Save wrote events, so the relay is woken after commit.
+	appended bool
 }
 
 // stream is an aggregate's stored history: its snapshot, if any, and the
@@ -32,19 +34,20 @@ type stream struct {
 }
 
 // streamsQuery reads, for every id of $1, its snapshot and the events after
-// it. The events are read per id (LATERAL) so that "after the snapshot" is an
-// index range, not a filter over the whole stream.
+// it, snapshot first. Each stream is read by its own index lookups: the
+// LATERAL subqueries are fenced with OFFSET 0 so the planner cannot flatten
+// them into a join that scans the whole events table (which it did with a
+// generic plan for the prepared statement).
 const streamsQuery = `
-	SELECT ids.id::text, NULL, 0, s.state, s.version
+	SELECT ids.id::text, x.event_type, x.schema_version, x.data, x.version
 	  FROM unnest($1::uuid[]) AS ids(id)
-	  JOIN snapshots s ON s.stream_id = ids.id
-	UNION ALL
-	SELECT ids.id::text, e.event_type, e.schema_version, e.data, e.version
-	  FROM unnest($1::uuid[]) AS ids(id)
-	  LEFT JOIN snapshots s ON s.stream_id = ids.id
+	  LEFT JOIN LATERAL (SELECT version, state FROM snapshots WHERE stream_id = ids.id OFFSET 0) s ON true
 	  JOIN LATERAL (
-	       SELECT event_type, schema_version, data, version FROM events
-	        WHERE stream_id = ids.id AND version > COALESCE(s.version, 0)) e ON true
+	       SELECT NULL::text AS event_type, 0 AS schema_version, s.state AS data, s.version AS version
+	        WHERE s.version IS NOT NULL
+	       UNION ALL
+	       (SELECT event_type, schema_version, data, version FROM events
+	         WHERE stream_id = ids.id AND version > COALESCE(s.version, 0) OFFSET 0)) x ON true
 	ORDER BY 1, 5`
 
 // loadStreams reads the snapshot and the events after it of every id, in one
@@ -210,8 +213,8 @@ func (t *txn) loadOne(ctx context.Context, kind, id string) (*stream, error) {
 }
 
 // Save appends every aggregate's pending events, snapshots streams that
-// crossed the snapshot interval, updates the read tables and notifies the
-// relay, all in one round trip. A stale expected version fails on the
+// crossed the snapshot interval and updates the read tables, all in one
+// round trip; the relay is notified after commit. A stale expected version fails on the
 // (stream_id, version) key and rolls the whole transaction back.
 func (t *txn) Save(ctx context.Context, aggregates ...domain.Aggregate) (app.Written, error) {
 	var written app.Written
@@ -263,13 +266,13 @@ func (t *txn) Save(ctx context.Context, aggregates ...domain.Aggregate) (app.Wri
 		  FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::text[], $6::int[], $7::jsonb[]) AS e`,
 		rows.ids, rows.streamTypes, rows.streamIDs, rows.versions, rows.types, rows.schemas, rows.data, string(mdJSON), now)
 	all.QueuedQueries = append(all.QueuedQueries, batch.QueuedQueries...)
-	all.Queue(`SELECT pg_notify($1, '')`, EventsChannel)
 	if err := t.tx.SendBatch(ctx, all).Close(); err != nil {
 		return written, fmt.Errorf("append events: %w", err)
 	}
 	for _, agg := range aggregates {
 		agg.MarkSaved()
 	}
+	t.appended = true
 	return written, nil
 }
 
