@@ -197,6 +197,8 @@ type fold struct {
 	summaries      map[string]map[string]*OrderSummary
 	ordersVersion  map[string]int64
 	catalogVersion int64
+	// detailsVersions is each product's version at its last catalogue change.
+	detailsVersions map[string]int64
 
 	dirtyProducts, dirtyCustomers, dirtyOrders map[string]bool
 	dirtyCatalog                               bool
@@ -204,7 +206,7 @@ type fold struct {
 
 func newFold() *fold {
 	return &fold{
-		versions: map[string]int64{}, products: map[string]*Product{}, customers: map[string]*Customer{},
+		versions: map[string]int64{}, products: map[string]*Product{}, customers: map[string]*Customer{}, detailsVersions: map[string]int64{},
 		orderCustomer: map[string]string{}, summaries: map[string]map[string]*OrderSummary{}, ordersVersion: map[string]int64{},
 		dirtyProducts: map[string]bool{}, dirtyCustomers: map[string]bool{}, dirtyOrders: map[string]bool{},
 	}
@@ -232,6 +234,7 @@ func (f *fold) apply(r RecordedEvent) error {
 	}
 	catalogChanged := func(p *Product) {
 		p.UpdatedAt = at
+		f.detailsVersions[id] = r.Version
 		f.catalogVersion++
 		f.dirtyProducts[id], f.dirtyCatalog = true, true
 	}
@@ -350,7 +353,7 @@ func (f *fold) pageOne() ProductPage {
 	for _, p := range all[:min(len(all), DefaultPageSize)] {
 		page.Items = append(page.Items, ProductListItem{
 			ID: p.ID, SKU: p.SKU, Name: p.Name, Description: p.Description, PriceCents: p.PriceCents,
-			Currency: p.Currency, Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+			Currency: p.Currency, Version: f.detailsVersions[p.ID], CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
 		})
 	}
 	return page

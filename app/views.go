@@ -19,7 +19,10 @@ type Product struct {
 	UpdatedAt   time.Time `json:"updatedAt"`
 }
 
-// ProductListItem is a product as lists show it: no stock.
+// ProductListItem is a product as lists show it: no stock, and Version is
+// the aggregate version of its last catalogue change (creation, details,
+// price), since stock moves leave lists untouched. The product's own
+// representation carries the live aggregate version.
 type ProductListItem struct {
 	ID          string    `json:"id"`
 	SKU         string    `json:"sku"`

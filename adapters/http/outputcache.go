@@ -18,7 +18,13 @@ func (s *Server) outputCache(tag, cacheControl string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
-			if s.cache == nil || req.Header.Get(echo.HeaderAuthorization) != "" {
+			if req.Header.Get(echo.HeaderAuthorization) != "" {
+				// An answer to a request with credentials may be personal:
+				// shared caches must not keep it either.
+				c.Response().Before(func() { c.Response().Header().Set(headerCacheControl, "private, no-store") })
+				return next(c)
+			}
+			if s.cache == nil {
 				return next(c)
 			}
 			ctx := req.Context()

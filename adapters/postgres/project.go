@@ -11,7 +11,7 @@ import (
 // appending transaction, and again over the whole log when the read tables
 // are rebuilt, so the two can never disagree.
 //
-// products.updated_at follows details and price only: stock moves are live
+// products.updated_at and details_version follow details and price only: stock moves are live
 // data, not a change of the product's description. Every change but stock
 // bumps the catalogue version; every order event bumps its customer's
 // orders_version. These fence the composite cached read models.
@@ -21,14 +21,14 @@ func project(b *pgx.Batch, r app.RecordedEvent, w *app.Written) {
 	id, v, at := r.AggregateID, r.Version, r.OccurredAt
 	switch e := r.Event.(type) {
 	case domain.ProductCreated:
-		b.Queue(`INSERT INTO products (id, sku, name, description, price_cents, currency, stock_level, version, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`, id, e.SKU, e.Name, e.Description, e.PriceCents, e.Currency, e.InitialStock, v, at)
+		b.Queue(`INSERT INTO products (id, sku, name, description, price_cents, currency, stock_level, version, details_version, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $9)`, id, e.SKU, e.Name, e.Description, e.PriceCents, e.Currency, e.InitialStock, v, at)
 		bumpCatalog(b, w)
 	case domain.ProductDetailsChanged:
-		b.Queue(`UPDATE products SET name = $2, description = $3, version = $4, updated_at = $5 WHERE id = $1`, id, e.Name, e.Description, v, at)
+		b.Queue(`UPDATE products SET name = $2, description = $3, version = $4, details_version = $4, updated_at = $5 WHERE id = $1`, id, e.Name, e.Description, v, at)
 		bumpCatalog(b, w)
 	case domain.ProductPriceChanged:
-		b.Queue(`UPDATE products SET price_cents = $2, version = $3, updated_at = $4 WHERE id = $1`, id, e.PriceCents, v, at)
+		b.Queue(`UPDATE products SET price_cents = $2, version = $3, details_version = $3, updated_at = $4 WHERE id = $1`, id, e.PriceCents, v, at)
 		bumpCatalog(b, w)
 	case domain.StockAdded:
 		b.Queue(`UPDATE products SET stock_level = stock_level + $2, version = $3 WHERE id = $1`, id, e.Quantity, v)

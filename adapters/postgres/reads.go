@@ -63,7 +63,7 @@ func (r reads) ListProducts(ctx context.Context, q app.ListProducts) (app.Produc
 	if offset >= page.TotalCount {
 		return page, nil
 	}
-	rows, err := r.q.Query(ctx, `SELECT id::text, sku, name, description, price_cents, currency, version, created_at, updated_at
+	rows, err := r.q.Query(ctx, `SELECT id::text, sku, name, description, price_cents, currency, details_version, created_at, updated_at
 		FROM products WHERE `+filter+` ORDER BY name COLLATE "C", id LIMIT $2 OFFSET $3`, q.Search, q.PageSize, offset)
 	if err != nil {
 		return page, readFailed("products", err)

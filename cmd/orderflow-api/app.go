@@ -28,6 +28,7 @@ type Config struct {
 	DatabaseConns   int
 	RedisURL        string
 	RedisTimeout    time.Duration
+	RedisConns      int
 	Cache           bool
 	KeyPrefix       string
 	LeaseTTL        time.Duration
@@ -49,6 +50,9 @@ func (c Config) Validate() error {
 	}
 	if c.RedisTimeout <= 0 {
 		errs = append(errs, errors.New("redis-timeout must be positive"))
+	}
+	if c.RedisConns < 1 {
+		errs = append(errs, errors.New("redis-conns must be at least 1"))
 	}
 	if c.LeaseTTL <= 0 {
 		errs = append(errs, errors.New("cache-lease-ttl must be positive"))
@@ -116,6 +120,7 @@ func (m *Main) ParseFlags(args []string) (string, error) {
 	fs.Int(&c.DatabaseConns, "database-conns", 16, "maximum PostgreSQL connections in the pool")
 	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
 	fs.Duration(&c.RedisTimeout, "redis-timeout", 100*time.Millisecond, "timeout of one Redis call; past it (or while the breaker is open) reads go to PostgreSQL")
+	fs.Int(&c.RedisConns, "redis-conns", 64, "maximum Redis connections in the pool")
 	fs.Bool(&c.Cache, "cache", true, "serve reads cache-aside from Redis (false: every read from PostgreSQL)")
 	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every cache key in Redis")
 	fs.Duration(&c.LeaseTTL, "cache-lease-ttl", 3*time.Second, "how long a crashed loader can hold up others' loads of the same key")
@@ -221,11 +226,15 @@ func (m *Main) open(ctx context.Context) error {
 		return fmt.Errorf("redis URL: %w", err)
 	}
 	// Short timeouts and no retries: a slow Redis must cost a read little
-	// more than the PostgreSQL query it then falls back to.
+	// more than the PostgreSQL query it then falls back to. Waiting for a
+	// pooled connection is not Redis being slow: a burst of requests must
+	// queue for the pool, not trip the breaker, so the pool is large and its
+	// wait is not bounded by the call timeout.
 	redisOpts.DialTimeout = 2 * m.Config.RedisTimeout
 	redisOpts.ReadTimeout = m.Config.RedisTimeout
 	redisOpts.WriteTimeout = m.Config.RedisTimeout
-	redisOpts.PoolTimeout = m.Config.RedisTimeout
+	redisOpts.PoolSize = m.Config.RedisConns
+	redisOpts.PoolTimeout = time.Second
 	redisOpts.MaxRetries = -1
 	m.redis = redis.NewClient(redisOpts)
 	return nil

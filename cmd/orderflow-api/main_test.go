@@ -1,0 +1,401 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
+	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
+	"github.com/orderflow/orderflow/adapters/redis/redistest"
+	"github.com/orderflow/orderflow/app"
+)
+
+// The API binary as it is deployed: separate processes sharing one
+// PostgreSQL database and one Redis keyspace.
+
+// waitLimit bounds every wait for a condition.
+const waitLimit = 60 * time.Second
+
+// buildAPI builds this command into a temporary directory.
+func buildAPI(t *testing.T) string {
+	t.Helper()
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	bin := filepath.Join(t.TempDir(), "orderflow-api")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/orderflow-api")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// syncBuffer is a log sink that the test reads while the process writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// apiProcess is one running orderflow-api serve.
+type apiProcess struct {
+	url  string
+	logs *syncBuffer
+}
+
+// startAPI runs the binary with env on a free loopback port, waits until it
+// is ready, and stops it with SIGTERM on cleanup.
+func startAPI(t *testing.T, bin string, env ...string) *apiProcess {
+	t.Helper()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), append([]string{
+		"ORDERFLOW_HTTP_ADDR=127.0.0.1:0",
+		"ORDERFLOW_LOG_FORMAT=json",
+	}, env...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	cmd.Stdout = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	addrs := make(chan string, 1)
+	go func() {
+		// Copy every log line, and pick the bound address from "listening".
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Bytes()
+			_, _ = logs.Write(append(line, '\n'))
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
+				select {
+				case addrs <- rec.Addr:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(logs, stderr)
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("orderflow-api exited with %v after SIGTERM; logs:\n%s", err, logs)
+			}
+		case <-time.After(waitLimit):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Errorf("orderflow-api did not stop on SIGTERM; logs:\n%s", logs)
+		}
+	})
+
+	var addr string
+	select {
+	case addr = <-addrs:
+	case err := <-exited:
+		t.Fatalf("orderflow-api exited before listening: %v; logs:\n%s", err, logs)
+	case <-time.After(waitLimit):
+		t.Fatalf("orderflow-api did not listen; logs:\n%s", logs)
+	}
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("orderflow-api listens on %q, want loopback", addr)
+	}
+	p := &apiProcess{url: "http://" + addr, logs: logs}
+	deadline := time.Now().Add(waitLimit)
+	for {
+		res, err := http.Get(p.url + "/readyz")
+		if err == nil {
+			_ = res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/readyz never answered 200 (last: %v); logs:\n%s", p.url, err, logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// scrape reads a process's /metrics page.
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	res, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/metrics: %d, %v", url, res.StatusCode, err)
+	}
+	return string(body)
+}
+
+// metricSum adds up the samples of a metric that carry label, as
+// Prometheus's text format shows them; found is false when there are none.
+func metricSum(t *testing.T, page, name, label string) (sum float64, found bool) {
+	t.Helper()
+	for line := range strings.Lines(page) {
+		if !strings.HasPrefix(line, name+"{") || !strings.Contains(line, label) {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		sum += v
+		found = true
+	}
+	return sum, found
+}
+
+// mustMetricSum is metricSum over every process, failing t when one has no sample.
+func mustMetricSum(t *testing.T, procs []*apiProcess, name, label string) float64 {
+	t.Helper()
+	var total float64
+	for _, p := range procs {
+		v, found := metricSum(t, scrape(t, p.url), name, label)
+		if !found {
+			t.Fatalf("%s/metrics has no %s with %s", p.url, name, label)
+		}
+		total += v
+	}
+	return total
+}
+
+// fireErrs runs call(0..n-1) at once, each on its own goroutine, and
+// returns the errors.
+func fireErrs(n int, call func(i int) error) []error {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if err := call(i); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// fire is fireErrs that fails t on any error.
+func fire(t *testing.T, n int, call func(i int) error) {
+	t.Helper()
+	if errs := fireErrs(n, call); len(errs) > 0 {
+		t.Fatalf("%d of %d calls failed, first: %v", len(errs), n, errs[0])
+	}
+}
+
+// waitingForLock counts the queries of this database that wait for a lock.
+func waitingForLock(ctx context.Context, t *testing.T, conn *pgx.Conn) int {
+	t.Helper()
+	var waiting int
+	err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`).Scan(&waiting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return waiting
+}
+
+// TestStampedeAcrossProcesses: 1000 concurrent misses of one product,
+// spread over two API processes, load it from PostgreSQL exactly once.
+func TestStampedeAcrossProcesses(t *testing.T) {
+	bin := buildAPI(t)
+	dsn := pgtest.NewDatabase(t)
+	redisClient, prefix := redistest.New(t)
+	env := []string{
+		"ORDERFLOW_DATABASE_URL=" + dsn,
+		"ORDERFLOW_REDIS_URL=" + redistest.URL(t),
+		"ORDERFLOW_KEY_PREFIX=" + prefix,
+		"ORDERFLOW_MIGRATE_ON_START=false", // pgtest migrated it
+		// Redis must answer within its timeout for the lease to work: a
+		// Redis error sends a read straight to PostgreSQL. With the 100 ms
+		// default, this burst on a busy 2-core machine timed out waiting
+		// for the Redis connection pool, opened the breaker and loaded the
+		// product hundreds of times.
+		"ORDERFLOW_REDIS_TIMEOUT=2s",
+	}
+	procs := []*apiProcess{startAPI(t, bin, env...), startAPI(t, bin, env...)}
+
+	res, err := http.Post(procs[0].url+"/api/v1/products", "application/json",
+		strings.NewReader(`{"sku":"STAMPEDE-1","name":"Hot item","description":"d","priceCents":4200,"currency":"EUR","initialStock":100}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var product app.Product
+	err = json.NewDecoder(res.Body).Decode(&product)
+	_ = res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusCreated || product.ID == "" {
+		t.Fatalf("create product: %d, %+v, %v", res.StatusCode, product, err)
+	}
+
+	// Cold: the creation left a tombstone (or nothing) at the details key.
+	key := app.Keyspace{Prefix: prefix}.Key("", app.ProductKey(product.ID))
+	entry, err := orderflowredis.NewCacheStore(redisClient, orderflowredis.BreakerConfig{}).Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entry.Found && !entry.Tombstone {
+		t.Fatalf("%s holds a value before any read: %+v", key, entry)
+	}
+
+	const n = 1000
+	client := &http.Client{
+		Timeout:   waitLimit,
+		Transport: &http.Transport{MaxIdleConns: n, MaxIdleConnsPerHost: n},
+	}
+	t.Cleanup(client.CloseIdleConnections)
+	// Open the connections first, so that the reads below start together
+	// instead of trickling in behind TCP handshakes.
+	fire(t, n, func(i int) error {
+		res, err := client.Get(procs[i%len(procs)].url + "/healthz")
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		return res.Body.Close()
+	})
+
+	// Hold the products table locked while the reads arrive: the one load
+	// waits in PostgreSQL, so every read overlaps it, and every load
+	// attempted shows up as a query waiting for the lock.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE products IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	unlock := sync.OnceFunc(func() {
+		if err := tx.Commit(ctx); err != nil {
+			t.Errorf("unlock products: %v", err)
+		}
+	})
+	t.Cleanup(unlock)
+
+	type result struct {
+		status int
+		xCache string
+		price  int64
+	}
+	results := make([]result, n)
+	reads := make(chan []error, 1)
+	go func() {
+		reads <- fireErrs(n, func(i int) error {
+			res, err := client.Get(procs[i%len(procs)].url + "/api/v1/products/" + product.ID)
+			if err != nil {
+				return err
+			}
+			defer res.Body.Close()
+			r := &results[i]
+			r.status, r.xCache = res.StatusCode, res.Header.Get("X-Cache")
+			var p app.Product
+			if err := json.NewDecoder(res.Body).Decode(&p); err != nil {
+				return fmt.Errorf("status %d: %w", res.StatusCode, err)
+			}
+			r.price = p.PriceCents
+			return nil
+		})
+	}()
+
+	// Every read has looked into Redis, and the one load is waiting.
+	// Loads give up after the API's load timeout (5 s), so the lock is
+	// released after a while even when the reads arrive slowly; the count
+	// of loads below holds either way.
+	holdUntil := time.Now().Add(2 * time.Second)
+	allIn := false
+	for !allIn && time.Now().Before(holdUntil) {
+		var looked float64
+		for _, p := range procs {
+			v, _ := metricSum(t, scrape(t, p.url), "orderflow_cache_redis_duration_seconds_count", `family="product"`)
+			looked += v
+		}
+		allIn = looked >= n && waitingForLock(ctx, t, conn) >= 1
+		if !allIn {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	t.Logf("every read arrived while the load was held up: %v", allIn)
+	if waiting := waitingForLock(ctx, t, conn); waiting != 1 {
+		t.Errorf("%d queries wait for the products table during the stampede, want exactly 1 (the one load)", waiting)
+	}
+	unlock()
+	if errs := <-reads; len(errs) > 0 {
+		t.Fatalf("%d of %d reads failed, first: %v", len(errs), n, errs[0])
+	}
+
+	served := map[string]int{}
+	for i, r := range results {
+		if r.status != http.StatusOK || r.price != 4200 {
+			t.Fatalf("read %d: status %d price %d", i, r.status, r.price)
+		}
+		served[r.xCache]++
+	}
+	if served["HIT"]+served["MISS"] != n {
+		t.Errorf("X-Cache of the %d reads: %v, want HIT or MISS only", n, served)
+	}
+
+	loads := mustMetricSum(t, procs, "orderflow_cache_loads_total", `family="product"`)
+	counted := mustMetricSum(t, procs, "orderflow_cache_reads_total", `family="product"`)
+	if counted != n {
+		t.Errorf("the processes counted %v product reads, want %d", counted, n)
+	}
+	if loads != 1 {
+		t.Errorf("%d concurrent misses over two processes loaded the product %v times, want exactly 1 (X-Cache %v)\nlogs of the first process:\n%s",
+			n, loads, served, procs[0].logs)
+	}
+	t.Logf("X-Cache: %v", served)
+}
