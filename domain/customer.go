@@ -86,8 +86,8 @@ func (c *Customer) UpdateProfile(email, name *string) error {
 func (c *Customer) apply(e Event) {
 	switch e := e.(type) {
 	case CustomerRegistered:
-		c.state = CustomerState{Email: e.Email, Name: e.Name}
+		c.state = CustomerState(e)
 	case CustomerProfileUpdated:
-		c.state = CustomerState{Email: e.Email, Name: e.Name}
+		c.state = CustomerState(e)
 	}
 }
