@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -94,17 +93,28 @@ func (s ReplaySource) Estimate(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// Read returns up to limit events after the global position in cursor.
-// Within an aggregate, global order is version order: its appends are
-// serialised by its lock or its expected version.
+// Read returns up to limit events after the log position in cursor, in
+// the relay's commit order and below the oldest transaction in flight (see
+// Outbox.ReadCommitted). Reading by global position alone would step past
+// the position of a transaction that commits later: its event would be
+// skipped, and its aggregate's next event would look like a gap.
 func (s ReplaySource) Read(ctx context.Context, cursor string, limit int) ([]app.RecordedEvent, string, error) {
-	var after int64
-	if cursor != "" {
-		var err error
-		if after, err = strconv.ParseInt(cursor, 10, 64); err != nil {
-			return nil, "", fmt.Errorf("replay cursor: %w", err)
-		}
+	after, err := app.ParseLogPosition(cursor)
+	if err != nil {
+		return nil, "", fmt.Errorf("replay cursor: %w", err)
 	}
-	events, last, err := s.store.readLog(ctx, after, limit)
-	return events, strconv.FormatInt(last, 10), err
+	committed, err := NewOutbox(s.store.pool).ReadCommitted(ctx, after, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	events := make([]app.RecordedEvent, 0, len(committed))
+	for _, e := range committed {
+		r := e.RecordedEvent
+		if r.Event, err = s.store.codec.Decode(r.Type, r.SchemaVersion, e.Data); err != nil {
+			return nil, "", fmt.Errorf("event %s: %w", r.EventID, err)
+		}
+		events = append(events, r)
+		after = e.At
+	}
+	return events, after.String(), nil
 }

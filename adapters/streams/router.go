@@ -33,7 +33,8 @@ type ProjectorConfig struct {
 	ConsumerGroup    string
 	// Consumer is this instance's stable name in the group.
 	Consumer string
-	// MaxRetries bounds the re-runs of a failing handler before parking.
+	// MaxRetries bounds the re-runs of a failing handler before parking;
+	// 0 takes the default (3), a negative value means none.
 	MaxRetries    int
 	RetryInterval time.Duration
 	// NackResendSleep pauses before a nacked entry is re-sent, so a failing
@@ -52,6 +53,9 @@ func (c *ProjectorConfig) setDefaults() {
 	}
 	if c.MaxRetries == 0 {
 		c.MaxRetries = 3
+	}
+	if c.MaxRetries < 0 {
+		c.MaxRetries = 0
 	}
 	if c.RetryInterval == 0 {
 		c.RetryInterval = 100 * time.Millisecond

@@ -234,6 +234,10 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 		return err
 	}
 	handler := projections.Handler(projections.New(refresher), app.NewEventCodec(), metrics)
+	maxRetries := m.Config.MaxRetries
+	if maxRetries == 0 {
+		maxRetries = -1 // none; ProjectorConfig reads 0 as its default
+	}
 	subscriberClient, deadLetterClient := redis.NewClient(d.redisOpts), redis.NewClient(d.redisOpts)
 	router, err := streams.NewProjectorRouter(streams.ProjectorConfig{
 		SubscriberClient: subscriberClient,
@@ -241,7 +245,7 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 		Keys:             d.keys,
 		ConsumerGroup:    m.Config.ConsumerGroup,
 		Consumer:         m.Config.Consumer,
-		MaxRetries:       m.Config.MaxRetries,
+		MaxRetries:       maxRetries,
 		MaxIdleTime:      m.Config.MaxIdleTime,
 		CloseTimeout:     m.Config.ShutdownTimeout,
 		Logger:           d.logger,

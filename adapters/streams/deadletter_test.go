@@ -1,0 +1,232 @@
+package streams_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/adapters/streams"
+	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/domain"
+)
+
+// errStoreDown is the cause the tests below break and fix.
+var errStoreDown = errors.New("projection store down")
+
+// Parked entries name what failed and how often; a re-driven entry goes
+// back to its stream exactly as the relay wrote it (the poison queue's
+// metadata stripped) and is applied once the cause is fixed; a dropped one
+// is gone for good.
+func TestDeadLettersListReplayAndDrop(t *testing.T) {
+	t.Parallel()
+	f := newRouterFixture(t)
+	ctx := context.Background()
+	var broken atomic.Bool
+	broken.Store(true)
+	project := f.handler()
+	f.run(streams.ProjectorConfig{MaxRetries: 1}, func(msg *message.Message) error {
+		if broken.Load() {
+			return errStoreDown
+		}
+		return project(msg)
+	})
+
+	var customers []app.Customer
+	for i := range 2 {
+		c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("dl%d@example.com", i), Name: "Parked"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		customers = append(customers, c)
+	}
+	f.relayAll()
+	f.waitFor("both entries parked", func() (bool, string) {
+		ok, detail := f.caughtUp(0)()
+		return ok && f.parked() == 2, detail
+	})
+
+	stream := f.keys.EventStream(domain.CustomerAggregate)
+	originals, err := f.redis.XRange(ctx, stream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var positions [2]int64
+	var eventIDs [2]string
+	for i, c := range customers {
+		if err := f.pool.QueryRow(ctx, `SELECT global_position, event_id::text FROM events WHERE stream_id = $1`, c.ID).Scan(&positions[i], &eventIDs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	dl := streams.NewDeadLetters(f.redis, f.keys)
+	parked, err := dl.List(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parked) != 2 {
+		t.Fatalf("List = %+v, want 2 entries", parked)
+	}
+	for i, p := range parked {
+		want := streams.ParkedEntry{
+			ID: p.ID, Stream: stream, EventID: eventIDs[i], EventType: "CustomerRegistered", AggregateID: customers[i].ID,
+			Version: "1", Position: strconv.FormatInt(positions[i], 10), Attempts: "2", Error: errStoreDown.Error(),
+		}
+		if p != want {
+			t.Errorf("parked entry %d:\n got %+v\nwant %+v", i, p, want)
+		}
+	}
+	if n, err := dl.Len(ctx); err != nil || n != 2 {
+		t.Errorf("Len = %d, %v; want 2", n, err)
+	}
+	if limited, err := dl.List(ctx, 1); err != nil || len(limited) != 1 || limited[0].ID != parked[0].ID {
+		t.Errorf("List(1) = %+v, %v; want the oldest entry only", limited, err)
+	}
+
+	broken.Store(false)
+	if n, err := dl.Replay(ctx, []string{parked[0].ID, "0-1"}); err != nil || n != 1 {
+		t.Fatalf("Replay = %d, %v; want 1 (an unknown id is skipped)", n, err)
+	}
+	f.waitFor("the re-driven entry applied", func() (bool, string) {
+		e := f.cached(app.CustomerKey(customers[0].ID))
+		return e.Found && !e.Tombstone, fmt.Sprintf("%+v", e)
+	})
+	f.waitFor("the group to catch up", f.caughtUp(1))
+
+	all, err := f.redis.XRange(ctx, stream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := all[len(all)-1]
+	got, err := redisstream.DefaultMarshallerUnmarshaller{}.Unmarshal(again.Values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := redisstream.DefaultMarshallerUnmarshaller{}.Unmarshal(originals[0].Values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UUID != want.UUID || string(got.Payload) != string(want.Payload) || !reflect.DeepEqual(got.Metadata, want.Metadata) {
+		t.Errorf("re-driven entry differs from the relay's:\n got %s %s %v\nwant %s %s %v",
+			got.UUID, got.Payload, got.Metadata, want.UUID, want.Payload, want.Metadata)
+	}
+
+	rest, err := dl.List(ctx, 10)
+	if err != nil || len(rest) != 1 || rest[0].ID != parked[1].ID {
+		t.Fatalf("after the replay List = %+v, %v; want the second entry only", rest, err)
+	}
+	if n, err := dl.Drop(ctx, []string{parked[1].ID}); err != nil || n != 1 {
+		t.Errorf("Drop = %d, %v; want 1", n, err)
+	}
+	if n, err := dl.Drop(ctx, nil); err != nil || n != 0 {
+		t.Errorf("Drop(nil) = %d, %v; want 0", n, err)
+	}
+	if n := f.parked(); n != 0 {
+		t.Errorf("%d entries parked after the drop", n)
+	}
+	if e := f.cached(app.CustomerKey(customers[1].ID)); e.Found {
+		t.Errorf("the dropped entry was applied: %+v", e)
+	}
+}
+
+// An entry that could not be read is parked with its raw fields; re-driving
+// it puts exactly those fields back on its stream, where it is parked again
+// (no fix can make it readable) without holding anything up.
+func TestDeadLettersReplayAnUnreadableEntryVerbatim(t *testing.T) {
+	t.Parallel()
+	f := newRouterFixture(t)
+	ctx := context.Background()
+	f.run(streams.ProjectorConfig{}, f.handler())
+
+	stream := f.keys.EventStream(domain.ProductAggregate)
+	raw := map[string]any{"payload": "{}", "source": "somebody else", "n": "7"}
+	f.xadd(stream, raw)
+	f.waitFor("the entry parked", func() (bool, string) {
+		ok, detail := f.caughtUp(1)()
+		return ok && f.parked() == 1, detail
+	})
+	dl := streams.NewDeadLetters(f.redis, f.keys)
+	parked, err := dl.List(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parked) != 1 || !parked[0].Unmarshalable || parked[0].Stream != stream || parked[0].Attempts != "1" {
+		t.Fatalf("parked: %+v, want one unreadable entry of %s after 1 attempt", parked, stream)
+	}
+	if n, err := dl.Replay(ctx, []string{parked[0].ID}); err != nil || n != 1 {
+		t.Fatalf("Replay = %d, %v", n, err)
+	}
+	entries, err := f.redis.XRange(ctx, stream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 || !reflect.DeepEqual(entries[1].Values, raw) {
+		t.Fatalf("stream after the replay: %+v, want the raw entry appended verbatim %v", entries, raw)
+	}
+	f.waitFor("the entry parked again", func() (bool, string) {
+		ok, detail := f.caughtUp(2)()
+		return ok && f.parked() == 1, detail
+	})
+	again, err := dl.List(ctx, 10)
+	if err != nil || len(again) != 1 || again[0].ID == parked[0].ID {
+		t.Errorf("after the replay: %+v, %v; want one newly parked entry", again, err)
+	}
+}
+
+// ConsumerLag reports the group's undelivered and unacknowledged entries on
+// every stream where the group exists, and skips the others.
+func TestConsumerLagReportsEachStreamOfTheGroup(t *testing.T) {
+	t.Parallel()
+	f := newRouterFixture(t)
+	ctx := context.Background()
+	const group = "lagging"
+	lag := func() []streams.GroupLag {
+		t.Helper()
+		l, err := streams.ConsumerLag(ctx, f.redis, f.keys, group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if l := lag(); len(l) != 0 {
+		t.Errorf("ConsumerLag with no stream = %+v, want none", l)
+	}
+
+	products := f.keys.EventStream(domain.ProductAggregate)
+	orders := f.keys.EventStream(domain.OrderAggregate)
+	if err := f.redis.XGroupCreateMkStream(ctx, products, group, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.redis.XGroupCreateMkStream(ctx, orders, "another-group", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		f.xadd(products, map[string]any{redisstream.UUIDHeaderKey: uuid.NewString()})
+		f.xadd(orders, map[string]any{redisstream.UUIDHeaderKey: uuid.NewString()})
+	}
+	if l := lag(); !reflect.DeepEqual(l, []streams.GroupLag{{Stream: products, Lag: 3, Pending: 0}}) {
+		t.Errorf("ConsumerLag = %+v, want 3 undelivered on %s only", l, products)
+	}
+	read, err := f.redis.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "c", Streams: []string{products, ">"}, Count: 2}).Result()
+	if err != nil || len(read) != 1 || len(read[0].Messages) != 2 {
+		t.Fatalf("XREADGROUP: %+v, %v", read, err)
+	}
+	if l := lag(); !reflect.DeepEqual(l, []streams.GroupLag{{Stream: products, Lag: 1, Pending: 2}}) {
+		t.Errorf("ConsumerLag after delivering 2 = %+v, want lag 1, pending 2", l)
+	}
+	if err := f.redis.XAck(ctx, products, group, read[0].Messages[0].ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if l := lag(); len(l) != 1 || l[0].Pending != 1 || !strings.HasSuffix(l[0].Stream, ":product") {
+		t.Errorf("ConsumerLag after one ack = %+v, want pending 1", l)
+	}
+}

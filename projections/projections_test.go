@@ -1,0 +1,412 @@
+package projections_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/adapters/postgres"
+	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
+	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
+	"github.com/orderflow/orderflow/adapters/redis/redistest"
+	"github.com/orderflow/orderflow/adapters/streams"
+	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/projections"
+)
+
+// projectionFixture drives the projectors directly with the events the
+// commands committed, read back through the outbox as the relay reads them.
+type projectionFixture struct {
+	t          *testing.T
+	pool       *pgxpool.Pool
+	store      *postgres.Store
+	app        *app.Application
+	redis      *redis.Client
+	keys       app.Keyspace
+	cstore     *orderflowredis.CacheStore
+	cache      *app.Cache
+	projectors projections.Projectors
+	outbox     *postgres.Outbox
+	codec      *app.EventCodec
+	cp         app.LogPosition
+}
+
+func newProjectionFixture(t *testing.T) *projectionFixture {
+	t.Helper()
+	pool, _ := pgtest.NewPool(t)
+	client, prefix := redistest.New(t)
+	f := &projectionFixture{t: t, pool: pool, store: postgres.NewStore(pool), redis: client, keys: app.Keyspace{Prefix: prefix}, outbox: postgres.NewOutbox(pool), codec: app.NewEventCodec()}
+	var err error
+	if f.app, err = app.New(f.store, f.store, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.cstore = orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{})
+	if f.cache, err = app.NewCache(f.cstore, app.CacheConfig{Keys: f.keys}); err != nil {
+		t.Fatal(err)
+	}
+	refresher, err := app.NewRefresher(f.store, f.cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.projectors = projections.New(refresher)
+	return f
+}
+
+// committed returns the events committed since the last call, in commit order.
+func (f *projectionFixture) committed() []app.CommittedEvent {
+	f.t.Helper()
+	ctx := context.Background()
+	var out []app.CommittedEvent
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		events, err := f.outbox.ReadCommitted(ctx, f.cp, 1000)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		for _, e := range events {
+			// The outbox hands out the stored payload; decode it as the edge does.
+			if e.Event, err = f.codec.Decode(e.Type, e.SchemaVersion, e.Data); err != nil {
+				f.t.Fatal(err)
+			}
+			out = append(out, e)
+			f.cp = e.At
+		}
+		var left int
+		if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2)`,
+			strconv.FormatUint(f.cp.TxID, 10), f.cp.Position).Scan(&left); err != nil {
+			f.t.Fatal(err)
+		}
+		if left == 0 {
+			return out
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%d committed events never became readable", left)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// project applies every event committed since the last call and returns their types.
+func (f *projectionFixture) project() []string {
+	f.t.Helper()
+	var types []string
+	for _, e := range f.committed() {
+		if err := f.projectors.Project(context.Background(), e.RecordedEvent); err != nil {
+			f.t.Fatalf("project %s: %v", e.Type, err)
+		}
+		types = append(types, e.Type)
+	}
+	return types
+}
+
+// entry returns the cache entry at key.
+func (f *projectionFixture) entry(key app.CacheKey) app.CacheEntry {
+	f.t.Helper()
+	e, err := f.cstore.Get(context.Background(), f.keys.Key("", key))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return e
+}
+
+func (f *projectionFixture) tag() int64 {
+	f.t.Helper()
+	v, err := f.cstore.TagVersion(context.Background(), f.keys.TagVersion("", app.ProductsTag))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return v
+}
+
+// valueAt decodes the value at key and checks its version.
+func valueAt[T any](t *testing.T, f *projectionFixture, key app.CacheKey, version int64) T {
+	t.Helper()
+	var v T
+	e := f.entry(key)
+	if !e.Found || e.Tombstone {
+		t.Fatalf("%s: no value (%+v)", key.Name, e)
+	}
+	if e.Version != version {
+		t.Errorf("%s at version %d, want %d", key.Name, e.Version, version)
+	}
+	if err := json.Unmarshal(e.Data, &v); err != nil {
+		t.Fatalf("%s: %v", key.Name, err)
+	}
+	return v
+}
+
+func same(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("%s committed %v, want %v", what, got, want)
+	}
+}
+
+// Each event rewrites exactly the read models it changes, fenced by the
+// version the read tables hold: details and the list on catalogue changes
+// (never on stock), profiles on customer events, a customer's summaries on
+// each of their orders' events.
+func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
+	t.Parallel()
+	f := newProjectionFixture(t)
+	ctx := context.Background()
+
+	p, err := f.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "Proj-1", Name: "Projected", Description: "first", PriceCents: 500, Currency: "EUR", InitialStock: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, "CreateProduct", f.project(), []string{"ProductCreated"})
+	details := valueAt[app.Product](t, f, app.ProductKey(p.ID), 1)
+	if details.PriceCents != 500 || details.StockLevel != nil || details.SKU != "Proj-1" {
+		t.Errorf("products:{id} = %+v, want the details without stock", details)
+	}
+	if bySKU := valueAt[app.Product](t, f, app.ProductSKUKey("PROJ-1"), 1); bySKU.ID != p.ID {
+		t.Errorf("products:sku:proj-1 = %+v", bySKU)
+	}
+	if list := valueAt[app.ProductPage](t, f, app.ProductListKey(), 1); len(list.Items) != 1 || list.TotalCount != 1 {
+		t.Errorf("products:list = %+v", list)
+	}
+	if v := f.tag(); v != 1 {
+		t.Errorf("products tag at %d after a creation, want 1", v)
+	}
+
+	if _, err := f.app.Commands.RestockProduct.Handle(ctx, app.RestockProduct{ProductID: p.ID, Quantity: 5}); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "RestockProduct", f.project(), []string{"StockAdded"})
+	valueAt[app.Product](t, f, app.ProductKey(p.ID), 1) // untouched: details carry no stock
+	valueAt[app.ProductPage](t, f, app.ProductListKey(), 1)
+	if v := f.tag(); v != 1 {
+		t.Errorf("products tag moved to %d on a stock event", v)
+	}
+
+	if _, err := f.app.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: p.ID, PriceCents: 650}); err != nil {
+		t.Fatal(err)
+	}
+	name := "Renamed"
+	if _, err := f.app.Commands.ChangeProductDetails.Handle(ctx, app.ChangeProductDetails{ProductID: p.ID, Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "price and details", f.project(), []string{"ProductPriceChanged", "ProductDetailsChanged"})
+	details = valueAt[app.Product](t, f, app.ProductKey(p.ID), 4)
+	if details.PriceCents != 650 || details.Name != "Renamed" || details.Description != "first" {
+		t.Errorf("products:{id} = %+v", details)
+	}
+	if list := valueAt[app.ProductPage](t, f, app.ProductListKey(), 3); list.Items[0].PriceCents != 650 || list.Items[0].Name != "Renamed" {
+		t.Errorf("products:list = %+v", list)
+	}
+	if v := f.tag(); v != 3 {
+		t.Errorf("products tag at %d after three catalogue changes, want 3", v)
+	}
+
+	c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "proj@example.com", Name: "Proj"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	email := "moved@example.com"
+	if _, err := f.app.Commands.UpdateCustomer.Handle(ctx, app.UpdateCustomer{CustomerID: c.ID, Email: &email}); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "customer", f.project(), []string{"CustomerRegistered", "CustomerProfileUpdated"})
+	if got := valueAt[app.Customer](t, f, app.CustomerKey(c.ID), 2); got.Email != email {
+		t.Errorf("customers:{id} = %+v", got)
+	}
+	if e := f.entry(app.CustomerOrdersKey(c.ID)); e.Found {
+		t.Errorf("orders:customer written before any order: %+v", e)
+	}
+
+	placed, err := f.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := f.project()
+	if len(types) != 2 || !strings.Contains(strings.Join(types, ","), "OrderPlaced") || !strings.Contains(strings.Join(types, ","), "StockReserved") {
+		t.Fatalf("PlaceOrder committed %v", types)
+	}
+	valueAt[app.Product](t, f, app.ProductKey(p.ID), 4)
+	summaries := valueAt[app.CustomerOrders](t, f, app.CustomerOrdersKey(c.ID), 1)
+	if len(summaries.Items) != 1 || summaries.Items[0].Status != "placed" || summaries.Items[0].TotalCents != 1950 || summaries.Items[0].ItemCount != 3 {
+		t.Errorf("orders:customer = %+v", summaries)
+	}
+	if _, err := f.app.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: placed.Order.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.app.Commands.ShipOrder.Handle(ctx, app.OrderTransition{OrderID: placed.Order.ID}); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "pay and ship", f.project(), []string{"OrderPaid", "OrderShipped"})
+	if s := valueAt[app.CustomerOrders](t, f, app.CustomerOrdersKey(c.ID), 3); s.Items[0].Status != "shipped" {
+		t.Errorf("orders:customer = %+v", s)
+	}
+	second, err := f.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.app.Commands.CancelOrder.Handle(ctx, app.OrderTransition{OrderID: second.Order.ID}); err != nil {
+		t.Fatal(err)
+	}
+	f.project()
+	if s := valueAt[app.CustomerOrders](t, f, app.CustomerOrdersKey(c.ID), 5); len(s.Items) != 2 || s.Items[0].Status != "cancelled" || s.Items[1].Status != "shipped" {
+		t.Errorf("orders:customer = %+v, want the cancelled order first", s)
+	}
+
+	if d, err := app.Verify(ctx, f.cache, f.cstore, f.store); err != nil || d.Drifted != 0 || d.Checked != 5 {
+		t.Errorf("verify: %+v, %v; want 5 checked, none drifted", d, err)
+	}
+}
+
+// Projecting an event again, after newer ones, changes no value and moves
+// no version backwards: projectors re-read the read tables, and writes are
+// fenced.
+func TestProjectorsIgnoreOldAndRepeatedEvents(t *testing.T) {
+	t.Parallel()
+	f := newProjectionFixture(t)
+	ctx := context.Background()
+	p, err := f.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "OLD-1", Name: "Old", PriceCents: 100, Currency: "EUR", InitialStock: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "old@example.com", Name: "Old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := f.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := f.committed()
+	if _, err := f.app.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: p.ID, PriceCents: 300}); err != nil {
+		t.Fatal(err)
+	}
+	name := "New"
+	if _, err := f.app.Commands.UpdateCustomer.Handle(ctx, app.UpdateCustomer{CustomerID: c.ID, Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.app.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: o.Order.ID}); err != nil {
+		t.Fatal(err)
+	}
+	history = append(history, f.committed()...)
+	// Newest first, then everything again in order.
+	for i := len(history) - 1; i >= 0; i-- {
+		if err := f.projectors.Project(ctx, history[i].RecordedEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := []app.CacheKey{app.ProductKey(p.ID), app.ProductSKUKey("old-1"), app.ProductListKey(), app.CustomerKey(c.ID), app.CustomerOrdersKey(c.ID)}
+	before := map[string]app.CacheEntry{}
+	for _, k := range keys {
+		before[k.Name] = f.entry(k)
+	}
+	for _, e := range history {
+		if err := f.projectors.Project(ctx, e.RecordedEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range keys {
+		a, b := f.entry(k), before[k.Name]
+		if !a.Found || a.Version != b.Version || string(a.Data) != string(b.Data) {
+			t.Errorf("%s changed on old events:\nbefore v%d %s\nafter  v%d %s", k.Name, b.Version, b.Data, a.Version, a.Data)
+		}
+	}
+	if got := valueAt[app.Product](t, f, app.ProductKey(p.ID), 3); got.PriceCents != 300 {
+		t.Errorf("price %d, want the newest 300", got.PriceCents)
+	}
+	if got := valueAt[app.CustomerOrders](t, f, app.CustomerOrdersKey(c.ID), 2); got.Items[0].Status != "paid" {
+		t.Errorf("orders:customer = %+v, want paid", got)
+	}
+}
+
+// observed records what the handler reported.
+type observed struct {
+	mu    sync.Mutex
+	types []string
+}
+
+func (o *observed) Projected(aggregateType string, _ time.Time, took time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if took < 0 {
+		aggregateType += " (negative duration)"
+	}
+	o.types = append(o.types, aggregateType)
+}
+
+// The Watermill edge: an entry no retry can fix is refused as a poison
+// entry (parked at once); a failing projection is an ordinary error, retried
+// by the Router; a good entry is projected and observed.
+func TestHandlerTellsPoisonFromFailure(t *testing.T) {
+	t.Parallel()
+	f := newProjectionFixture(t)
+	ctx := context.Background()
+	c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "edge@example.com", Name: "Edge"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := f.committed()
+	if len(events) != 1 {
+		t.Fatalf("%d events", len(events))
+	}
+	obs := &observed{}
+	handle := projections.Handler(f.projectors, app.NewEventCodec(), obs)
+
+	good := streams.Message(events[0])
+	if err := handle(good); err != nil {
+		t.Fatalf("a good entry: %v", err)
+	}
+	if e := f.entry(app.CustomerKey(c.ID)); !e.Found || e.Tombstone || e.Version != 1 {
+		t.Errorf("customers:{id} after the good entry: %+v", e)
+	}
+	if strings.Join(obs.types, ",") != "customer" {
+		t.Errorf("observed %v, want one customer event", obs.types)
+	}
+
+	poison := map[string]*message.Message{}
+	unreadable := message.NewMessage(uuid.NewString(), []byte(`{"raw":"fields"}`))
+	unreadable.Metadata.Set(app.MetaUnmarshalError, "metadata is not msgpack")
+	poison["unreadable"] = unreadable
+	for name, change := range map[string]func(m message.Metadata){
+		"no version":       func(m message.Metadata) { delete(m, app.MetaVersion) },
+		"bad position":     func(m message.Metadata) { m.Set(app.MetaGlobalPosition, "x") },
+		"bad time":         func(m message.Metadata) { m.Set(app.MetaOccurredAt, "yesterday") },
+		"unknown type":     func(m message.Metadata) { m.Set(app.MetaEventType, "CustomerVanished") },
+		"newer schema":     func(m message.Metadata) { m.Set(app.MetaSchemaVersion, "2") },
+		"no schema":        func(m message.Metadata) { delete(m, app.MetaSchemaVersion) },
+		"payload mismatch": nil,
+	} {
+		m := streams.Message(events[0])
+		if change != nil {
+			change(m.Metadata)
+		} else {
+			m.Payload = []byte(`["not","an","object"]`)
+		}
+		poison[name] = m
+	}
+	for name, m := range poison {
+		if err := handle(m); !errors.Is(err, app.ErrPoisonEntry) {
+			t.Errorf("%s: %v, want ErrPoisonEntry", name, err)
+		}
+	}
+
+	ghost := events[0]
+	ghost.RecordedEvent = app.RecordedEvent{EventID: uuid.NewString(), AggregateType: domain.OrderAggregate, AggregateID: uuid.NewString(),
+		Version: 2, GlobalPosition: 99, Type: "OrderPaid", SchemaVersion: 1, OccurredAt: time.Now()}
+	ghost.Data = []byte(`{}`)
+	err = handle(streams.Message(ghost))
+	if err == nil || errors.Is(err, app.ErrPoisonEntry) || !errors.Is(err, app.ErrNotFound) {
+		t.Errorf("OrderPaid of an unknown order: %v, want a not-found error that is retried, not parked at once", err)
+	}
+	if strings.Join(obs.types, ",") != "customer" {
+		t.Errorf("observed %v; failures must not be observed as projected", obs.types)
+	}
+}
