@@ -38,6 +38,8 @@ type CacheStore interface {
 	// tombstone of a newer version; an equal version is a no-op success. It
 	// reports whether the key now holds this version's value.
 	SetFenced(ctx context.Context, key string, version int64, data []byte, ttl time.Duration) (bool, error)
+	// SetFencedMany is SetFenced for many keys in one round trip.
+	SetFencedMany(ctx context.Context, writes []FencedWrite) error
 	// Tombstone replaces a value older than version (or nothing) with a
 	// tombstone carrying version; a newer value or tombstone stays.
 	Tombstone(ctx context.Context, key string, version int64, ttl time.Duration) error
@@ -53,6 +55,14 @@ type CacheStore interface {
 	Pointers(ctx context.Context, keys ...string) ([]string, error)
 	// BumpTag increments a tag's version.
 	BumpTag(ctx context.Context, key string) error
+}
+
+// FencedWrite is one value for SetFencedMany.
+type FencedWrite struct {
+	Key     string
+	Version int64
+	Data    []byte
+	TTL     time.Duration
 }
 
 // CacheStatus says how a read was served (the X-Cache header).

@@ -72,6 +72,8 @@ type ReadModel interface {
 	// CustomerOrders is a *NotFoundError for an unknown customer.
 	CustomerOrders(ctx context.Context, customerID string, limit int) (CustomerOrders, error)
 
+	// OrderCustomer names the customer who placed an order.
+	OrderCustomer(ctx context.Context, orderID string) (string, error)
 	// ProductStock reads a product's live stock level and aggregate version.
 	ProductStock(ctx context.Context, id string) (StockLevel, error)
 	// CatalogVersion is the version of the catalogue as a whole, bumped by

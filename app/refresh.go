@@ -70,6 +70,5 @@ func (r *Refresher) CustomerOrders(ctx context.Context, customerID string) error
 
 // OrderCustomer names the customer who placed an order.
 func (r *Refresher) OrderCustomer(ctx context.Context, orderID string) (string, error) {
-	o, err := r.reads.Order(ctx, orderID)
-	return o.CustomerID, err
+	return r.reads.OrderCustomer(ctx, orderID)
 }

@@ -100,7 +100,7 @@ type RelayConfig struct {
 
 func (c *RelayConfig) setDefaults() {
 	if c.BatchSize == 0 {
-		c.BatchSize = 500
+		c.BatchSize = 1000
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = 250 * time.Millisecond

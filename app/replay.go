@@ -3,6 +3,7 @@ package app
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -302,42 +303,53 @@ func (f *fold) setStatus(orderID string, status domain.OrderStatus) error {
 // write stores every projection changed since the last write into gen,
 // fenced by version, and returns how many keys it wrote.
 func (f *fold) write(ctx context.Context, c *Cache, gen string) (int64, error) {
-	var n int64
+	var writes []FencedWrite
 	set := func(key CacheKey, version int64, v any) error {
-		n++
-		_, err := SetIn(ctx, c, gen, key, version, v)
-		return err
+		data, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", key.Name, err)
+		}
+		writes = append(writes, FencedWrite{Key: c.cfg.Keys.Key(gen, key), Version: version, Data: data, TTL: key.Family.JitteredTTL()})
+		return nil
 	}
+	n := func() int64 { return int64(len(writes)) }
 	for id := range f.dirtyProducts {
 		p := *f.products[id]
 		if err := set(ProductKey(id), p.Version, p); err != nil {
-			return n, err
+			return n(), err
 		}
 		if err := set(ProductSKUKey(p.SKU), p.Version, p); err != nil {
-			return n, err
+			return n(), err
 		}
 	}
 	if f.dirtyCatalog {
 		if err := set(ProductListKey(), f.catalogVersion, f.pageOne()); err != nil {
-			return n, err
+			return n(), err
 		}
 	}
 	for id := range f.dirtyCustomers {
 		cust := f.customers[id]
 		if err := set(CustomerKey(id), cust.Version, *cust); err != nil {
-			return n, err
+			return n(), err
 		}
 	}
 	for customerID := range f.dirtyOrders {
 		if err := set(CustomerOrdersKey(customerID), f.ordersVersion[customerID], f.customerOrders(customerID)); err != nil {
-			return n, err
+			return n(), err
+		}
+	}
+	// Pipelined in chunks: one round trip per chunk instead of per key.
+	const chunk = 1000
+	for start := 0; start < len(writes); start += chunk {
+		if err := c.store.SetFencedMany(ctx, writes[start:min(start+chunk, len(writes))]); err != nil {
+			return int64(start), fmt.Errorf("write generation %s: %w", gen, err)
 		}
 	}
 	clear(f.dirtyProducts)
 	clear(f.dirtyCustomers)
 	clear(f.dirtyOrders)
 	f.dirtyCatalog = false
-	return n, nil
+	return n(), nil
 }
 
 // pageOne is the list's first page, ordered by name then id.

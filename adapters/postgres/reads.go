@@ -220,3 +220,10 @@ func unreachable(err error) bool {
 	}
 	return false
 }
+
+// OrderCustomer names the customer who placed an order.
+func (r reads) OrderCustomer(ctx context.Context, orderID string) (string, error) {
+	var id string
+	err := r.q.QueryRow(ctx, `SELECT customer_id::text FROM orders WHERE id = $1`, orderID).Scan(&id)
+	return id, notFound(err, "order", orderID)
+}

@@ -149,6 +149,19 @@ func (s *CacheStore) SetFenced(ctx context.Context, key string, version int64, d
 	return v.(int) == 1, nil
 }
 
+// SetFencedMany runs the fenced set of every write in one pipeline.
+func (s *CacheStore) SetFencedMany(ctx context.Context, writes []app.FencedWrite) error {
+	_, err := s.do(func() (any, error) {
+		now := s.now().UnixMilli()
+		pipe := s.client.Pipeline()
+		for _, w := range writes {
+			setFenced.Run(ctx, pipe, []string{w.Key}, w.Version, now, w.Data, w.TTL.Milliseconds())
+		}
+		return pipe.Exec(ctx)
+	})
+	return err
+}
+
 // Tombstone fences out values older than version.
 func (s *CacheStore) Tombstone(ctx context.Context, key string, version int64, ttl time.Duration) error {
 	_, err := s.do(func() (any, error) {

@@ -33,6 +33,12 @@ type ProjectorConfig struct {
 	ConsumerGroup    string
 	// Consumer is this instance's stable name in the group.
 	Consumer string
+	// Workers is how many entries of each stream this instance projects at
+	// once: each worker is a consumer of its own in the group (Consumer,
+	// then Consumer.w2, …). A subscriber hands out one entry at a time, so
+	// workers are what lets one instance keep up; version fencing makes
+	// their interleaving harmless.
+	Workers int
 	// MaxRetries bounds the re-runs of a failing handler before parking;
 	// 0 takes the default (3), a negative value means none.
 	MaxRetries    int
@@ -56,6 +62,9 @@ func (c *ProjectorConfig) setDefaults() {
 	}
 	if c.MaxRetries < 0 {
 		c.MaxRetries = 0
+	}
+	if c.Workers == 0 {
+		c.Workers = 4
 	}
 	if c.RetryInterval == 0 {
 		c.RetryInterval = 100 * time.Millisecond
@@ -103,19 +112,27 @@ func NewProjectorRouter(cfg ProjectorConfig, handle message.NoPublishHandlerFunc
 		return nil, err
 	}
 	logger := watermill.NewSlogLogger(cfg.Logger)
-	subscriber, err := redisstream.NewSubscriber(redisstream.SubscriberConfig{
-		Client:                        cfg.SubscriberClient,
-		Unmarshaller:                  parkingUnmarshaller{},
-		Consumer:                      cfg.Consumer,
-		ConsumerGroup:                 cfg.ConsumerGroup,
-		NackResendSleep:               cfg.NackResendSleep,
-		BlockTime:                     100 * time.Millisecond,
-		MaxIdleTime:                   cfg.MaxIdleTime,
-		OldestId:                      "0",
-		DisableIndefiniteInitialBlock: true,
-	}, logger)
-	if err != nil {
-		return nil, fmt.Errorf("subscriber: %w", err)
+	subscribers := make([]*redisstream.Subscriber, cfg.Workers)
+	for i := range subscribers {
+		consumer := cfg.Consumer
+		if i > 0 {
+			consumer = fmt.Sprintf("%s.w%d", cfg.Consumer, i+1)
+		}
+		subscriber, err := redisstream.NewSubscriber(redisstream.SubscriberConfig{
+			Client:                        cfg.SubscriberClient,
+			Unmarshaller:                  parkingUnmarshaller{},
+			Consumer:                      consumer,
+			ConsumerGroup:                 cfg.ConsumerGroup,
+			NackResendSleep:               cfg.NackResendSleep,
+			BlockTime:                     100 * time.Millisecond,
+			MaxIdleTime:                   cfg.MaxIdleTime,
+			OldestId:                      "0",
+			DisableIndefiniteInitialBlock: true,
+		}, logger)
+		if err != nil {
+			return nil, fmt.Errorf("subscriber: %w", err)
+		}
+		subscribers[i] = subscriber
 	}
 	deadLetters, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: cfg.DeadLetterClient}, logger)
 	if err != nil {
@@ -142,8 +159,14 @@ func NewProjectorRouter(cfg ProjectorConfig, handle message.NoPublishHandlerFunc
 		countAttempts,
 		middleware.Recoverer,
 	)
-	for _, aggregateType := range []string{"product", "customer", "order"} {
-		router.AddConsumerHandler(HandlerName(aggregateType), cfg.Keys.EventStream(aggregateType), subscriber, handle)
+	for i, subscriber := range subscribers {
+		for _, aggregateType := range []string{"product", "customer", "order"} {
+			name := HandlerName(aggregateType)
+			if i > 0 {
+				name = fmt.Sprintf("%s.w%d", name, i+1)
+			}
+			router.AddConsumerHandler(name, cfg.Keys.EventStream(aggregateType), subscriber, handle)
+		}
 	}
 	return router, nil
 }

@@ -104,6 +104,11 @@ func (f *routerFixture) run(cfg streams.ProjectorConfig, handle message.NoPublis
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 5 * time.Millisecond
 	}
+	if cfg.Workers == 0 {
+		// One worker keeps entries in stream order, which these tests
+		// assert on; concurrent workers are exercised by the process tests.
+		cfg.Workers = 1
+	}
 	var err error
 	if r.router, err = streams.NewProjectorRouter(cfg, handle); err != nil {
 		f.t.Fatal(err)
@@ -731,5 +736,34 @@ func TestRouterEntryClaimedFromASlowHandler(t *testing.T) {
 	}
 	if d := f.drift(); d.Drifted != 0 || d.Checked != 1 {
 		t.Errorf("verify: %+v", d)
+	}
+}
+
+// TestWorkersShareTheStreamsAndConverge: several workers of one instance
+// take entries concurrently, each as a consumer of its own, and the
+// projections converge with nothing parked.
+func TestWorkersShareTheStreamsAndConverge(t *testing.T) {
+	f := newRouterFixture(t)
+	ctx := context.Background()
+	for i := range 30 {
+		if _, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("w%d@example.com", i), Name: "W"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.relayAll()
+	f.run(streams.ProjectorConfig{Workers: 4}, f.handler())
+	f.waitFor("the group caught up", f.caughtUp(0))
+	consumers, err := f.redis.XInfoConsumers(ctx, f.keys.EventStream("customer"), streams.DefaultConsumerGroup).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(consumers) != 4 {
+		t.Errorf("%d consumers in the group, want 4 workers", len(consumers))
+	}
+	if n := f.parked(); n != 0 {
+		t.Errorf("%d entries parked", n)
+	}
+	if d := f.drift(); d.Drifted != 0 || d.Checked != 30 {
+		t.Errorf("drift %+v, want 30 checked, 0 drifted", d)
 	}
 }

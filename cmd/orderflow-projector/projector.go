@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ type Config struct {
 	Consumer        string
 	ConsumerGroup   string
 	MaxRetries      int
+	Workers         int
 	MaxIdleTime     time.Duration
 	ShutdownTimeout time.Duration
 	DLQAll          bool
@@ -47,6 +49,9 @@ func (c Config) Validate() error {
 	}
 	if c.Consumer == "" {
 		errs = append(errs, errors.New("consumer name is required"))
+	}
+	if c.Workers < 1 || c.Workers > 64 {
+		errs = append(errs, errors.New("projector-workers must be 1 to 64"))
 	}
 	if c.MaxRetries < 0 || c.MaxRetries > 20 {
 		errs = append(errs, errors.New("projector-max-retries must be 0 to 20"))
@@ -131,6 +136,7 @@ func (m *Main) ParseFlags(args []string) (string, []string, error) {
 	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every Redis key")
 	fs.String(&c.Consumer, "consumer", host, "this instance's stable name in the consumer group")
 	fs.String(&c.ConsumerGroup, "consumer-group", streams.DefaultConsumerGroup, "the consumer group all instances share")
+	fs.Int(&c.Workers, "projector-workers", 4, "entries of each stream this instance projects at once (each a consumer of its own)")
 	fs.Int(&c.MaxRetries, "projector-max-retries", 3, "re-runs of a failing handler before its entry is parked in the dead-letter stream")
 	fs.Duration(&c.MaxIdleTime, "projector-max-idle", 30*time.Second, "how long an entry may stay pending before a peer claims it")
 	fs.Duration(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long running handlers may take to finish on SIGTERM")
@@ -245,6 +251,7 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 		Keys:             d.keys,
 		ConsumerGroup:    m.Config.ConsumerGroup,
 		Consumer:         m.Config.Consumer,
+		Workers:          m.Config.Workers,
 		MaxRetries:       maxRetries,
 		MaxIdleTime:      m.Config.MaxIdleTime,
 		CloseTimeout:     m.Config.ShutdownTimeout,
@@ -342,8 +349,16 @@ func (m *Main) deadLetters(ctx context.Context, d *deps, cmd string, ids []strin
 	}
 }
 
+// replayMemoryLimit keeps the replay's heap, which holds every aggregate's
+// folded state, within the 150 MiB budget by collecting sooner; GOMEMLIMIT
+// overrides it.
+const replayMemoryLimit = 110 << 20
+
 // replay rebuilds every projection into a new generation and switches to it.
 func (m *Main) replay(ctx context.Context, d *deps) error {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(replayMemoryLimit)
+	}
 	cache, store, err := m.newCache(d, nil)
 	if err != nil {
 		return err

@@ -93,7 +93,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
 	fs.String(&c.HTTPAddr, "relay-http-addr", "127.0.0.1:8081", "address of /healthz, /readyz and /metrics")
 	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every Redis key (streams: <prefix>{events}:stream:<aggregate type>)")
-	fs.Int(&c.BatchSize, "relay-batch-size", 500, "events read and published at once")
+	fs.Int(&c.BatchSize, "relay-batch-size", 1000, "events read and published at once")
 	fs.Duration(&c.PollInterval, "relay-poll-interval", 250*time.Millisecond, "longest wait between reads when no notification arrives")
 	fs.Int(&c.StreamMaxLen, "stream-maxlen", 1_000_000, "approximate number of entries each stream keeps (the log stays the source of truth)")
 	fs.Duration(&c.LeadRetry, "relay-lead-retry", time.Second, "how often a standby tries to take over")
