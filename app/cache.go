@@ -237,21 +237,39 @@ type rawLoader func(ctx context.Context) ([]byte, int64, error)
 // as CacheStale.
 func GetOrLoad[T any](ctx context.Context, c *Cache, key CacheKey, load Loader[T]) (T, CacheStatus, error) {
 	var v T
-	data, status, err := c.getOrLoad(ctx, key, func(ctx context.Context) ([]byte, int64, error) {
+	enc, status, err := GetOrLoadEncoded(ctx, c, key, load)
+	if err != nil {
+		return v, "", err
+	}
+	if err := json.Unmarshal(enc.JSON, &v); err != nil {
+		return v, "", fmt.Errorf("decode cached %s: %w", key.Name, err)
+	}
+	return v, status, nil
+}
+
+// Encoded is a read model in its JSON representation, as the cache holds
+// it, with the version that fences it: a hit is answered without decoding
+// and encoding again.
+type Encoded struct {
+	JSON    []byte
+	Version int64
+}
+
+// GetOrLoadEncoded is GetOrLoad without decoding the value.
+func GetOrLoadEncoded[T any](ctx context.Context, c *Cache, key CacheKey, load Loader[T]) (Encoded, CacheStatus, error) {
+	return c.getOrLoad(ctx, key, encodeLoader(load))
+}
+
+// encodeLoader turns a typed loader into one that returns JSON.
+func encodeLoader[T any](load Loader[T]) rawLoader {
+	return func(ctx context.Context) ([]byte, int64, error) {
 		v, version, err := load(ctx)
 		if err != nil {
 			return nil, 0, err
 		}
 		data, err := json.Marshal(v)
 		return data, version, err
-	})
-	if err != nil {
-		return v, "", err
 	}
-	if err := json.Unmarshal(data, &v); err != nil {
-		return v, "", fmt.Errorf("decode cached %s: %w", key.Name, err)
-	}
-	return v, status, nil
 }
 
 // loaded is a load's outcome shared with singleflight joiners. A joiner may
@@ -261,10 +279,11 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, key CacheKey, load Loader[T
 // value.
 type loaded struct {
 	data      []byte
+	version   int64
 	shareable bool
 }
 
-func (c *Cache) getOrLoad(ctx context.Context, key CacheKey, load rawLoader) ([]byte, CacheStatus, error) {
+func (c *Cache) getOrLoad(ctx context.Context, key CacheKey, load rawLoader) (Encoded, CacheStatus, error) {
 	redisKey := c.cfg.Keys.Key(c.generation(), key)
 	start := time.Now()
 	entry, err := c.store.Get(ctx, redisKey)
@@ -273,38 +292,38 @@ func (c *Cache) getOrLoad(ctx context.Context, key CacheKey, load rawLoader) ([]
 	}
 	if err != nil {
 		// The store is down: PostgreSQL answers, nothing is cached.
-		data, _, err := c.timedLoad(ctx, key.Family, load)
+		data, version, err := c.timedLoad(ctx, key.Family, load)
 		if err != nil {
-			return nil, "", err
+			return Encoded{}, "", err
 		}
-		return c.served(key, data, CacheMiss)
+		return c.served(key, data, version, CacheMiss)
 	}
 	if entry.Found && !entry.Tombstone {
-		return c.served(key, entry.Data, CacheHit)
+		return c.served(key, entry.Data, entry.Version, CacheHit)
 	}
 	res, err, shared := c.group.Do(redisKey, func() (any, error) {
 		return c.loadOnce(context.WithoutCancel(ctx), key, redisKey, load)
 	})
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) && len(entry.Data) > 0 {
-			return c.served(key, entry.Data, CacheStale)
+			return c.served(key, entry.Data, entry.Version, CacheStale)
 		}
-		return nil, "", err
+		return Encoded{}, "", err
 	}
 	out := res.(loaded)
 	if shared && !out.shareable {
-		data, _, err := c.timedLoad(ctx, key.Family, load)
+		data, version, err := c.timedLoad(ctx, key.Family, load)
 		if err != nil {
-			return nil, "", err
+			return Encoded{}, "", err
 		}
-		return c.served(key, data, CacheMiss)
+		return c.served(key, data, version, CacheMiss)
 	}
-	return c.served(key, out.data, CacheMiss)
+	return c.served(key, out.data, out.version, CacheMiss)
 }
 
-func (c *Cache) served(key CacheKey, data []byte, status CacheStatus) ([]byte, CacheStatus, error) {
+func (c *Cache) served(key CacheKey, data []byte, version int64, status CacheStatus) (Encoded, CacheStatus, error) {
 	c.count(key.Family, status)
-	return data, status, nil
+	return Encoded{JSON: data, Version: version}, status, nil
 }
 
 // loadOnce takes the key's lease and loads, or waits for the lease holder's
@@ -324,7 +343,7 @@ func (c *Cache) loadOnce(ctx context.Context, key CacheKey, redisKey string, loa
 			defer func() { _ = c.store.ReleaseLease(context.WithoutCancel(ctx), leaseKey, token) }()
 			// The previous holder may have filled the key just before we got the lease.
 			if entry, err := c.store.Get(ctx, redisKey); err == nil && entry.Found && !entry.Tombstone {
-				return loaded{data: entry.Data, shareable: true}, nil
+				return loaded{data: entry.Data, version: entry.Version, shareable: true}, nil
 			}
 			return c.loadAndSet(ctx, key, redisKey, load)
 		}
@@ -340,7 +359,7 @@ func (c *Cache) loadOnce(ctx context.Context, key CacheKey, redisKey string, loa
 				return c.loadAndSet(ctx, key, redisKey, load)
 			}
 			if entry.Found && !entry.Tombstone {
-				return loaded{data: entry.Data, shareable: true}, nil
+				return loaded{data: entry.Data, version: entry.Version, shareable: true}, nil
 			}
 			held, err := c.store.LeaseHeld(ctx, leaseKey)
 			if err != nil || !held {
@@ -360,9 +379,9 @@ func (c *Cache) loadAndSet(ctx context.Context, key CacheKey, redisKey string, l
 	stored, err := c.store.SetFenced(ctx, redisKey, version, data, key.Family.JitteredTTL())
 	if err != nil {
 		// The store went down during the load: the value is as fresh as the load.
-		return loaded{data: data, shareable: true}, nil
+		return loaded{data: data, version: version, shareable: true}, nil
 	}
-	return loaded{data: data, shareable: stored}, nil
+	return loaded{data: data, version: version, shareable: stored}, nil
 }
 
 func (c *Cache) timedLoad(ctx context.Context, f CacheFamily, load rawLoader) ([]byte, int64, error) {

@@ -34,13 +34,14 @@ func loadProductList(reads ReadModel) Loader[ProductPage] {
 			return ProductPage{}, 0, err
 		}
 		page, err := reads.ListProducts(ctx, ListProducts{Page: 1, PageSize: DefaultPageSize})
-		return page, version, err
+		return page.normalized(), version, err
 	}
 }
 
 func loadCustomer(reads ReadModel, id string) Loader[Customer] {
 	return func(ctx context.Context) (Customer, int64, error) {
 		c, err := reads.Customer(ctx, id)
+		c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 		return c, c.Version, err
 	}
 }
@@ -54,6 +55,29 @@ func loadCustomerOrders(reads ReadModel, customerID string) Loader[CustomerOrder
 			return CustomerOrders{}, 0, err
 		}
 		orders, err := reads.CustomerOrders(ctx, customerID, CustomerOrdersLimit)
-		return orders, version, err
+		return orders.normalized(), version, err
 	}
+}
+
+// normalized renders timestamps in UTC and no items as [], not null: the
+// form the representation is cached and answered in.
+func (p ProductPage) normalized() ProductPage {
+	items := make([]ProductListItem, len(p.Items))
+	for i, it := range p.Items {
+		it.CreatedAt, it.UpdatedAt = it.CreatedAt.UTC(), it.UpdatedAt.UTC()
+		items[i] = it
+	}
+	p.Items = items
+	return p
+}
+
+// normalized renders timestamps in UTC and no orders as [], not null.
+func (o CustomerOrders) normalized() CustomerOrders {
+	items := make([]OrderSummary, len(o.Items))
+	for i, it := range o.Items {
+		it.PlacedAt = it.PlacedAt.UTC()
+		items[i] = it
+	}
+	o.Items = items
+	return o
 }

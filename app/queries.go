@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/orderflow/orderflow/domain"
@@ -55,6 +56,15 @@ func cached[T any](ctx context.Context, c *Cache, key CacheKey, load Loader[T]) 
 		return v, CacheMiss, err
 	}
 	return GetOrLoad(ctx, c, key, load)
+}
+
+// cachedEncoded is cached for a transport that sends the JSON on as it is.
+func cachedEncoded[T any](ctx context.Context, c *Cache, key CacheKey, load Loader[T]) (Encoded, CacheStatus, error) {
+	if c == nil {
+		data, version, err := encodeLoader(load)(ctx)
+		return Encoded{JSON: data, Version: version}, CacheMiss, err
+	}
+	return GetOrLoadEncoded(ctx, c, key, load)
 }
 
 // ProductHandler reads one product: its details cache-aside, its stock level
@@ -118,6 +128,23 @@ func (h *ListProductsHandler) Handle(ctx context.Context, q ListProducts) (Produ
 	return cached(ctx, h.cache, ProductListKey(), loadProductList(h.reads))
 }
 
+// Encoded is Handle in JSON, for transports: page one is answered as the
+// cache holds it; other pages are encoded from the read tables.
+func (h *ListProductsHandler) Encoded(ctx context.Context, q ListProducts) (Encoded, CacheStatus, error) {
+	if err := q.Validate(); err != nil {
+		return Encoded{}, "", err
+	}
+	if q.Page != 1 || q.PageSize != DefaultPageSize || q.Search != "" {
+		page, err := h.reads.ListProducts(ctx, q)
+		if err != nil {
+			return Encoded{}, "", err
+		}
+		data, err := json.Marshal(page.normalized())
+		return Encoded{JSON: data}, CacheBypass, err
+	}
+	return cachedEncoded(ctx, h.cache, ProductListKey(), loadProductList(h.reads))
+}
+
 // CustomerHandler reads profiles, cache-aside.
 type CustomerHandler struct {
 	reads ReadModel
@@ -127,6 +154,11 @@ type CustomerHandler struct {
 // Handle returns the customer's profile.
 func (h *CustomerHandler) Handle(ctx context.Context, id string) (Customer, CacheStatus, error) {
 	return cached(ctx, h.cache, CustomerKey(id), loadCustomer(h.reads, id))
+}
+
+// Encoded is Handle in JSON, as the cache holds it; Version is the customer's.
+func (h *CustomerHandler) Encoded(ctx context.Context, id string) (Encoded, CacheStatus, error) {
+	return cachedEncoded(ctx, h.cache, CustomerKey(id), loadCustomer(h.reads, id))
 }
 
 // OrderHandler reads orders; they are never cached.
@@ -146,4 +178,9 @@ type CustomerOrdersHandler struct {
 // Handle returns the customer's newest order summaries, newest first.
 func (h *CustomerOrdersHandler) Handle(ctx context.Context, customerID string) (CustomerOrders, CacheStatus, error) {
 	return cached(ctx, h.cache, CustomerOrdersKey(customerID), loadCustomerOrders(h.reads, customerID))
+}
+
+// Encoded is Handle in JSON, as the cache holds it.
+func (h *CustomerOrdersHandler) Encoded(ctx context.Context, customerID string) (Encoded, CacheStatus, error) {
+	return cachedEncoded(ctx, h.cache, CustomerOrdersKey(customerID), loadCustomerOrders(h.reads, customerID))
 }

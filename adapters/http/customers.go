@@ -33,11 +33,11 @@ func (s *Server) handleGetCustomer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cu, served, err := s.app.Queries.Customer.Handle(c.Request().Context(), id)
+	cu, served, err := s.app.Queries.Customer.Encoded(c.Request().Context(), id)
 	if err != nil {
 		return fmt.Errorf("get customer: %w", err)
 	}
-	return writeReply(c, reply{status: http.StatusOK, body: utcCustomer(cu), etag: versionETag(cu.Version), xCache: served})
+	return writeReply(c, reply{status: http.StatusOK, encoded: cu.JSON, etag: versionETag(cu.Version), xCache: served})
 }
 
 func (s *Server) handleUpdateCustomer(c echo.Context) error {
@@ -68,11 +68,11 @@ func (s *Server) handleGetCustomerOrders(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	orders, served, err := s.app.Queries.CustomerOrders.Handle(c.Request().Context(), id)
+	orders, served, err := s.app.Queries.CustomerOrders.Encoded(c.Request().Context(), id)
 	if err != nil {
 		return fmt.Errorf("get customer orders: %w", err)
 	}
-	return writeReply(c, reply{status: http.StatusOK, body: utcCustomerOrders(orders), xCache: served})
+	return writeReply(c, reply{status: http.StatusOK, encoded: orders.JSON, xCache: served})
 }
 
 // writeCustomer answers a command's customer; location is set on creation.
@@ -83,14 +83,4 @@ func writeCustomer(c echo.Context, status int, cu app.Customer, location string)
 func utcCustomer(cu app.Customer) app.Customer {
 	cu.CreatedAt, cu.UpdatedAt = cu.CreatedAt.UTC(), cu.UpdatedAt.UTC()
 	return cu
-}
-
-// utcCustomerOrders renders timestamps in UTC and no orders as [], not null.
-func utcCustomerOrders(orders app.CustomerOrders) app.CustomerOrders {
-	items := make([]app.OrderSummary, len(orders.Items))
-	for i, o := range orders.Items {
-		o.PlacedAt = o.PlacedAt.UTC()
-		items[i] = o
-	}
-	return app.CustomerOrders{Items: items}
 }

@@ -110,11 +110,11 @@ func (s *Server) handleListProducts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, served, err := s.app.Queries.ListProducts.Handle(c.Request().Context(), q)
+	page, served, err := s.app.Queries.ListProducts.Encoded(c.Request().Context(), q)
 	if err != nil {
 		return fmt.Errorf("list products: %w", err)
 	}
-	return writeReply(c, reply{status: http.StatusOK, body: utcProductPage(page), xCache: served})
+	return writeReply(c, reply{status: http.StatusOK, encoded: page.JSON, xCache: served})
 }
 
 // decodeListProducts reads page, pageSize and search; absent paging takes the
@@ -176,12 +176,12 @@ func queryPositiveInt(v *domain.ValidationError, query url.Values, name string, 
 // with the default page size, cacheable by clients and proxies, and answered
 // 304 when the client holds the same bytes.
 func (s *Server) handlePublicProducts(c echo.Context) error {
-	page, served, err := s.app.Queries.ListProducts.Handle(c.Request().Context(), app.ListProducts{Page: 1, PageSize: app.DefaultPageSize})
+	page, served, err := s.app.Queries.ListProducts.Encoded(c.Request().Context(), app.ListProducts{Page: 1, PageSize: app.DefaultPageSize})
 	if err != nil {
 		return fmt.Errorf("public catalogue: %w", err)
 	}
 	c.Response().Header().Set(headerCacheControl, publicCatalogueMaxAge)
-	return writeReply(c, reply{status: http.StatusOK, body: utcProductPage(page), xCache: served})
+	return writeReply(c, reply{status: http.StatusOK, encoded: page.JSON, xCache: served})
 }
 
 func (s *Server) handleChangeProductDetails(c echo.Context) error {
@@ -263,17 +263,6 @@ func productLocation(id string) string { return "/api/v1/products/" + id }
 func utcProduct(p app.Product) app.Product {
 	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
 	return p
-}
-
-// utcProductPage renders timestamps in UTC and an empty page as [], not null.
-func utcProductPage(page app.ProductPage) app.ProductPage {
-	items := make([]app.ProductListItem, len(page.Items))
-	for i, it := range page.Items {
-		it.CreatedAt, it.UpdatedAt = it.CreatedAt.UTC(), it.UpdatedAt.UTC()
-		items[i] = it
-	}
-	page.Items = items
-	return page
 }
 
 func deref(s *string) string {

@@ -28,6 +28,9 @@ const (
 type reply struct {
 	status int
 	body   any
+	// encoded, when set, is the body already in JSON (a cached read model);
+	// body is then not encoded again.
+	encoded []byte
 	// etag is the entity tag; empty means a strong tag hashed from the
 	// encoded body, for composite representations that have no version.
 	etag string
@@ -39,9 +42,12 @@ type reply struct {
 // writeReply encodes r and answers it. A GET whose If-None-Match names the
 // representation's ETag is answered 304 with the same validators.
 func writeReply(c echo.Context, r reply) error {
-	body, err := json.Marshal(r.body)
-	if err != nil {
-		return fmt.Errorf("encode response: %w", err)
+	body := r.encoded
+	if body == nil {
+		var err error
+		if body, err = json.Marshal(r.body); err != nil {
+			return fmt.Errorf("encode response: %w", err)
+		}
 	}
 	etag := r.etag
 	if etag == "" {
