@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# make bench: the write benchmark against a throwaway PostgreSQL and Redis
-# ("bench" instance, free loopback ports), stopped again on exit.
+# make bench: every benchmark suite (write, read, relay, projector) against a
+# throwaway PostgreSQL and Redis ("bench" instance, free loopback ports),
+# stopped again on exit, into one report.
 #
-#   scripts/bench.sh [orderflow-bench flags]      full run, 1-2 minutes (at most about 5)
-#   BENCH_QUICK=1 scripts/bench.sh                smoke run, under a minute
+#   scripts/bench.sh [SUITE] [orderflow-bench flags]   full run, about 15 minutes
+#   BENCH_QUICK=1 scripts/bench.sh                      smoke run, under 2 minutes
 #
-# Results are printed and written to bench/results/; see
-# bin/orderflow-bench --help for the flags (make bench ARGS='--clients=8').
+# SUITE is all (the default), write, read, relay or projector. Results are
+# printed and written to bench/results/; see bin/orderflow-bench --help for
+# the flags (make bench ARGS='read --clients=8').
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -25,5 +27,6 @@ if [[ ${BENCH_QUICK:-0} != 0 ]]; then
 	args+=(--quick)
 fi
 rc=0
-bin/orderflow-bench write "${args[@]}" "$@" || rc=$?
+# The suite, if given, must come first; flags follow it.
+bin/orderflow-bench "$@" "${args[@]}" || rc=$?
 exit "$rc"

@@ -13,84 +13,130 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
-// apiProcess is orderflow-api running as a separate process, as in
-// production: its CPU and memory are its own, not the load generator's.
-type apiProcess struct {
+// process is one of OrderFlow's binaries running as a separate process, as
+// in production: its CPU and memory are its own, not the load generator's.
+type process struct {
+	name string
 	cmd  *exec.Cmd
+	// URL is the process's HTTP server (the API, or the ops server of the
+	// relay and projector); "" when it serves none.
 	URL  string
 	done chan struct{}
 	err  error // cmd.Wait's result once done is closed
-	// Startup is the time from exec to the first 200 from /readyz.
+	// Started is when it was started; Startup is the time from exec to the
+	// first 200 from /readyz, once waitReady saw it.
+	Started time.Time
 	Startup time.Duration
+	// peakKiB is the highest VmHWM sampled so far.
+	peakKiB atomic.Int64
 }
 
-// apiSettings is the environment the API under test runs with, on top of
-// ours. Auth and rate limits are off: the benchmark measures the write path.
-func apiSettings(e *env, addr string) []string {
+// processSpec says how to start a process.
+type processSpec struct {
+	// bin is the binary's name: orderflow-api, orderflow-relay, orderflow-projector.
+	bin  string
+	args []string
+	// env is added to ours and to baseSettings; later entries win.
+	env []string
+	// addrEnv names the variable that receives a free loopback address for
+	// the process's HTTP server; "" when it serves none.
+	addrEnv string
+	// stdout receives the process's standard output (default: our stderr,
+	// with its logs).
+	stdout io.Writer
+	// noWait returns right after the start; call waitReady to wait.
+	noWait bool
+	// label names the process in messages (default: bin).
+	label string
+}
+
+// baseSettings is what every process under test runs with: the suite's
+// database and key prefix, and quiet logs.
+func baseSettings(e *env) []string {
 	return []string{
 		"ORDERFLOW_DATABASE_URL=" + e.db.url,
-		"ORDERFLOW_DATABASE_CONNS=" + strconv.Itoa(e.cfg.DatabaseConns),
 		"ORDERFLOW_REDIS_URL=" + e.cfg.RedisURL,
-		"ORDERFLOW_HTTP_ADDR=" + addr,
+		"ORDERFLOW_KEY_PREFIX=" + e.keys.Prefix,
 		"ORDERFLOW_LOG_LEVEL=warn",
-		"ORDERFLOW_AUTH=off",
-		"ORDERFLOW_RATE_LIMIT=0",
 	}
 }
 
-// startAPI starts `orderflow-api serve` on a free loopback port and waits
-// until /readyz answers 200. Its logs go to e.stderr.
-func startAPI(ctx context.Context, e *env) (*apiProcess, error) {
-	bin, err := e.apiBin()
+// startProcess starts a binary and, unless spec.noWait, waits until its
+// /readyz answers 200.
+func startProcess(ctx context.Context, e *env, spec processSpec) (*process, error) {
+	bin, err := e.binary(spec.bin)
 	if err != nil {
 		return nil, err
 	}
-	addr, err := freeLoopbackAddr()
-	if err != nil {
-		return nil, err
+	label := spec.label
+	if label == "" {
+		label = spec.bin
 	}
-	cmd := exec.Command(bin, "serve")
+	cmd := exec.Command(bin, spec.args...)
 	// Later entries win: our settings override any inherited ORDERFLOW_*.
-	cmd.Env = append(os.Environ(), apiSettings(e, addr)...)
+	cmd.Env = append(append(os.Environ(), baseSettings(e)...), spec.env...)
+	url := ""
+	if spec.addrEnv != "" {
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			return nil, err
+		}
+		cmd.Env = append(cmd.Env, spec.addrEnv+"="+addr)
+		url = "http://" + addr
+	}
 	cmd.Stdout, cmd.Stderr = e.stderr, e.stderr
-	// Should the benchmark die without stopping it, the API gets SIGTERM.
+	if spec.stdout != nil {
+		cmd.Stdout = spec.stdout
+	}
+	// Should the benchmark die without stopping it, the process gets SIGTERM.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	start := time.Now()
+	p := &process{name: label, cmd: cmd, URL: url, done: make(chan struct{}), Started: time.Now()}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	a := &apiProcess{cmd: cmd, URL: "http://" + addr, done: make(chan struct{})}
-	go func() { a.err = cmd.Wait(); close(a.done) }()
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	go p.sampleRSS()
+	if spec.noWait || url == "" {
+		return p, nil
+	}
+	if err := p.waitReady(ctx, e.cfg.ReadyTimeout); err != nil {
+		return nil, errors.Join(err, p.stop())
+	}
+	return p, nil
+}
 
+// waitReady polls /readyz until it answers 200 and records the start-up time.
+func (p *process) waitReady(ctx context.Context, timeout time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
 	defer client.CloseIdleConnections()
-	deadline := time.NewTimer(e.cfg.ReadyTimeout)
+	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if a.ready(ctx, client) {
-			a.Startup = time.Since(start)
-			return a, nil
+		if p.ready(ctx, client) {
+			p.Startup = time.Since(p.Started)
+			return nil
 		}
 		select {
-		case <-a.done:
-			return nil, fmt.Errorf("orderflow-api exited before it was ready: %v", a.err)
+		case <-p.done:
+			return fmt.Errorf("%s exited before it was ready: %v", p.name, p.err)
 		case <-deadline.C:
-			return nil, errors.Join(fmt.Errorf("orderflow-api not ready within %s", e.cfg.ReadyTimeout), a.stop())
+			return fmt.Errorf("%s not ready within %s", p.name, timeout)
 		case <-ctx.Done():
-			return nil, errors.Join(ctx.Err(), a.stop())
+			return ctx.Err()
 		case <-tick.C:
 		}
 	}
 }
 
-func (a *apiProcess) ready(ctx context.Context, client *http.Client) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL+"/readyz", nil)
+func (p *process) ready(ctx context.Context, client *http.Client) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/readyz", nil)
 	if err != nil {
 		return false
 	}
@@ -103,28 +149,38 @@ func (a *apiProcess) ready(ctx context.Context, client *http.Client) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// stop sends SIGTERM, waits for the graceful exit (killing the process
-// after 30 s) and reports an unclean exit. Stopping twice is harmless.
-func (a *apiProcess) stop() error {
+// wait waits for a one-shot command to exit and reports a failure.
+func (p *process) wait(ctx context.Context) error {
 	select {
-	case <-a.done:
-		return a.exitError()
-	default:
-	}
-	_ = a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.done:
-		return a.exitError()
-	case <-time.After(30 * time.Second):
-		_ = a.cmd.Process.Kill()
-		<-a.done
-		return errors.New("orderflow-api did not stop within 30s of SIGTERM; killed")
+	case <-p.done:
+		return p.exitError()
+	case <-ctx.Done():
+		return errors.Join(ctx.Err(), p.stop())
 	}
 }
 
-func (a *apiProcess) exitError() error {
-	if a.err != nil {
-		return fmt.Errorf("orderflow-api: %w", a.err)
+// stop sends SIGTERM, waits for the graceful exit (killing the process
+// after 30 s) and reports an unclean exit. Stopping twice is harmless.
+func (p *process) stop() error {
+	select {
+	case <-p.done:
+		return p.exitError()
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.exitError()
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("%s did not stop within 30s of SIGTERM; killed", p.name)
+	}
+}
+
+func (p *process) exitError() error {
+	if p.err != nil {
+		return fmt.Errorf("%s: %w", p.name, p.err)
 	}
 	return nil
 }
@@ -133,8 +189,8 @@ func (a *apiProcess) exitError() error {
 const clockTicks = 100
 
 // CPU is the process's CPU time so far (user + system), from /proc.
-func (a *apiProcess) CPU() (time.Duration, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", a.cmd.Process.Pid))
+func (p *process) CPU() (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
 	}
@@ -156,9 +212,30 @@ func (a *apiProcess) CPU() (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
-// PeakRSS is the process's peak resident set size in MiB (VmHWM), from /proc.
-func (a *apiProcess) PeakRSS() (float64, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+// rssSampling is how often a process's high-water mark is read: the kernel
+// drops it when the process exits, and the child's own resource usage would
+// count our memory, which it shared until exec.
+const rssSampling = 20 * time.Millisecond
+
+// sampleRSS records the process's VmHWM until it exits.
+func (p *process) sampleRSS() {
+	t := time.NewTicker(rssSampling)
+	defer t.Stop()
+	for {
+		if kib, err := p.readHWM(); err == nil {
+			p.peakKiB.Store(max(p.peakKiB.Load(), kib))
+		}
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// readHWM reads the process's peak resident set size (VmHWM) in KiB from /proc.
+func (p *process) readHWM() (int64, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
 	}
@@ -166,16 +243,48 @@ func (a *apiProcess) PeakRSS() (float64, error) {
 		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			f := strings.Fields(rest) // "123456 kB"
 			if len(f) == 2 && f[1] == "kB" {
-				kb, err := strconv.ParseFloat(f[0], 64)
-				return kb / 1024, err
+				return strconv.ParseInt(f[0], 10, 64)
 			}
 		}
 	}
 	return 0, errors.New("no VmHWM in /proc status")
 }
 
+// PeakRSS is the process's peak resident set size in MiB, read from /proc
+// (VmHWM) while it runs and sampled every 20 ms until it exited.
+func (p *process) PeakRSS() (float64, error) {
+	kib := p.peakKiB.Load()
+	select {
+	case <-p.done:
+	default:
+		now, err := p.readHWM()
+		if err != nil {
+			return 0, err
+		}
+		kib = max(kib, now)
+	}
+	if kib == 0 {
+		return 0, fmt.Errorf("%s: no memory figure was read", p.name)
+	}
+	return float64(kib) / 1024, nil
+}
+
+// startAPI starts `orderflow-api serve` on a free loopback port and waits
+// until /readyz answers 200; env is added to its settings (ORDERFLOW_CACHE=false).
+func startAPI(ctx context.Context, e *env, label string, env ...string) (*process, error) {
+	return startProcess(ctx, e, processSpec{
+		bin:  "orderflow-api",
+		args: []string{"serve"},
+		// Auth and rate limits are off: the benchmark measures the paths.
+		env:     append([]string{"ORDERFLOW_DATABASE_CONNS=" + strconv.Itoa(e.cfg.DatabaseConns), "ORDERFLOW_AUTH=off", "ORDERFLOW_RATE_LIMIT=0"}, env...),
+		addrEnv: "ORDERFLOW_HTTP_ADDR",
+		label:   label,
+	})
+}
+
 // freeLoopbackAddr finds a free loopback port. Another process could take it
-// before the API binds it; the API then exits and startAPI reports that.
+// before the process under test binds it; that process then exits and
+// startProcess reports that.
 func freeLoopbackAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -237,3 +346,62 @@ func postJSON(ctx context.Context, client *http.Client, baseURL, path string, bo
 	_, err = io.Copy(io.Discard, resp.Body)
 	return err
 }
+
+// getCached is a GET expecting 200 whose answer is drained. An X-Cache
+// header other than want ("" for any) is an error of its own kind.
+func getCached(ctx context.Context, client *http.Client, url, want string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return &httpError{method: http.MethodGet, path: req.URL.Path, status: resp.StatusCode, body: strings.TrimSpace(string(b))}
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if got := resp.Header.Get("X-Cache"); want != "" && got != want {
+		return &cacheStatusError{path: req.URL.Path, want: want, got: got}
+	}
+	return nil
+}
+
+// getBody is a GET expecting 200; it returns the body.
+func getBody(ctx context.Context, client *http.Client, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, &httpError{method: http.MethodGet, path: req.URL.Path, status: resp.StatusCode, body: strings.TrimSpace(string(body[:min(len(body), maxErrorBody)]))}
+	}
+	return body, nil
+}
+
+// cacheStatusError is a 200 served another way than expected (a MISS where
+// a HIT was due).
+type cacheStatusError struct {
+	path, want, got string
+}
+
+func (e *cacheStatusError) Error() string {
+	return fmt.Sprintf("GET %s: X-Cache %q, want %q", e.path, e.got, e.want)
+}
+
+func (e *cacheStatusError) kind() string { return "X-Cache " + e.got }

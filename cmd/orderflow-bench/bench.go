@@ -10,112 +10,137 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/cmd/internal/service"
 )
 
-// Config is orderflow-bench's settings. Zero Duration, LongStream and
-// LoadIterations mean "the default for the mode" (full or --quick); the
-// methods of the same names resolve them.
+// Config is orderflow-bench's settings. Zero durations and sizes mean "the
+// default for the mode" (full or --quick); the methods of the same names
+// resolve them.
 type Config struct {
-	DatabaseURL    string
-	DatabaseConns  int
-	RedisURL       string
-	Clients        int
-	Quick          bool
-	PhaseDuration  time.Duration
-	RoundCount     int
-	LongStreamLen  int
-	LoadIters      int
-	LoadBudgetTime time.Duration
-	APIBin         string
-	ResultsDir     string
-	KeepDatabase   bool
-	ReadyTimeout   time.Duration
-	SeedProducts   int
-	SeedCustomers  int
-	ProductStock   int
-	ProgressPeriod time.Duration
+	DatabaseURL     string
+	DatabaseConns   int
+	RedisURL        string
+	Clients         int
+	Quick           bool
+	PhaseDuration   time.Duration
+	RoundCount      int
+	LongStreamLen   int
+	LoadIters       int
+	LoadBudgetTime  time.Duration
+	StampedeGets    int
+	StampedeKeyN    int
+	RelayBacklogLen int
+	OpenLoopTime    time.Duration
+	ProjectorLogLen int
+	APIBin          string
+	BinDir          string
+	ResultsDir      string
+	KeepDatabase    bool
+	ReadyTimeout    time.Duration
+	SeedProducts    int
+	SeedCustomers   int
+	ProductStock    int
+	ProgressPeriod  time.Duration
 }
 
 // Defaults of the full run and of --quick.
 const (
-	defaultConns          = 16 // orderflow-api's default pool size
-	defaultClients        = 16
-	defaultDuration       = 15 * time.Second
-	quickDuration         = 3 * time.Second
-	defaultRounds         = 5
-	quickRounds           = 3
-	defaultLongStream     = 100_000
-	quickLongStream       = 10_000
-	defaultLoadIterations = 2_000
-	quickLoadIterations   = 500
-	defaultLoadBudget     = time.Minute
-	quickLoadBudget       = 10 * time.Second
+	defaultConns           = 16 // orderflow-api's default pool size
+	defaultClients         = 16
+	defaultDuration        = 15 * time.Second
+	quickDuration          = 3 * time.Second
+	defaultRounds          = 5
+	quickRounds            = 3
+	defaultLongStream      = 100_000
+	quickLongStream        = 10_000
+	defaultLoadIterations  = 2_000
+	quickLoadIterations    = 500
+	defaultLoadBudget      = time.Minute
+	quickLoadBudget        = 10 * time.Second
+	defaultStampedeGets    = 1_000
+	defaultStampedeKeys    = 5
+	quickStampedeKeys      = 2
+	defaultRelayBacklog    = 200_000
+	quickRelayBacklog      = 20_000
+	defaultOpenLoop        = 15 * time.Second
+	quickOpenLoop          = 5 * time.Second
+	defaultProjectorLog    = 1_000_000
+	quickProjectorLog      = 50_000
+	defaultCalibrationTime = 5 * time.Second
+	quickCalibrationTime   = time.Second
 	// longStreamChunk is how many events one transaction appends while the
 	// long stream is built.
 	longStreamChunk = 1_000
 )
 
+// pick returns set when it is given (non-zero), else the mode's default.
+func pick[T comparable](set T, quick bool, full, short T) T {
+	var zero T
+	switch {
+	case set != zero:
+		return set
+	case quick:
+		return short
+	default:
+		return full
+	}
+}
+
 // Duration is how long each timed phase runs.
 func (c Config) Duration() time.Duration {
-	switch {
-	case c.PhaseDuration > 0:
-		return c.PhaseDuration
-	case c.Quick:
-		return quickDuration
-	default:
-		return defaultDuration
-	}
+	return pick(c.PhaseDuration, c.Quick, defaultDuration, quickDuration)
 }
 
 // Rounds is how many slices each timed phase is cut into, alternating with
 // the phase it is compared with.
-func (c Config) Rounds() int {
-	switch {
-	case c.RoundCount > 0:
-		return c.RoundCount
-	case c.Quick:
-		return quickRounds
-	default:
-		return defaultRounds
-	}
-}
+func (c Config) Rounds() int { return pick(c.RoundCount, c.Quick, defaultRounds, quickRounds) }
 
 // LongStream is the number of events of the long product stream.
 func (c Config) LongStream() int {
-	switch {
-	case c.LongStreamLen > 0:
-		return c.LongStreamLen
-	case c.Quick:
-		return quickLongStream
-	default:
-		return defaultLongStream
-	}
+	return pick(c.LongStreamLen, c.Quick, defaultLongStream, quickLongStream)
 }
 
 // LoadIterations is how many timed loads each product gets.
 func (c Config) LoadIterations() int {
-	switch {
-	case c.LoadIters > 0:
-		return c.LoadIters
-	case c.Quick:
-		return quickLoadIterations
-	default:
-		return defaultLoadIterations
-	}
+	return pick(c.LoadIters, c.Quick, defaultLoadIterations, quickLoadIterations)
 }
 
 // LoadBudget bounds the time spent timing loads: a slow load (a long stream
 // that costs what its length costs) must not stretch the run without end.
 func (c Config) LoadBudget() time.Duration {
-	switch {
-	case c.LoadBudgetTime > 0:
-		return c.LoadBudgetTime
-	case c.Quick:
-		return quickLoadBudget
-	default:
-		return defaultLoadBudget
+	return pick(c.LoadBudgetTime, c.Quick, defaultLoadBudget, quickLoadBudget)
+}
+
+// StampedeKeys is how many cold keys the stampede is run on.
+func (c Config) StampedeKeys() int {
+	return pick(c.StampedeKeyN, c.Quick, defaultStampedeKeys, quickStampedeKeys)
+}
+
+// RelayBacklog is the number of events the relay drains.
+func (c Config) RelayBacklog() int {
+	return pick(c.RelayBacklogLen, c.Quick, defaultRelayBacklog, quickRelayBacklog)
+}
+
+// OpenLoop is how long the open-loop writers of the relay and projector
+// suites run at half the maximum write rate.
+func (c Config) OpenLoop() time.Duration {
+	return pick(c.OpenLoopTime, c.Quick, defaultOpenLoop, quickOpenLoop)
+}
+
+// ProjectorLog is the number of events the projector suite replays.
+func (c Config) ProjectorLog() int {
+	return pick(c.ProjectorLogLen, c.Quick, defaultProjectorLog, quickProjectorLog)
+}
+
+// Calibration is how long the closed loop that finds the maximum write rate runs.
+func (c Config) Calibration() time.Duration {
+	if c.Quick {
+		return quickCalibrationTime
 	}
+	return defaultCalibrationTime
 }
 
 // Validate reports settings that cannot work, before anything starts.
@@ -130,11 +155,15 @@ func (c Config) Validate() error {
 	if c.Clients < 1 {
 		errs = append(errs, errors.New("clients must be at least 1"))
 	}
-	if c.PhaseDuration < 0 || c.RoundCount < 0 || c.LongStreamLen < 0 || c.LoadIters < 0 || c.LoadBudgetTime < 0 {
-		errs = append(errs, errors.New("duration, rounds, long-stream, load-iterations and load-budget must not be negative"))
+	if c.PhaseDuration < 0 || c.RoundCount < 0 || c.LongStreamLen < 0 || c.LoadIters < 0 || c.LoadBudgetTime < 0 ||
+		c.StampedeKeyN < 0 || c.RelayBacklogLen < 0 || c.OpenLoopTime < 0 || c.ProjectorLogLen < 0 {
+		errs = append(errs, errors.New("durations, rounds and sizes must not be negative"))
 	}
 	if c.LongStreamLen > 0 && c.LongStreamLen%longStreamChunk != 0 {
 		errs = append(errs, fmt.Errorf("long-stream must be a multiple of %d", longStreamChunk))
+	}
+	if c.StampedeGets < 2 {
+		errs = append(errs, errors.New("stampede-gets must be at least 2 (they are split over two API processes)"))
 	}
 	if c.SeedProducts < 3 || c.SeedCustomers < 1 {
 		errs = append(errs, errors.New("products must be at least 3 and customers at least 1"))
@@ -165,19 +194,28 @@ func (c Config) reproduceArgs() []string {
 	add(c.LongStreamLen != 0, "long-stream", c.LongStreamLen)
 	add(c.LoadIters != 0, "load-iterations", c.LoadIters)
 	add(c.LoadBudgetTime != 0, "load-budget", c.LoadBudgetTime)
+	add(c.StampedeGets != defaultStampedeGets, "stampede-gets", c.StampedeGets)
+	add(c.StampedeKeyN != 0, "stampede-keys", c.StampedeKeyN)
+	add(c.RelayBacklogLen != 0, "relay-backlog", c.RelayBacklogLen)
+	add(c.OpenLoopTime != 0, "open-loop", c.OpenLoopTime)
+	add(c.ProjectorLogLen != 0, "projector-log", c.ProjectorLogLen)
 	add(c.SeedProducts != 200, "products", c.SeedProducts)
 	add(c.SeedCustomers != 100, "customers", c.SeedCustomers)
 	add(c.ProductStock != 10_000_000, "product-stock", c.ProductStock)
 	return args
 }
 
-// reproduceCommand is the make command line that repeats this run.
-func (c Config) reproduceCommand() string {
+// reproduceCommand is the make command line that repeats this run of suite.
+func (c Config) reproduceCommand(suite string) string {
 	cmd := "make bench"
 	if c.Quick {
 		cmd = "BENCH_QUICK=1 " + cmd
 	}
-	if args := c.reproduceArgs(); len(args) > 0 {
+	args := c.reproduceArgs()
+	if suite != allSuites {
+		args = append([]string{suite}, args...)
+	}
+	if len(args) > 0 {
 		cmd += " ARGS='" + strings.Join(args, " ") + "'"
 	}
 	return cmd
@@ -190,10 +228,16 @@ type suite struct {
 	run     func(ctx context.Context, e *env, r *Report) error
 }
 
-// suites lists every suite; each lives in its own file.
+// allSuites is the name that runs every suite in turn, the default.
+const allSuites = "all"
+
+// suites lists every suite in the order "all" runs them; each lives in its own file.
 func suites() []suite {
 	return []suite{
 		{name: "write", summary: "bare append baseline, POST /api/v1/orders through the real API, aggregate load cost", run: runWrite},
+		{name: "read", summary: "cached GETs through the real API against Echo, Echo+Redis and Echo+pgx baselines; uncached list; stampede over two APIs", run: runRead},
+		{name: "relay", summary: "orderflow-relay: backlog drain rate against the bare append ceiling; commit → XADD latency in an open loop", run: runRelay},
+		{name: "projector", summary: "orderflow-projector: replay rate from the streams and the store against a bare XRANGE; freshness at half the maximum write rate", run: runProjector},
 	}
 }
 
@@ -212,21 +256,25 @@ func NewMain(stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) *M
 
 const usageHead = `orderflow-bench measures OrderFlow on this machine. Every figure is printed
 beside a baseline measured in the same run, with their ratio, so results from
-a noisy or shared machine stay comparable. Each run creates its own database
-(bench_<timestamp>) on the server of --database-url, migrates it and drops it
-at the end. Results go to <results-dir>/<date>-<suite>.md and .json
-(<date>-<suite>-quick.* with --quick). The exit status is 0 when the suite
-ran, whether or not every goal was met; the table says which were.
+a noisy or shared machine stay comparable. Each suite creates its own database
+(bench_<timestamp>_<suite>) on the server of --database-url, migrates it and
+drops it at the end, and uses its own Redis key prefix, deleted at the end.
+Results go to <results-dir>/<date>-<suite>.md and .json (<date>-<suite>-quick.*
+with --quick; the suite "all" writes one report of every suite). The exit
+status is 0 when every suite ran, whether or not every goal was met; the
+table says which were.
 
 Usage:
-  orderflow-bench SUITE [flags]
+  orderflow-bench [SUITE] [flags]
 
 Suites:
+  all      every suite below in turn, into one report (the default)
 `
 
 const usageFlags = `
-make bench runs the write suite against throwaway servers (scripts/bench.sh);
-BENCH_QUICK=1 make bench is the same with --quick. Extra flags: make bench ARGS='--clients=8'.
+make bench runs every suite against throwaway servers (scripts/bench.sh);
+BENCH_QUICK=1 make bench is the same with --quick. Extra arguments, a suite
+first: make bench ARGS='read --clients=8'.
 
 Every flag can also be set by the environment variable named beside it;
 a flag given on the command line wins.
@@ -234,8 +282,9 @@ a flag given on the command line wins.
 Flags:
 `
 
-// ParseFlags reads the suite and settings from args and the environment.
-func (m *Main) ParseFlags(args []string) (suite, error) {
+// ParseFlags reads the suites to run and the settings from args and the
+// environment. It returns the suites and the name of the report.
+func (m *Main) ParseFlags(args []string) ([]suite, string, error) {
 	all := suites()
 	fs := service.NewFlags("orderflow-bench", m.lookupEnv)
 	fs.SetOutput(m.stderr)
@@ -255,104 +304,196 @@ func (m *Main) ParseFlags(args []string) (suite, error) {
 		args = []string{"--help"}
 	}
 	c := &m.Config
-	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; the run's database is created on this server")
-	fs.Int(&c.DatabaseConns, "database-conns", defaultConns, "PostgreSQL pool size of the baseline and of the API under test")
-	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL handed to the API under test")
-	fs.Int(&c.Clients, "clients", defaultClients, "parallel clients of every timed phase")
-	fs.Bool(&c.Quick, "quick", false, "short phases (3s in 3 rounds, 10,000-event stream, 500 loads within 10s): a smoke run under a minute")
-	fs.Duration(&c.PhaseDuration, "duration", 0, "total length of each timed phase (default 15s, 3s with --quick)")
+	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; each suite's database is created on this server")
+	fs.Int(&c.DatabaseConns, "database-conns", defaultConns, "PostgreSQL pool size of the baselines and of the API under test")
+	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL of the baselines and of the processes under test")
+	fs.Int(&c.Clients, "clients", defaultClients, "parallel clients of every closed-loop phase")
+	fs.Bool(&c.Quick, "quick", false, "short phases and small logs: a smoke run of every suite under two minutes")
+	fs.Duration(&c.PhaseDuration, "duration", 0, "total length of each timed closed-loop phase (default 15s, 3s with --quick)")
 	fs.Int(&c.RoundCount, "rounds", 0, fmt.Sprintf("slices each timed phase is cut into, alternating with its baseline's so drift hits both (default %d, %d with --quick)", defaultRounds, quickRounds))
-	fs.Int(&c.LongStreamLen, "long-stream", 0, fmt.Sprintf("events in the long product stream, a multiple of %d (default %d, %d with --quick)", longStreamChunk, defaultLongStream, quickLongStream))
-	fs.Int(&c.LoadIters, "load-iterations", 0, fmt.Sprintf("timed loads of each product (default %d, %d with --quick)", defaultLoadIterations, quickLoadIterations))
-	fs.Duration(&c.LoadBudgetTime, "load-budget", 0, fmt.Sprintf("time limit of the timed loads; fewer are timed when it runs out (default %s, %s with --quick)", defaultLoadBudget, quickLoadBudget))
-	fs.Int(&c.SeedProducts, "products", 200, "products created through the API before the order phase")
-	fs.Int(&c.SeedCustomers, "customers", 100, "customers created through the API before the order phase")
+	fs.Int(&c.LongStreamLen, "long-stream", 0, fmt.Sprintf("write: events in the long product stream, a multiple of %d (default %d, %d with --quick)", longStreamChunk, defaultLongStream, quickLongStream))
+	fs.Int(&c.LoadIters, "load-iterations", 0, fmt.Sprintf("write: timed loads of each product (default %d, %d with --quick)", defaultLoadIterations, quickLoadIterations))
+	fs.Duration(&c.LoadBudgetTime, "load-budget", 0, fmt.Sprintf("write: time limit of the timed loads; fewer are timed when it runs out (default %s, %s with --quick)", defaultLoadBudget, quickLoadBudget))
+	fs.Int(&c.StampedeGets, "stampede-gets", defaultStampedeGets, "read: concurrent GETs of one cold key, split over two API processes")
+	fs.Int(&c.StampedeKeyN, "stampede-keys", 0, fmt.Sprintf("read: cold keys the stampede is repeated on (default %d, %d with --quick)", defaultStampedeKeys, quickStampedeKeys))
+	fs.Int(&c.RelayBacklogLen, "relay-backlog", 0, fmt.Sprintf("relay: events appended before the relay starts (default %d, %d with --quick)", defaultRelayBacklog, quickRelayBacklog))
+	fs.Duration(&c.OpenLoopTime, "open-loop", 0, fmt.Sprintf("relay, projector: length of the open-loop writer at half the maximum rate (default %s, %s with --quick)", defaultOpenLoop, quickOpenLoop))
+	fs.Int(&c.ProjectorLogLen, "projector-log", 0, fmt.Sprintf("projector: events in the log that is replayed (default %d, %d with --quick)", defaultProjectorLog, quickProjectorLog))
+	fs.Int(&c.SeedProducts, "products", 200, "write, read: products created through the API")
+	fs.Int(&c.SeedCustomers, "customers", 100, "write, read: customers created through the API")
 	fs.Int(&c.ProductStock, "product-stock", 10_000_000, "initial stock of each seeded product")
-	fs.String(&c.APIBin, "api-bin", "", "orderflow-api binary to start (default: orderflow-api beside this binary)")
-	fs.Duration(&c.ReadyTimeout, "ready-timeout", 15*time.Second, "how long the API may take to answer /readyz")
+	fs.String(&c.APIBin, "api-bin", "", "orderflow-api binary to start (default: orderflow-api in --bin-dir)")
+	fs.String(&c.BinDir, "bin-dir", "", "folder of orderflow-api, orderflow-relay and orderflow-projector (default: beside this binary)")
+	fs.Duration(&c.ReadyTimeout, "ready-timeout", 15*time.Second, "how long a started process may take to answer /readyz")
 	fs.String(&c.ResultsDir, "results-dir", "bench/results", "folder the result files are written to (\"\" writes none)")
-	fs.Bool(&c.KeepDatabase, "keep-database", false, "keep the run's database for inspection instead of dropping it")
-	fs.Duration(&c.ProgressPeriod, "progress", 3*time.Second, "interval of progress lines during timed phases")
+	fs.Bool(&c.KeepDatabase, "keep-database", false, "keep each suite's database and Redis keys for inspection instead of dropping them")
+	fs.Duration(&c.ProgressPeriod, "progress", 3*time.Second, "interval of progress lines during long phases")
 	if err := fs.Parse(args); err != nil {
-		return suite{}, err
+		return nil, "", err
 	}
 	if fs.NArg() > 0 {
-		return suite{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
+		return nil, "", fmt.Errorf("unexpected arguments: %v (the suite comes first)", fs.Args())
 	}
 	if name == "" {
-		return suite{}, errors.New("no suite given; run orderflow-bench --help for the list")
+		name = allSuites
 	}
-	var chosen *suite
-	for i := range all {
-		if all[i].name == name {
-			chosen = &all[i]
+	if name == allSuites {
+		return all, name, c.Validate()
+	}
+	for _, s := range all {
+		if s.name == name {
+			return []suite{s}, name, c.Validate()
 		}
 	}
-	if chosen == nil {
-		return suite{}, fmt.Errorf("unknown suite %q; run orderflow-bench --help for the list", name)
-	}
-	return *chosen, c.Validate()
+	return nil, "", fmt.Errorf("unknown suite %q; run orderflow-bench --help for the list", name)
 }
 
-// env is what a suite runs with: settings, output, and the run's database.
+// env is what a suite runs with: settings, output, the suite's database and
+// Redis key prefix.
 type env struct {
 	cfg    Config
 	out    io.Writer
 	stderr io.Writer
+	suite  string
 	db     *database
+	redis  *redis.Client
+	keys   app.Keyspace
 }
 
-// printf writes a progress line.
+// printf writes a progress line, prefixed with the suite's name unless it
+// is indented (a detail of the line before).
 func (e *env) printf(format string, args ...any) {
+	if !strings.HasPrefix(format, "  ") {
+		format = e.suite + ": " + format
+	}
 	fmt.Fprintf(e.out, format+"\n", args...)
 }
 
-// apiBin is the orderflow-api binary to start.
-func (e *env) apiBin() (string, error) {
-	if e.cfg.APIBin != "" {
+// binary is the path of one of OrderFlow's binaries.
+func (e *env) binary(name string) (string, error) {
+	if name == "orderflow-api" && e.cfg.APIBin != "" {
 		return e.cfg.APIBin, nil
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("find orderflow-api: %w (set --api-bin)", err)
+	dir := e.cfg.BinDir
+	if dir == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return "", fmt.Errorf("find %s: %w (set --bin-dir)", name, err)
+		}
+		dir = filepath.Dir(self)
 	}
-	bin := filepath.Join(filepath.Dir(self), "orderflow-api")
+	bin := filepath.Join(dir, name)
 	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("find orderflow-api beside %s: %w (build it with make build, or set --api-bin)", self, err)
+		return "", fmt.Errorf("find %s: %w (build it with make build, or set --bin-dir)", name, err)
 	}
 	return bin, nil
 }
 
-// Run parses args, creates the run's database, runs the suite and publishes
-// its report.
-func (m *Main) Run(ctx context.Context, args []string) (err error) {
-	s, err := m.ParseFlags(args)
+// Run parses args, then runs each suite with its own database and key
+// prefix, and publishes one report.
+func (m *Main) Run(ctx context.Context, args []string) error {
+	chosen, name, err := m.ParseFlags(args)
 	if err != nil {
 		return err
 	}
 	started := time.Now()
-	r := newReport(s.name, m.Config, started)
+	r := newReport(name, m.Config, started)
 	r.Machine = probeMachine()
-	e := &env{cfg: m.Config, out: m.stdout, stderr: m.stderr}
-	e.printf("%s: %s; %s", s.name, r.Machine.summary(), r.settingsLine())
+	fmt.Fprintf(m.stdout, "orderflow-bench %s: %s; %s\n", name, r.Machine.summary(), r.settingsLine())
 
-	if e.db, err = createDatabase(ctx, m.Config.DatabaseURL, m.Config.DatabaseConns); err != nil {
+	redisOpts, err := redis.ParseURL(m.Config.RedisURL)
+	if err != nil {
+		return fmt.Errorf("redis URL: %w", err)
+	}
+	rdb := redis.NewClient(redisOpts)
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis %s: %w", redisOpts.Addr, err)
+	}
+
+	var failed []error
+	for _, s := range chosen {
+		if ctx.Err() != nil {
+			break
+		}
+		suiteStart := time.Now()
+		r.section = s.name
+		e := &env{cfg: m.Config, out: m.stdout, stderr: m.stderr, suite: s.name, redis: rdb,
+			keys: app.Keyspace{Prefix: fmt.Sprintf("obench:%s:%s:", started.Format("20060102T150405"), s.name)}}
+		if err := m.runSuite(ctx, e, s, r); err != nil {
+			err = fmt.Errorf("%s: %w", s.name, err)
+			failed = append(failed, err)
+			r.note("Suite %s did not finish: %v", s.name, err)
+			fmt.Fprintf(m.stdout, "%v\n", err)
+		}
+		r.Elapsed = append(r.Elapsed, Setting{s.name, time.Since(suiteStart).Round(time.Second).String()})
+	}
+	r.section = ""
+	r.Elapsed = append(r.Elapsed, Setting{"total", time.Since(started).Round(time.Second).String()})
+	if ctx.Err() != nil {
+		return errors.Join(append(failed, ctx.Err())...)
+	}
+	return errors.Join(append(failed, r.publish(m.stdout, m.Config.ResultsDir))...)
+}
+
+// runSuite creates the suite's database, runs it, then drops the database
+// and deletes the suite's Redis keys.
+func (m *Main) runSuite(ctx context.Context, e *env, s suite, r *Report) (err error) {
+	if e.db, err = createDatabase(ctx, m.Config.DatabaseURL, s.name, m.Config.DatabaseConns); err != nil {
 		return err
 	}
-	e.printf("%s: database %s created and migrated", s.name, e.db.name)
+	e.printf("database %s created and migrated; Redis key prefix %s", e.db.name, e.keys.Prefix)
 	defer func() {
 		if m.Config.KeepDatabase {
 			e.db.pool.Close()
-			e.printf("%s: database %s kept (--keep-database): %s", s.name, e.db.name, e.db.url)
+			e.printf("database %s and keys %s* kept (--keep-database): %s", e.db.name, e.keys.Prefix, e.db.url)
 			return
 		}
-		err = errors.Join(err, e.db.drop())
+		err = errors.Join(err, e.db.drop(), deleteKeys(context.WithoutCancel(ctx), e.redis, e.keys.Prefix))
 	}()
-	r.Machine.PostgreSQL = e.db.serverDescription(ctx)
-
-	if err := s.run(ctx, e, r); err != nil {
-		return fmt.Errorf("%s: %w", s.name, err)
+	if r.Machine.PostgreSQL == "" {
+		r.Machine.PostgreSQL = e.db.serverDescription(ctx)
+		r.Machine.Redis = redisDescription(ctx, e.redis)
 	}
-	r.Elapsed = time.Since(started).Round(time.Second).String()
-	return r.publish(m.stdout, m.Config.ResultsDir)
+	return s.run(ctx, e, r)
+}
+
+// deleteKeys unlinks every key under prefix.
+func deleteKeys(ctx context.Context, rdb *redis.Client, prefix string) error {
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var batch []string
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := rdb.Unlink(ctx, batch...).Err()
+		batch = batch[:0]
+		return err
+	}
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == 1000 {
+			if err := flush(); err != nil {
+				return fmt.Errorf("delete keys %s*: %w", prefix, err)
+			}
+		}
+	}
+	if err := errors.Join(iter.Err(), flush()); err != nil {
+		return fmt.Errorf("delete keys %s*: %w", prefix, err)
+	}
+	return nil
+}
+
+// redisDescription names the Redis server version.
+func redisDescription(ctx context.Context, rdb *redis.Client) string {
+	info, err := rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return "Redis (unknown version)"
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
+			return "Redis " + v
+		}
+	}
+	return "Redis (unknown version)"
 }

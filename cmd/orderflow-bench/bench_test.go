@@ -29,7 +29,7 @@ func TestParseFlags(t *testing.T) {
 				if c.Clients != 4 || c.Duration() != 15*time.Second || c.Rounds() != 5 || c.LongStream() != 100_000 || c.LoadIterations() != 2_000 {
 					t.Errorf("config %+v", c)
 				}
-				if got, want := c.reproduceCommand(), "make bench ARGS='--clients=4'"; got != want {
+				if got, want := c.reproduceCommand("write"), "make bench ARGS='write --clients=4'"; got != want {
 					t.Errorf("command %q, want %q", got, want)
 				}
 			},
@@ -42,13 +42,26 @@ func TestParseFlags(t *testing.T) {
 				if c.Duration() != 6*time.Second || c.Rounds() != 3 || c.LongStream() != 10_000 || c.LoadBudget() != 10*time.Second {
 					t.Errorf("config %+v", c)
 				}
-				if got, want := c.reproduceCommand(), "BENCH_QUICK=1 make bench ARGS='--duration=6s'"; got != want {
+				if got, want := c.reproduceCommand("write"), "BENCH_QUICK=1 make bench ARGS='write --duration=6s'"; got != want {
 					t.Errorf("command %q, want %q", got, want)
 				}
 			},
 		},
-		{name: "no suite", args: nil, env: map[string]string{"ORDERFLOW_DATABASE_URL": "postgres://x"}, wantErr: "no suite"},
-		{name: "unknown suite", args: []string{"read"}, env: map[string]string{"ORDERFLOW_DATABASE_URL": "postgres://x"}, wantErr: "unknown suite"},
+		{
+			name: "no suite runs all, quick sizes",
+			args: []string{"--quick"},
+			env:  map[string]string{"ORDERFLOW_DATABASE_URL": "postgres://x"},
+			check: func(t *testing.T, c Config) {
+				if c.RelayBacklog() != 20_000 || c.ProjectorLog() != 50_000 || c.OpenLoop() != 5*time.Second || c.StampedeKeys() != 2 || c.StampedeGets != 1000 {
+					t.Errorf("config %+v", c)
+				}
+				if got, want := c.reproduceCommand(allSuites), "BENCH_QUICK=1 make bench"; got != want {
+					t.Errorf("command %q, want %q", got, want)
+				}
+			},
+		},
+		{name: "unknown suite", args: []string{"nosuch"}, env: map[string]string{"ORDERFLOW_DATABASE_URL": "postgres://x"}, wantErr: "unknown suite"},
+		{name: "suite after flags", args: []string{"--quick", "read"}, env: map[string]string{"ORDERFLOW_DATABASE_URL": "postgres://x"}, wantErr: "the suite comes first"},
 		{name: "database required", args: []string{"write"}, wantErr: "database URL is required"},
 		{name: "long stream in whole chunks", args: []string{"write", "--long-stream=1500"}, env: map[string]string{"ORDERFLOW_DATABASE_URL": "postgres://x"}, wantErr: "multiple of 1000"},
 		{name: "malformed environment", args: []string{"write"}, env: map[string]string{"ORDERFLOW_DATABASE_URL": "postgres://x", "ORDERFLOW_CLIENTS": "many"}, wantErr: "not an integer"},
@@ -57,7 +70,7 @@ func TestParseFlags(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
 			m := NewMain(&bytes.Buffer{}, &stderr, fakeEnv(tt.env))
-			s, err := m.ParseFlags(tt.args)
+			chosen, name, err := m.ParseFlags(tt.args)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
@@ -67,8 +80,16 @@ func TestParseFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.name != "write" {
-				t.Errorf("suite %q", s.name)
+			want := []string{"write"}
+			if name == allSuites {
+				want = []string{"write", "read", "relay", "projector"}
+			}
+			var got []string
+			for _, s := range chosen {
+				got = append(got, s.name)
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("suites %v, want %v", got, want)
 			}
 			tt.check(t, m.Config)
 		})
@@ -77,11 +98,11 @@ func TestParseFlags(t *testing.T) {
 
 func TestHelpListsSuitesAndEnvironment(t *testing.T) {
 	var stderr bytes.Buffer
-	_, err := NewMain(&bytes.Buffer{}, &stderr, fakeEnv(nil)).ParseFlags([]string{"--help"})
+	_, _, err := NewMain(&bytes.Buffer{}, &stderr, fakeEnv(nil)).ParseFlags([]string{"--help"})
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("error %v, want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"write", "ORDERFLOW_DATABASE_URL", "--quick", "BENCH_QUICK=1 make bench", "-clients"} {
+	for _, want := range []string{"all", "write", "read", "relay", "projector", "ORDERFLOW_DATABASE_URL", "--quick", "BENCH_QUICK=1 make bench", "-clients", "-relay-backlog"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, stderr.String())
 		}

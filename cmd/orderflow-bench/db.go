@@ -23,10 +23,10 @@ type database struct {
 	pool      *pgxpool.Pool
 }
 
-// createDatabase creates bench_<timestamp>, migrates it and opens a pool of
-// conns connections to it.
-func createDatabase(ctx context.Context, serverURL string, conns int) (*database, error) {
-	d := &database{serverURL: serverURL, name: "bench_" + time.Now().Format("20060102_150405")}
+// createDatabase creates bench_<timestamp>_<suite>, migrates it and opens a
+// pool of conns connections to it.
+func createDatabase(ctx context.Context, serverURL, suite string, conns int) (*database, error) {
+	d := &database{serverURL: serverURL, name: "bench_" + time.Now().Format("20060102_150405") + "_" + suite}
 	var err error
 	if d.url, err = withDatabase(serverURL, d.name); err != nil {
 		return nil, err

@@ -47,13 +47,21 @@ type loadResult struct {
 	CPU time.Duration
 	// Machine is the whole machine's CPU time during the run, every process's.
 	Machine machineCPU
+	// Open loop only: Target is the intended rate per second, Sent the
+	// operations started, MaxLate the longest delay of a start behind its
+	// schedule (the generator's own lag).
+	Target  float64
+	Sent    int
+	MaxLate time.Duration
 }
 
 // merge adds round to r, as if both had been one run; a nil r is empty.
 func (r *loadResult) merge(round *loadResult) *loadResult {
 	if r == nil {
-		r = &loadResult{Clients: round.Clients, ErrorKinds: map[string]int{}}
+		r = &loadResult{Clients: round.Clients, Target: round.Target, ErrorKinds: map[string]int{}}
 	}
+	r.Sent += round.Sent
+	r.MaxLate = max(r.MaxLate, round.MaxLate)
 	r.Wall += round.Wall
 	r.OK += round.OK
 	r.Failed += round.Failed
@@ -181,6 +189,95 @@ func runClosedLoop(ctx context.Context, out io.Writer, label string, clients int
 	r.OK = len(r.latencies)
 	slices.Sort(r.latencies)
 	fmt.Fprintf(out, "  %s: %s\n", label, r.summary())
+	return r, nil
+}
+
+// timedOp is one operation of an open-loop run: i numbers it and intended
+// is when the schedule started it.
+type timedOp func(ctx context.Context, i int, intended time.Time) error
+
+// runOpenLoop starts do rate times a second for d, each on its own goroutine
+// at its scheduled time, whether or not earlier ones have finished; it then
+// waits for all of them. Latencies are measured from the scheduled start, so
+// a stall delays every operation scheduled during it and none is left out
+// (no coordinated omission). It fails only when ctx ends.
+func runOpenLoop(ctx context.Context, out io.Writer, label string, rate float64, d, period time.Duration, do timedOp) (*loadResult, error) {
+	if rate <= 0 {
+		return nil, fmt.Errorf("%s: rate %.1f/s is not positive", label, rate)
+	}
+	interval := time.Duration(float64(time.Second) / rate)
+	n := max(int(d/interval), 1)
+	var (
+		mu      sync.Mutex
+		lat     = make([]time.Duration, 0, n)
+		kinds   = map[string]int{}
+		samples []string
+		failed  int
+		wg      sync.WaitGroup
+		maxLate time.Duration
+	)
+	cpu0, machine0 := processCPU(), readMachineCPU()
+	start := time.Now()
+	lastPrint := start
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		intended := start.Add(time.Duration(i) * interval)
+		if wait := time.Until(intended); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+			case <-timer.C:
+			}
+		}
+		maxLate = max(maxLate, time.Since(intended))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := do(ctx, i, intended)
+			took := time.Since(intended)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				lat = append(lat, took)
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			failed++
+			kind := "error"
+			var k kinded
+			if errors.As(err, &k) {
+				kind = k.kind()
+			}
+			kinds[kind]++
+			if msg := err.Error(); len(samples) < maxErrorSamples && !slices.Contains(samples, msg) {
+				samples = append(samples, msg)
+			}
+		}()
+		if now := time.Now(); now.Sub(lastPrint) >= period {
+			lastPrint = now
+			mu.Lock()
+			done, bad := len(lat), failed
+			mu.Unlock()
+			fmt.Fprintf(out, "  %s: %4.1fs/%s  %s started, %s done at %s/s target  %d failed\n", label, now.Sub(start).Seconds(), d,
+				thousands(float64(i+1)), thousands(float64(done)), thousands(rate), bad)
+		}
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := &loadResult{Clients: 0, Wall: time.Since(start), CPU: processCPU() - cpu0, ErrorKinds: kinds, ErrorSamples: samples,
+		Target: rate, Sent: n, MaxLate: maxLate, Failed: failed, latencies: lat}
+	r.Machine = readMachineCPU().sub(machine0)
+	r.OK = len(lat)
+	slices.Sort(r.latencies)
+	fmt.Fprintf(out, "  %s: %s of %s started at %s/s; latency from the scheduled start p50 %s, p99 %s; %d failed; start lag at most %s; machine busy %.0f%%\n",
+		label, thousands(float64(r.OK)), thousands(float64(n)), thousands(rate), r.Percentile(0.5).Round(time.Microsecond),
+		r.Percentile(0.99).Round(time.Microsecond), failed, maxLate.Round(time.Microsecond), 100*r.Machine.Busy())
 	return r, nil
 }
 

@@ -15,19 +15,29 @@ import (
 	"unicode/utf8"
 )
 
-// Report is one suite's results: what was measured, against which baseline,
-// on which machine, and how to measure it again. It is printed as a table
-// and written as Markdown and JSON.
+// Report is the results of one run of one suite or of all of them: what was
+// measured, against which baseline, on which machine, and how to measure it
+// again. It is printed as a table and written as Markdown and JSON.
 type Report struct {
-	Suite    string    `json:"suite"`
-	Date     time.Time `json:"date"`
-	Quick    bool      `json:"quick"`
-	Command  string    `json:"command"`
-	Elapsed  string    `json:"elapsed"`
+	Suite   string    `json:"suite"`
+	Date    time.Time `json:"date"`
+	Quick   bool      `json:"quick"`
+	Command string    `json:"command"`
+	// Elapsed is each suite's wall time, then the total.
+	Elapsed  []Setting `json:"elapsed"`
 	Machine  Machine   `json:"machine"`
 	Settings []Setting `json:"settings"`
 	Rows     []Row     `json:"rows"`
-	Notes    []string  `json:"notes,omitempty"`
+	Notes    []Note    `json:"notes,omitempty"`
+
+	// section is the suite now adding rows and notes.
+	section string
+}
+
+// Note is a sentence under the table about one suite's figures.
+type Note struct {
+	Section string `json:"section,omitempty"`
+	Text    string `json:"text"`
 }
 
 // Machine describes where the figures were measured.
@@ -37,6 +47,7 @@ type Machine struct {
 	Go         string `json:"go"`
 	Platform   string `json:"platform"`
 	PostgreSQL string `json:"postgresql"`
+	Redis      string `json:"redis"`
 	// LoadAverage is /proc/loadavg's 1, 5 and 15 minute figures at the
 	// start: other work on a shared machine shows here.
 	LoadAverage string `json:"loadAverage"`
@@ -67,6 +78,8 @@ func (q Quantity) String() string {
 			return fmt.Sprintf("%.2f ms", v)
 		}
 		return fmt.Sprintf("%.1f ms", v)
+	case "s":
+		return fmt.Sprintf("%.1f s", v)
 	case "%":
 		if v < 10 {
 			return fmt.Sprintf("%.1f %%", v)
@@ -130,13 +143,18 @@ func (g Goal) met(v float64) bool {
 
 // Row is one line of the table.
 type Row struct {
+	// Section is the suite that measured the row.
+	Section  string    `json:"section,omitempty"`
 	Figure   string    `json:"figure"`
 	Value    Quantity  `json:"value"`
 	Baseline *Baseline `json:"baseline,omitempty"`
 	// Ratio is Value / Baseline.
 	Ratio *float64 `json:"ratio,omitempty"`
 	Goal  *Goal    `json:"goal,omitempty"`
-	Met   *bool    `json:"met,omitempty"`
+	// GoalRatio is Value / Goal.Target for a bound on the value: how far
+	// from its goal a figure is.
+	GoalRatio *float64 `json:"goalRatio,omitempty"`
+	Met       *bool    `json:"met,omitempty"`
 }
 
 // figure starts a row.
@@ -168,29 +186,99 @@ func (r Row) goal(of, op string, target float64) Row {
 	}
 	met := ok && g.met(v)
 	r.Met = &met
+	if of == "value" && op != "==" && target != 0 {
+		gr := r.Value.Value / target
+		r.GoalRatio = &gr
+	}
 	return r
 }
 
+// formatRatio prints a ratio with two decimals, or two significant digits
+// when it is small.
+func formatRatio(v float64) string {
+	if v != 0 && math.Abs(v) < 0.1 {
+		return fmt.Sprintf("%.2g", v)
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
 func newReport(suite string, c Config, started time.Time) *Report {
-	return &Report{
+	r := &Report{
 		Suite:   suite,
 		Date:    started.UTC().Truncate(time.Second),
 		Quick:   c.Quick,
-		Command: c.reproduceCommand(),
+		Command: c.reproduceCommand(suite),
 		Settings: []Setting{
 			{"clients", fmt.Sprint(c.Clients)},
 			{"phase", fmt.Sprintf("%s in %d rounds", c.Duration(), c.Rounds())},
 			{"pool", fmt.Sprintf("%d connections", c.DatabaseConns)},
-			{"long stream", thousands(float64(c.LongStream())) + " events"},
-			{"loads", fmt.Sprintf("%s per product within %s", thousands(float64(c.LoadIterations())), c.LoadBudget())},
 		},
+	}
+	runs := func(name string) bool { return suite == allSuites || suite == name }
+	if runs("write") {
+		r.Settings = append(r.Settings,
+			Setting{"long stream", thousands(float64(c.LongStream())) + " events"},
+			Setting{"loads", fmt.Sprintf("%s per product within %s", thousands(float64(c.LoadIterations())), c.LoadBudget())})
+	}
+	if runs("read") {
+		r.Settings = append(r.Settings, Setting{"stampede", fmt.Sprintf("%s GETs on each of %d cold keys", thousands(float64(c.StampedeGets)), c.StampedeKeys())})
+	}
+	if runs("relay") {
+		r.Settings = append(r.Settings, Setting{"relay backlog", thousands(float64(c.RelayBacklog())) + " events"})
+	}
+	if runs("projector") {
+		r.Settings = append(r.Settings, Setting{"projector log", thousands(float64(c.ProjectorLog())) + " events"})
+	}
+	if runs("relay") || runs("projector") {
+		r.Settings = append(r.Settings, Setting{"open loop", fmt.Sprintf("%s at half the rate found in %s", c.OpenLoop(), c.Calibration())})
+	}
+	return r
+}
+
+// add appends rows to the current suite's section.
+func (r *Report) add(rows ...Row) {
+	for _, row := range rows {
+		row.Section = r.section
+		r.Rows = append(r.Rows, row)
 	}
 }
 
-func (r *Report) add(rows ...Row) { r.Rows = append(r.Rows, rows...) }
-
+// note adds a sentence about the current suite's figures.
 func (r *Report) note(format string, args ...any) {
-	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+	r.Notes = append(r.Notes, Note{Section: r.section, Text: fmt.Sprintf(format, args...)})
+}
+
+// sections lists the sections of the rows in order of appearance.
+func (r *Report) sections() []string {
+	var out []string
+	for _, row := range r.Rows {
+		if len(out) == 0 || out[len(out)-1] != row.Section {
+			out = append(out, row.Section)
+		}
+	}
+	return out
+}
+
+// notesText is the notes as list items, grouped by section when there are several.
+func (r *Report) notesText() string {
+	var b strings.Builder
+	several := len(r.sections()) > 1
+	for _, n := range r.Notes {
+		if several && n.Section != "" {
+			fmt.Fprintf(&b, "- %s: %s\n", n.Section, n.Text)
+		} else {
+			fmt.Fprintf(&b, "- %s\n", n.Text)
+		}
+	}
+	return b.String()
+}
+
+func (r *Report) elapsedLine() string {
+	parts := make([]string, len(r.Elapsed))
+	for i, s := range r.Elapsed {
+		parts[i] = s.Name + " " + s.Value
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (r *Report) settingsLine() string {
@@ -219,18 +307,25 @@ func (r *Report) table() string {
 	header := []string{"figure", "value", "baseline", "ratio", "goal", "met"}
 	right := []bool{false, true, true, true, false, false}
 	cells := [][]string{header}
-	for _, row := range r.Rows {
+	several := len(r.sections()) > 1
+	for i, row := range r.Rows {
+		if several && (i == 0 || r.Rows[i-1].Section != row.Section) {
+			cells = append(cells, []string{"**" + row.Section + "**", "", "", "", "", ""})
+		}
 		line := []string{row.Figure, row.Value.String(), "", "", "", ""}
 		if row.Baseline != nil {
 			line[2] = row.Baseline.Quantity.String()
 		}
 		if row.Ratio != nil {
-			line[3] = fmt.Sprintf("%.2f", *row.Ratio)
+			line[3] = formatRatio(*row.Ratio)
 		}
 		if row.Goal != nil {
 			line[4] = row.Goal.String()
 			if row.Goal.Of == "value" && row.Value.Unit != "" {
 				line[4] += " " + row.Value.Unit
+			}
+			if row.GoalRatio != nil {
+				line[4] += " (" + formatRatio(*row.GoalRatio) + "×)"
 			}
 		}
 		if row.Met != nil {
@@ -277,16 +372,14 @@ func (r *Report) table() string {
 func (r *Report) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# orderflow-bench %s — %s\n\n", r.Suite, r.Date.Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "Reproduce: `%s` (took %s)\n\n", r.Command, r.Elapsed)
+	fmt.Fprintf(&b, "Reproduce: `%s` (took %s)\n\n", r.Command, r.elapsedLine())
 	fmt.Fprintf(&b, "- Machine: %d CPUs, %s; load average at start %s\n", r.Machine.CPUs, r.Machine.Model, r.Machine.LoadAverage)
-	fmt.Fprintf(&b, "- Software: %s %s, %s\n", r.Machine.Go, r.Machine.Platform, r.Machine.PostgreSQL)
+	fmt.Fprintf(&b, "- Software: %s %s, %s, %s\n", r.Machine.Go, r.Machine.Platform, r.Machine.PostgreSQL, r.Machine.Redis)
 	fmt.Fprintf(&b, "- Settings: %s\n\n", r.settingsLine())
 	b.WriteString(r.table())
 	if len(r.Notes) > 0 {
 		b.WriteString("\nNotes:\n\n")
-		for _, n := range r.Notes {
-			b.WriteString("- " + n + "\n")
-		}
+		b.WriteString(r.notesText())
 	}
 	return b.String()
 }
@@ -295,11 +388,9 @@ func (r *Report) markdown() string {
 func (r *Report) publish(out io.Writer, dir string) error {
 	w := bufio.NewWriter(out)
 	fmt.Fprintf(w, "\n%s\n", r.table())
-	for _, n := range r.Notes {
-		fmt.Fprintf(w, "- %s\n", n)
-	}
+	w.WriteString(r.notesText())
 	met, goals := r.goalsMet()
-	fmt.Fprintf(w, "\nGoals met: %d of %d. Machine: %s; %s.\n", met, goals, r.Machine.summary(), r.Machine.PostgreSQL)
+	fmt.Fprintf(w, "\nGoals met: %d of %d. Took %s. Machine: %s; %s; %s.\n", met, goals, r.elapsedLine(), r.Machine.summary(), r.Machine.PostgreSQL, r.Machine.Redis)
 	if dir != "" {
 		base := filepath.Join(dir, r.Date.Local().Format("2006-01-02")+"-"+r.Suite)
 		if r.Quick {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"math"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +96,94 @@ func TestOrderBodyHasDistinctProducts(t *testing.T) {
 				t.Fatalf("product repeated: %s", body)
 			}
 		}
+	}
+}
+
+func TestTableSectionsAndGoalRatio(t *testing.T) {
+	r := &Report{}
+	r.section = "relay"
+	r.add(figure("commit → XADD p99", 5, "ms").goal("value", "<=", 10))
+	r.note("relay note")
+	r.section = "projector"
+	r.add(figure("replay", 50_000, "events/s").goal("value", ">=", 100_000))
+	got := r.table()
+	for _, want := range []string{"| **relay** ", "| **projector** ", "≤ 10 ms (0.50×)", "≥ 100,000 events/s (0.50×)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks %q:\n%s", want, got)
+		}
+	}
+	if r.Rows[0].Section != "relay" || r.Rows[1].Section != "projector" {
+		t.Errorf("sections %q, %q", r.Rows[0].Section, r.Rows[1].Section)
+	}
+	if notes := r.notesText(); notes != "- relay: relay note\n" {
+		t.Errorf("notes %q", notes)
+	}
+	// One section: no headings.
+	one := &Report{}
+	one.add(figure("x", 1, ""))
+	if strings.Contains(one.table(), "**") {
+		t.Errorf("heading in a one-section table:\n%s", one.table())
+	}
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	// 100 observations: 50 up to 1 ms, 40 in (1, 2.5] ms, 9 in (2.5, 5] ms, 1 above 10 ms.
+	before := histogram{upper: []float64{.001, .0025, .005, .01}, cum: []float64{10, 10, 10, 10}, count: 10}
+	after := histogram{upper: []float64{.001, .0025, .005, .01}, cum: []float64{60, 100, 109, 109}, count: 110}
+	h := after.minus(before)
+	if h.count != 100 {
+		t.Fatalf("count %v", h.count)
+	}
+	if got := h.quantile(0.5); got != 0.001 {
+		t.Errorf("p50 %v, want 0.001", got)
+	}
+	if got := h.quantile(0.7); math.Abs(got-0.00175) > 1e-9 { // half-way into (1, 2.5]
+		t.Errorf("p70 %v, want 0.00175", got)
+	}
+	if got := h.quantile(0.995); got != 0.01 { // above the last bound: the last bound
+		t.Errorf("p99.5 %v, want 0.01", got)
+	}
+	if got := h.atMost(0.005); got != 0.99 {
+		t.Errorf("share within 5 ms %v, want 0.99", got)
+	}
+	if !math.IsNaN((histogram{}).quantile(0.5)) {
+		t.Error("empty histogram has a quantile")
+	}
+	sum := before.plus(before)
+	if sum.count != 20 || sum.cum[3] != 20 {
+		t.Errorf("plus %+v", sum)
+	}
+}
+
+func TestReplaySummaryLine(t *testing.T) {
+	line := `replay: done from the event store: 50262 events folded, 4399 keys written into generation "gmwwph7u2" in 2.283s (22019 events/s); readers switched from "gmwwpgz2v"; 4320 old keys deleted; 11.454s in all`
+	m := regexp.MustCompile(replayDone).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatal("no match")
+	}
+	if m[1] != "event store" || m[2] != "50262" || m[3] != "2.283s" || m[4] != "22019" || m[5] != "11.454s" {
+		t.Errorf("groups %q", m[1:])
+	}
+}
+
+func TestOpenLoopKeepsItsSchedule(t *testing.T) {
+	var out strings.Builder
+	// Each operation takes 30 ms but they start every 10 ms: the open loop
+	// does not wait for them, so 20 run in about 200 ms.
+	res, err := runOpenLoop(t.Context(), &out, "test", 100, 200*time.Millisecond, time.Hour, func(ctx context.Context, i int, _ time.Time) error {
+		time.Sleep(30 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sent != 20 || res.OK != 20 {
+		t.Fatalf("sent %d, ok %d", res.Sent, res.OK)
+	}
+	if res.Wall > 150*time.Millisecond+200*time.Millisecond {
+		t.Errorf("took %s: the loop waited for operations", res.Wall)
+	}
+	if p50 := res.Percentile(0.5); p50 < 30*time.Millisecond {
+		t.Errorf("p50 %s below the operation's own time", p50)
 	}
 }

@@ -116,7 +116,7 @@ func appendVersusOrders(ctx context.Context, e *env) (run *timedRun, err error) 
 	if _, err := pool.Exec(ctx, `CREATE TABLE bench_outbox (id bigserial PRIMARY KEY, payload jsonb NOT NULL)`); err != nil {
 		return nil, fmt.Errorf("create bench_outbox: %w", err)
 	}
-	api, err := startAPI(ctx, e)
+	api, err := startAPI(ctx, e, "orderflow-api")
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func appendVersusOrders(ctx context.Context, e *env) (run *timedRun, err error) 
 			err = errors.Join(err, stopErr)
 		}
 	}()
-	e.printf("write: orderflow-api %s ready in %s", api.URL, api.Startup.Round(time.Millisecond))
+	e.printf("orderflow-api %s ready in %s", api.URL, api.Startup.Round(time.Millisecond))
 	client := newHTTPClient(e.cfg.Clients)
 	defer client.CloseIdleConnections()
 	products, customers, err := seed(ctx, e, client, api.URL)
@@ -158,7 +158,7 @@ func appendVersusOrders(ctx context.Context, e *env) (run *timedRun, err error) 
 
 	rounds := e.cfg.Rounds()
 	slice := e.cfg.Duration() / time.Duration(rounds)
-	e.printf("write: %d clients, %d rounds of %s each of bare append (BEGIN; INSERT INTO events; INSERT INTO bench_outbox; COMMIT) and POST /api/v1/orders",
+	e.printf("%d clients, %d rounds of %s each of bare append (BEGIN; INSERT INTO events; INSERT INTO bench_outbox; COMMIT) and POST /api/v1/orders",
 		e.cfg.Clients, rounds, slice)
 	run = &timedRun{startup: api.Startup}
 	for i := range rounds {
@@ -288,7 +288,7 @@ func aggregateLoads(ctx context.Context, e *env) (*loadCost, error) {
 	store := postgres.NewStore(e.db.pool)
 	const shortEvents = 10
 	longEvents := e.cfg.LongStream()
-	e.printf("write: aggregate load, building a %d-event and a %s-event product stream", shortEvents, thousands(float64(longEvents)))
+	e.printf("aggregate load, building a %d-event and a %s-event product stream", shortEvents, thousands(float64(longEvents)))
 
 	shortID := uuid.Must(uuid.NewV7()).String()
 	err := store.Update(ctx, func(ctx context.Context, tx app.Tx) error {
@@ -373,7 +373,7 @@ func aggregateLoads(ctx context.Context, e *env) (*loadCost, error) {
 	n, budget := cost.iterations, e.cfg.LoadBudget()
 	const minPairs = 20 // below this a median says little
 	warmup := min(50, max(n/10, 1))
-	e.printf("write: timing %s loads of each product (after %d warm-up loads), interleaved, within %s", thousands(float64(n)), warmup, budget)
+	e.printf("timing %s loads of each product (after %d warm-up loads), interleaved, within %s", thousands(float64(n)), warmup, budget)
 	var shortTx, longTx, shortLoad, longLoad []time.Duration
 	p = newProgress(e.out, "loads", n, "pairs")
 	var timing time.Time
