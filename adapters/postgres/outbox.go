@@ -30,12 +30,14 @@ func NewOutbox(pool *pgxpool.Pool) *Outbox {
 // ended, so nothing can later commit before the last event returned.
 func (o *Outbox) ReadCommitted(ctx context.Context, after app.LogPosition, limit int) ([]app.CommittedEvent, error) {
 	rows, err := o.pool.Query(ctx, `
-		SELECT tx_id::text::bigint, global_position, event_id::text, stream_type, stream_id::text, version,
-		       event_type, schema_version, data, metadata, occurred_at
-		  FROM events
-		 WHERE (tx_id, global_position) > ($1::text::xid8, $2)
-		   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-		 ORDER BY tx_id, global_position
+		SELECT e.tx_id::text::bigint AS tx, e.global_position, e.event_id::text, e.stream_type, e.stream_id::text, e.version,
+		       e.event_type, e.schema_version, e.data, e.metadata, e.occurred_at
+		  FROM events e
+		 WHERE (e.tx_id, e.global_position) > ($1::text::xid8, $2)
+		   AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+		 -- Qualified: a bare tx_id would name the bigint output column,
+		 -- and sorting by it cannot use the (tx_id, global_position) index.
+		 ORDER BY e.tx_id, e.global_position
 		 LIMIT $3`, strconv.FormatUint(after.TxID, 10), after.Position, limit)
 	if err != nil {
 		return nil, readFailed("outbox", err)
