@@ -399,7 +399,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	started := time.Now()
 	r := newReport(name, m.Config, started)
 	r.Machine = probeMachine()
-	fmt.Fprintf(m.stdout, "orderflow-bench %s: %s; %s\n", name, r.Machine.summary(), r.settingsLine())
+	r.Code = codeVersion(ctx)
+	fmt.Fprintf(m.stdout, "orderflow-bench %s at %s: %s; %s\n", name, r.Code, r.Machine.summary(), r.settingsLine())
 
 	redisOpts, err := redis.ParseURL(m.Config.RedisURL)
 	if err != nil {

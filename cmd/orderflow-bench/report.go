@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -23,6 +25,9 @@ type Report struct {
 	Date    time.Time `json:"date"`
 	Quick   bool      `json:"quick"`
 	Command string    `json:"command"`
+	// Code is the commit measured, "with uncommitted changes" when the
+	// working tree differed from it.
+	Code string `json:"code"`
 	// Elapsed is each suite's wall time, then the total.
 	Elapsed  []Setting `json:"elapsed"`
 	Machine  Machine   `json:"machine"`
@@ -373,6 +378,7 @@ func (r *Report) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# orderflow-bench %s — %s\n\n", r.Suite, r.Date.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "Reproduce: `%s` (took %s)\n\n", r.Command, r.elapsedLine())
+	fmt.Fprintf(&b, "- Code: %s\n", r.Code)
 	fmt.Fprintf(&b, "- Machine: %d CPUs, %s; load average at start %s\n", r.Machine.CPUs, r.Machine.Model, r.Machine.LoadAverage)
 	fmt.Fprintf(&b, "- Software: %s %s, %s, %s\n", r.Machine.Go, r.Machine.Platform, r.Machine.PostgreSQL, r.Machine.Redis)
 	fmt.Fprintf(&b, "- Settings: %s\n\n", r.settingsLine())
@@ -390,7 +396,7 @@ func (r *Report) publish(out io.Writer, dir string) error {
 	fmt.Fprintf(w, "\n%s\n", r.table())
 	w.WriteString(r.notesText())
 	met, goals := r.goalsMet()
-	fmt.Fprintf(w, "\nGoals met: %d of %d. Took %s. Machine: %s; %s; %s.\n", met, goals, r.elapsedLine(), r.Machine.summary(), r.Machine.PostgreSQL, r.Machine.Redis)
+	fmt.Fprintf(w, "\nGoals met: %d of %d. Took %s. Code: %s. Machine: %s; %s; %s.\n", met, goals, r.elapsedLine(), r.Code, r.Machine.summary(), r.Machine.PostgreSQL, r.Machine.Redis)
 	if dir != "" {
 		base := filepath.Join(dir, r.Date.Local().Format("2006-01-02")+"-"+r.Suite)
 		if r.Quick {
@@ -423,6 +429,20 @@ func (r *Report) write(base string) error {
 		return fmt.Errorf("write results: %w", err)
 	}
 	return nil
+}
+
+// codeVersion names the commit of the working tree the binaries were built
+// from (make bench builds them first), or "unknown" outside a git checkout.
+func codeVersion(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	v := strings.TrimSpace(string(out))
+	if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+		v += " with uncommitted changes"
+	}
+	return v
 }
 
 // probeMachine describes this machine; what cannot be read stays "unknown".
