@@ -152,6 +152,11 @@ func (s *CacheStore) SetFenced(ctx context.Context, key string, version int64, d
 // SetFencedMany runs the fenced set of every write in one pipeline.
 func (s *CacheStore) SetFencedMany(ctx context.Context, writes []app.FencedWrite) error {
 	_, err := s.do(func() (any, error) {
+		// A pipeline cannot fall back from EVALSHA to EVAL, so the script
+		// must be loaded first (a fresh or restarted Redis has none).
+		if err := setFenced.Load(ctx, s.client).Err(); err != nil {
+			return nil, err
+		}
 		now := s.now().UnixMilli()
 		pipe := s.client.Pipeline()
 		for _, w := range writes {

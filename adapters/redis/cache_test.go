@@ -171,3 +171,27 @@ func TestDeadRedisFailsFastBehindTheBreaker(t *testing.T) {
 		t.Fatalf("err = %v, want ErrCacheUnavailable from the open breaker, without a network call", err)
 	}
 }
+
+// TestSetFencedManyOnAFreshScriptCache: the pipelined writes of a replay
+// must work on a Redis that has not run the fencing script yet.
+func TestSetFencedManyOnAFreshScriptCache(t *testing.T) {
+	store, prefix := newStore(t)
+	client, _ := redistest.New(t)
+	ctx := context.Background()
+	if err := client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	writes := []app.FencedWrite{
+		{Key: prefix + "customers:1", Version: 2, Data: []byte("a"), TTL: time.Minute},
+		{Key: prefix + "customers:2", Version: 3, Data: []byte("b"), TTL: time.Minute},
+	}
+	if err := store.SetFencedMany(ctx, writes); err != nil {
+		t.Fatalf("SetFencedMany after SCRIPT FLUSH: %v", err)
+	}
+	for _, w := range writes {
+		got, err := store.Get(ctx, w.Key)
+		if err != nil || got.Version != w.Version || string(got.Data) != string(w.Data) {
+			t.Errorf("%s = %+v, %v; want version %d data %q", w.Key, got, err, w.Version, w.Data)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -34,6 +35,36 @@ type process struct {
 	Startup time.Duration
 	// peakKiB is the highest VmHWM sampled so far.
 	peakKiB atomic.Int64
+	// stderr keeps the end of what the process wrote to its standard error,
+	// for the message when it fails.
+	stderr *tailWriter
+}
+
+// tailWriter passes writes on and keeps the last few hundred bytes.
+type tailWriter struct {
+	mu   sync.Mutex
+	next io.Writer
+	tail []byte
+}
+
+const tailBytes = 400
+
+func (t *tailWriter) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	t.tail = append(t.tail, b...)
+	if len(t.tail) > tailBytes {
+		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailBytes:]...)
+	}
+	t.mu.Unlock()
+	return t.next.Write(b)
+}
+
+// last is the last non-empty line written.
+func (t *tailWriter) last() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(t.tail)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // processSpec says how to start a process.
@@ -89,13 +120,14 @@ func startProcess(ctx context.Context, e *env, spec processSpec) (*process, erro
 		cmd.Env = append(cmd.Env, spec.addrEnv+"="+addr)
 		url = "http://" + addr
 	}
-	cmd.Stdout, cmd.Stderr = e.stderr, e.stderr
+	stderr := &tailWriter{next: e.stderr}
+	cmd.Stdout, cmd.Stderr = e.stderr, stderr
 	if spec.stdout != nil {
 		cmd.Stdout = spec.stdout
 	}
 	// Should the benchmark die without stopping it, the process gets SIGTERM.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	p := &process{name: label, cmd: cmd, URL: url, done: make(chan struct{}), Started: time.Now()}
+	p := &process{name: label, cmd: cmd, URL: url, done: make(chan struct{}), Started: time.Now(), stderr: stderr}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
@@ -179,10 +211,13 @@ func (p *process) stop() error {
 }
 
 func (p *process) exitError() error {
-	if p.err != nil {
-		return fmt.Errorf("%s: %w", p.name, p.err)
+	if p.err == nil {
+		return nil
 	}
-	return nil
+	if last := p.stderr.last(); last != "" {
+		return fmt.Errorf("%s: %w; its last words: %s", p.name, p.err, last)
+	}
+	return fmt.Errorf("%s: %w", p.name, p.err)
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times; Linux fixes it at 100.
