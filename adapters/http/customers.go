@@ -41,15 +41,10 @@ func (s *Server) handleGetCustomer(c echo.Context) error {
 }
 
 func (s *Server) handleUpdateCustomer(c echo.Context) error {
-	id, err := pathID(c)
+	id, f, err := s.readResourceBody(c)
 	if err != nil {
 		return err
 	}
-	obj, err := s.readJSONObject(c)
-	if err != nil {
-		return err
-	}
-	f := newFieldReader(obj)
 	cmd := app.UpdateCustomer{CustomerID: id, Email: f.optionalString("email"), Name: f.optionalString("name")}
 	if f.failed() {
 		return f.err(domain.RestoreCustomer(id, 0, domain.CustomerState{}).UpdateProfile(cmd.Email, cmd.Name))

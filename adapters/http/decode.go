@@ -387,3 +387,17 @@ func pathID(c echo.Context) (string, error) {
 	}
 	return id, nil
 }
+
+// readResourceBody reads what a mutation of one resource needs: the id in
+// the path, checked first, then the JSON body's fields.
+func (s *Server) readResourceBody(c echo.Context) (string, fieldReader, error) {
+	id, err := pathID(c)
+	if err != nil {
+		return "", fieldReader{}, err
+	}
+	obj, err := s.readJSONObject(c)
+	if err != nil {
+		return "", fieldReader{}, err
+	}
+	return id, newFieldReader(obj), nil
+}

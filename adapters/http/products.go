@@ -185,15 +185,10 @@ func (s *Server) handlePublicProducts(c echo.Context) error {
 }
 
 func (s *Server) handleChangeProductDetails(c echo.Context) error {
-	id, err := pathID(c)
+	id, f, err := s.readResourceBody(c)
 	if err != nil {
 		return err
 	}
-	obj, err := s.readJSONObject(c)
-	if err != nil {
-		return err
-	}
-	f := newFieldReader(obj)
 	cmd := app.ChangeProductDetails{
 		ProductID:   id,
 		Name:        f.optionalString("name"),
@@ -210,15 +205,10 @@ func (s *Server) handleChangeProductDetails(c echo.Context) error {
 }
 
 func (s *Server) handleChangeProductPrice(c echo.Context) error {
-	id, err := pathID(c)
+	id, f, err := s.readResourceBody(c)
 	if err != nil {
 		return err
 	}
-	obj, err := s.readJSONObject(c)
-	if err != nil {
-		return err
-	}
-	f := newFieldReader(obj)
 	cmd := app.ChangeProductPrice{ProductID: id, PriceCents: f.requiredInt("priceCents")}
 	if err := f.err(nil); err != nil {
 		return err
@@ -231,15 +221,10 @@ func (s *Server) handleChangeProductPrice(c echo.Context) error {
 }
 
 func (s *Server) handleRestockProduct(c echo.Context) error {
-	id, err := pathID(c)
+	id, f, err := s.readResourceBody(c)
 	if err != nil {
 		return err
 	}
-	obj, err := s.readJSONObject(c)
-	if err != nil {
-		return err
-	}
-	f := newFieldReader(obj)
 	cmd := app.RestockProduct{ProductID: id, Quantity: f.requiredInt("quantity")}
 	if err := f.err(nil); err != nil {
 		return err
