@@ -15,11 +15,9 @@ func (s *Server) handleRegisterCustomer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := newFieldReader(obj)
-	cmd := app.RegisterCustomer{Email: f.requiredString("email"), Name: f.requiredString("name")}
-	if f.failed() {
-		_, rules := domain.RegisterCustomer("", cmd.Email, cmd.Name)
-		return f.err(rules)
+	cmd, err := decodeRegisterCustomer(obj)
+	if err != nil {
+		return err
 	}
 	cu, err := s.app.Commands.RegisterCustomer.Handle(c.Request().Context(), cmd)
 	if err != nil {
@@ -45,9 +43,9 @@ func (s *Server) handleUpdateCustomer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cmd := app.UpdateCustomer{CustomerID: id, Email: f.optionalString("email"), Name: f.optionalString("name")}
-	if f.failed() {
-		return f.err(domain.RestoreCustomer(id, 0, domain.CustomerState{}).UpdateProfile(cmd.Email, cmd.Name))
+	cmd, err := decodeUpdateCustomer(id, f)
+	if err != nil {
+		return err
 	}
 	cu, err := s.app.Commands.UpdateCustomer.Handle(c.Request().Context(), cmd)
 	if err != nil {
@@ -68,6 +66,26 @@ func (s *Server) handleGetCustomerOrders(c echo.Context) error {
 		return fmt.Errorf("get customer orders: %w", err)
 	}
 	return writeReply(c, reply{status: http.StatusOK, encoded: orders.JSON, xCache: served})
+}
+
+// decodeRegisterCustomer reads {email, name}.
+func decodeRegisterCustomer(obj jsonObject) (app.RegisterCustomer, error) {
+	f := newFieldReader(obj)
+	cmd := app.RegisterCustomer{Email: f.requiredString("email"), Name: f.requiredString("name")}
+	if f.failed() {
+		_, rules := domain.RegisterCustomer("", cmd.Email, cmd.Name)
+		return cmd, f.err(rules)
+	}
+	return cmd, nil
+}
+
+// decodeUpdateCustomer reads {email?, name?}; absent fields stay unchanged.
+func decodeUpdateCustomer(id string, f fieldReader) (app.UpdateCustomer, error) {
+	cmd := app.UpdateCustomer{CustomerID: id, Email: f.optionalString("email"), Name: f.optionalString("name")}
+	if f.failed() {
+		return cmd, f.err(domain.RestoreCustomer(id, 0, domain.CustomerState{}).UpdateProfile(cmd.Email, cmd.Name))
+	}
+	return cmd, nil
 }
 
 // writeCustomer answers a command's customer; location is set on creation.

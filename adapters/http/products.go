@@ -189,13 +189,9 @@ func (s *Server) handleChangeProductDetails(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cmd := app.ChangeProductDetails{
-		ProductID:   id,
-		Name:        f.optionalString("name"),
-		Description: f.optionalString("description"),
-	}
-	if f.failed() {
-		return f.err(domain.RestoreProduct(id, 0, domain.ProductState{}).ChangeDetails(cmd.Name, cmd.Description))
+	cmd, err := decodeChangeProductDetails(id, f)
+	if err != nil {
+		return err
 	}
 	p, err := s.app.Commands.ChangeProductDetails.Handle(c.Request().Context(), cmd)
 	if err != nil {
@@ -209,8 +205,8 @@ func (s *Server) handleChangeProductPrice(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cmd := app.ChangeProductPrice{ProductID: id, PriceCents: f.requiredInt("priceCents")}
-	if err := f.err(nil); err != nil {
+	cmd, err := decodeChangeProductPrice(id, f)
+	if err != nil {
 		return err
 	}
 	p, err := s.app.Commands.ChangeProductPrice.Handle(c.Request().Context(), cmd)
@@ -225,8 +221,8 @@ func (s *Server) handleRestockProduct(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cmd := app.RestockProduct{ProductID: id, Quantity: f.requiredInt("quantity")}
-	if err := f.err(nil); err != nil {
+	cmd, err := decodeRestockProduct(id, f)
+	if err != nil {
 		return err
 	}
 	p, err := s.app.Commands.RestockProduct.Handle(c.Request().Context(), cmd)
@@ -234,6 +230,28 @@ func (s *Server) handleRestockProduct(c echo.Context) error {
 		return fmt.Errorf("restock product: %w", err)
 	}
 	return writeProduct(c, http.StatusOK, p, "")
+}
+
+// decodeChangeProductDetails reads {name?, description?}; absent fields stay
+// unchanged, null ones are invalid.
+func decodeChangeProductDetails(id string, f fieldReader) (app.ChangeProductDetails, error) {
+	cmd := app.ChangeProductDetails{ProductID: id, Name: f.optionalString("name"), Description: f.optionalString("description")}
+	if f.failed() {
+		return cmd, f.err(domain.RestoreProduct(id, 0, domain.ProductState{}).ChangeDetails(cmd.Name, cmd.Description))
+	}
+	return cmd, nil
+}
+
+// decodeChangeProductPrice reads {priceCents}.
+func decodeChangeProductPrice(id string, f fieldReader) (app.ChangeProductPrice, error) {
+	cmd := app.ChangeProductPrice{ProductID: id, PriceCents: f.requiredInt("priceCents")}
+	return cmd, f.err(nil)
+}
+
+// decodeRestockProduct reads {quantity}.
+func decodeRestockProduct(id string, f fieldReader) (app.RestockProduct, error) {
+	cmd := app.RestockProduct{ProductID: id, Quantity: f.requiredInt("quantity")}
+	return cmd, f.err(nil)
 }
 
 // writeProduct answers a command's product; location is set on creation.
