@@ -14,6 +14,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if code, ok := service.RunProbe(ctx, os.Args[1:], os.Stderr); ok {
+		os.Exit(code)
+	}
 	m := NewMain(os.Stdout, os.Stderr, os.LookupEnv)
 	os.Exit(service.ExitCode(m.Run(ctx, os.Args[1:]), os.Stderr))
 }
