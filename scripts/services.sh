@@ -32,6 +32,13 @@ PG_USER=orderflow
 PG_MAJOR=${PG_MAJOR:-15}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
 
+# Crash tests (scripts/faults.sh) kill the servers and start them again with
+# ORDERFLOW_SERVICES_KEEP_DATA=1: a test instance then keeps its data across
+# `start` (PostgreSQL only; the fault suite runs its own Redis), and its
+# PostgreSQL commits synchronously, so a killed server loses no acknowledged
+# commit (fsync stays off: the kernel survives a process crash).
+KEEP_DATA=${ORDERFLOW_SERVICES_KEEP_DATA:-0}
+
 # Variables like these would redirect the postgres tools; we pass everything explicitly.
 umask 022
 unset PGPORT PGHOST PGHOSTADDR PGDATABASE PGUSER PGDATA PGSERVICE PGOPTIONS || true
@@ -238,6 +245,10 @@ synchronous_commit = off
 full_page_writes = off
 "
 	fi
+	if [[ $KEEP_DATA == 1 ]]; then
+		conf+="synchronous_commit = on
+"
+	fi
 	printf %s "$conf" | as_pg tee "$PGDATA_DIR/orderflow.conf" >/dev/null
 }
 
@@ -266,7 +277,7 @@ pg_start() {
 	[[ -d $SOCK_DIR ]] && find "$SOCK_DIR" -mindepth 1 -name '.s.PGSQL.*' -delete 2>/dev/null || true
 	as_pg mkdir -p "$SOCK_DIR"
 
-	if [[ $NAME != dev && -d $PGDATA_DIR ]]; then
+	if [[ $NAME != dev && $KEEP_DATA != 1 && -d $PGDATA_DIR ]]; then
 		# A test instance starts empty every time it is started.
 		as_pg rm -rf "$PGDATA_DIR"
 	fi
