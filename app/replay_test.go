@@ -38,7 +38,7 @@ type replayFixture struct {
 	pool   *pgxpool.Pool
 	store  *postgres.Store
 	app    *app.Application
-	redis  *redis.Client
+	redis  redis.UniversalClient
 	keys   app.Keyspace
 	cstore *orderflowredis.CacheStore
 	cache  *app.Cache
@@ -493,15 +493,7 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 	go func() { relayDone <- relay.Run(ctx, lead.Wait) }()
 
 	// The live projector: its own clients, its cache watching the pointers.
-	client := func() *redis.Client {
-		opts, err := redis.ParseURL(redistest.URL(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := redis.NewClient(opts)
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	client := func() redis.UniversalClient { return redistest.NewClient(t, orderflowredis.PoolOptions{}) }
 	liveCache, err := app.NewCache(orderflowredis.NewCacheStore(client(), orderflowredis.BreakerConfig{}), app.CacheConfig{Keys: f.keys})
 	if err != nil {
 		t.Fatal(err)

@@ -32,7 +32,7 @@ type projectionFixture struct {
 	pool       *pgxpool.Pool
 	store      *postgres.Store
 	app        *app.Application
-	redis      *redis.Client
+	redis      redis.UniversalClient
 	keys       app.Keyspace
 	cstore     *orderflowredis.CacheStore
 	cache      *app.Cache

@@ -188,7 +188,7 @@ func eventIDs(events []app.CommittedEvent) []string {
 // relayHarness runs the real relay loop in-process between the outbox and
 // Redis, counting the rounds it completes.
 type relayHarness struct {
-	client    *redis.Client
+	client    redis.UniversalClient
 	keys      app.Keyspace
 	publisher *streams.Publisher
 	rounds    atomic.Int64

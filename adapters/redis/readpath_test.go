@@ -31,7 +31,7 @@ type readPath struct {
 	cache      *app.Cache
 	pg         *postgres.Store
 	cacheStore *orderflowredis.CacheStore
-	redis      *redis.Client
+	redis      redis.UniversalClient
 	keys       app.Keyspace
 	// storeGets receives a signal after every read of an entry by GetOrLoad.
 	storeGets chan app.CacheFamily
@@ -252,12 +252,7 @@ func drain[T any](ch <-chan T) {
 // wait bound is set far beyond the lease, so only the expiry lets it in.
 func TestLeaseHolderDiesMidLoad(t *testing.T) {
 	clientA, prefix := redistest.New(t)
-	opts, err := redis.ParseURL(redistest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientB := redis.NewClient(opts)
-	t.Cleanup(func() { _ = clientB.Close() })
+	clientB := redistest.NewClient(t, orderflowredis.PoolOptions{})
 
 	keys := app.Keyspace{Prefix: prefix}
 	const leaseTTL = 300 * time.Millisecond

@@ -61,7 +61,7 @@ func outboxEvents(t *testing.T) []app.CommittedEvent {
 	}
 }
 
-func publisherOnTestRedis(t *testing.T, maxLen int64) (*streams.Publisher, *redis.Client, app.Keyspace) {
+func publisherOnTestRedis(t *testing.T, maxLen int64) (*streams.Publisher, redis.UniversalClient, app.Keyspace) {
 	t.Helper()
 	client, prefix := redistest.New(t)
 	keys := app.Keyspace{Prefix: prefix}
@@ -163,7 +163,7 @@ func TestPublishedEntriesAreWatermillMessages(t *testing.T) {
 	}
 }
 
-func xrangeAll(t *testing.T, client *redis.Client, stream string) []redis.XMessage {
+func xrangeAll(t *testing.T, client redis.UniversalClient, stream string) []redis.XMessage {
 	t.Helper()
 	msgs, err := client.XRange(context.Background(), stream, "-", "+").Result()
 	if err != nil {
@@ -191,7 +191,7 @@ func productEventsAfter(after app.LogPosition, n int) []app.CommittedEvent {
 	return events
 }
 
-func streamLen(t *testing.T, client *redis.Client, stream string) int64 {
+func streamLen(t *testing.T, client redis.UniversalClient, stream string) int64 {
 	t.Helper()
 	n, err := client.XLen(context.Background(), stream).Result()
 	if err != nil {

@@ -39,9 +39,9 @@ type routerFixture struct {
 	pool        *pgxpool.Pool
 	store       *postgres.Store
 	app         *app.Application
-	redis       *redis.Client
+	redis       redis.UniversalClient
 	keys        app.Keyspace
-	cacheClient *redis.Client
+	cacheClient redis.UniversalClient
 	cstore      *orderflowredis.CacheStore
 	cache       *app.Cache
 	refresher   *app.Refresher
@@ -69,14 +69,8 @@ func newRouterFixture(t *testing.T) *routerFixture {
 
 // newClient opens another client of the test server, closed on cleanup
 // unless something closed it first.
-func (f *routerFixture) newClient() *redis.Client {
-	opts, err := redis.ParseURL(redistest.URL(f.t))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	c := redis.NewClient(opts)
-	f.t.Cleanup(func() { _ = c.Close() })
-	return c
+func (f *routerFixture) newClient() redis.UniversalClient {
+	return redistest.NewClient(f.t, orderflowredis.PoolOptions{})
 }
 
 // handler is the projector's real Watermill edge.
@@ -87,8 +81,8 @@ func (f *routerFixture) handler() message.NoPublishHandlerFunc {
 // runningRouter is a Router consuming in the background.
 type runningRouter struct {
 	router           *message.Router
-	subscriberClient *redis.Client
-	deadLetterClient *redis.Client
+	subscriberClient redis.UniversalClient
+	deadLetterClient redis.UniversalClient
 	stop             func()
 }
 

@@ -221,23 +221,20 @@ func (m *Main) open(ctx context.Context) error {
 	if m.pool, err = pgxpool.NewWithConfig(ctx, poolCfg); err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
-	redisOpts, err := redis.ParseURL(m.Config.RedisURL)
-	if err != nil {
-		return fmt.Errorf("redis URL: %w", err)
-	}
 	// Short timeouts and no retries: a slow Redis must cost a read little
 	// more than the PostgreSQL query it then falls back to. Waiting for a
 	// pooled connection is not Redis being slow: a burst of requests must
 	// queue for the pool, not trip the breaker, so the pool is large and its
 	// wait is not bounded by the call timeout.
-	redisOpts.DialTimeout = 2 * m.Config.RedisTimeout
-	redisOpts.ReadTimeout = m.Config.RedisTimeout
-	redisOpts.WriteTimeout = m.Config.RedisTimeout
-	redisOpts.PoolSize = m.Config.RedisConns
-	redisOpts.PoolTimeout = time.Second
-	redisOpts.MaxRetries = -1
-	m.redis = redis.NewClient(redisOpts)
-	return nil
+	m.redis, err = orderflowredis.NewClient(m.Config.RedisURL, orderflowredis.PoolOptions{
+		DialTimeout:  2 * m.Config.RedisTimeout,
+		ReadTimeout:  m.Config.RedisTimeout,
+		WriteTimeout: m.Config.RedisTimeout,
+		PoolSize:     m.Config.RedisConns,
+		PoolTimeout:  time.Second,
+		MaxRetries:   -1,
+	})
+	return err
 }
 
 // Close releases what Run opened.

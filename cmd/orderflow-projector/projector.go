@@ -157,7 +157,7 @@ type deps struct {
 	// cacheClient serves the cache service; the subscriber and the
 	// dead-letter publisher get their own, since closing them closes their client.
 	cacheClient redis.UniversalClient
-	redisOpts   *redis.Options
+	redisURL    string
 }
 
 func (d *deps) close() {
@@ -186,10 +186,10 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer d.close()
-	if d.redisOpts, err = redis.ParseURL(m.Config.RedisURL); err != nil {
-		return fmt.Errorf("redis URL: %w", err)
+	d.redisURL = m.Config.RedisURL
+	if d.cacheClient, err = orderflowredis.NewClient(d.redisURL, orderflowredis.PoolOptions{}); err != nil {
+		return err
 	}
-	d.cacheClient = redis.NewClient(d.redisOpts)
 
 	switch cmd {
 	case "verify":
@@ -244,7 +244,14 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 	if maxRetries == 0 {
 		maxRetries = -1 // none; ProjectorConfig reads 0 as its default
 	}
-	subscriberClient, deadLetterClient := redis.NewClient(d.redisOpts), redis.NewClient(d.redisOpts)
+	subscriberClient, err := orderflowredis.NewClient(d.redisURL, orderflowredis.PoolOptions{})
+	if err != nil {
+		return err
+	}
+	deadLetterClient, err := orderflowredis.NewClient(d.redisURL, orderflowredis.PoolOptions{})
+	if err != nil {
+		return err
+	}
 	router, err := streams.NewProjectorRouter(streams.ProjectorConfig{
 		SubscriberClient: subscriberClient,
 		DeadLetterClient: deadLetterClient,

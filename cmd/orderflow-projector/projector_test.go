@@ -280,7 +280,7 @@ type deployment struct {
 	pool   *pgxpool.Pool
 	store  *postgres.Store
 	app    *app.Application
-	redis  *redis.Client
+	redis  redis.UniversalClient
 	keys   app.Keyspace
 	cache  *app.Cache
 	cstore *orderflowredis.CacheStore

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/orderflow/orderflow/adapters/postgres"
+	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/cmd/internal/service"
@@ -125,11 +125,10 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer pool.Close()
-	redisOpts, err := redis.ParseURL(m.Config.RedisURL)
+	client, err := orderflowredis.NewClient(m.Config.RedisURL, orderflowredis.PoolOptions{})
 	if err != nil {
-		return fmt.Errorf("redis URL: %w", err)
+		return err
 	}
-	client := redis.NewClient(redisOpts)
 	defer client.Close()
 
 	registry := service.NewRegistry()

@@ -89,7 +89,7 @@ type env struct {
 	pool     *pgxpool.Pool
 	dsn      string
 	store    *postgres.Store
-	redis    *redis.Client
+	redis    redis.UniversalClient
 	redisURL string
 	keys     app.Keyspace
 	settings map[string]string

@@ -2,20 +2,27 @@
 // of their own on the test server.
 //
 // The server comes from ORDERFLOW_TEST_REDIS_URL, which `make test`
-// (scripts/test.sh, via scripts/services.sh) exports. Tests share the server,
-// so every key a test writes must start with the prefix New returns; the keys
-// under it are deleted when the test ends.
+// (scripts/test.sh, via scripts/services.sh) exports. It is a single
+// server's URL or, in the cluster pass, a Redis Cluster's node list
+// (scripts/redis-cluster.sh); clients come from the same constructor the
+// binaries use, so every test runs against whichever the URL names. Tests
+// share the server, so every key a test writes must start with the prefix
+// New returns; the keys under it are deleted when the test ends.
 package redistest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 )
 
 // EnvVar names the variable holding the URL of the test server.
@@ -33,60 +40,84 @@ func URL(tb testing.TB) string {
 	return u
 }
 
+// Cluster reports whether the test server is a Redis Cluster.
+func Cluster(tb testing.TB) bool {
+	tb.Helper()
+	return orderflowredis.IsCluster(URL(tb))
+}
+
 // New returns a client of the test server and a unique key prefix of the form
 // "t<random hex>:". On cleanup it deletes every key under the prefix and
 // closes the client.
-func New(tb testing.TB) (*redis.Client, string) {
+func New(tb testing.TB) (redis.UniversalClient, string) {
 	tb.Helper()
-	opts, err := redis.ParseURL(URL(tb))
-	if err != nil {
-		tb.Fatalf("redistest: parse %s: %v", EnvVar, err)
-	}
 	b := make([]byte, 8)
 	if _, err := rand.Read(b); err != nil {
 		tb.Fatalf("redistest: random: %v", err)
 	}
 	prefix := "t" + hex.EncodeToString(b) + ":"
-
-	client := redis.NewClient(opts)
+	client := NewClient(tb, orderflowredis.PoolOptions{})
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		if err := DeletePrefix(ctx, client, prefix); err != nil {
 			tb.Logf("redistest: delete keys %s*: %v", prefix, err)
 		}
-		if err := client.Close(); err != nil {
-			tb.Logf("redistest: close: %v", err)
-		}
 	})
-
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		tb.Fatalf("redistest: ping %s: %v", opts.Addr, err)
-	}
 	return client, prefix
 }
 
-// DeletePrefix deletes every key that starts with prefix (which must contain
-// no glob characters).
-func DeletePrefix(ctx context.Context, client redis.UniversalClient, prefix string) error {
-	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	batch := make([]string, 0, 500)
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == cap(batch) {
-			if err := client.Unlink(ctx, batch...).Err(); err != nil {
-				return err
-			}
-			batch = batch[:0]
-		}
+// NewClient returns one more client of the test server with the given pool
+// settings, closed when the test ends (after New's key cleanup, which runs
+// first).
+func NewClient(tb testing.TB, pool orderflowredis.PoolOptions) redis.UniversalClient {
+	tb.Helper()
+	client, err := orderflowredis.NewClient(URL(tb), pool)
+	if err != nil {
+		tb.Fatalf("redistest: %s: %v", EnvVar, err)
 	}
-	if err := iter.Err(); err != nil {
+	tb.Cleanup(func() {
+		if err := client.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
+			tb.Logf("redistest: close: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		tb.Fatalf("redistest: ping %s: %v", URL(tb), err)
+	}
+	return client
+}
+
+// DeletePrefix deletes every key that starts with prefix (which must contain
+// no glob characters), on every master of a cluster.
+func DeletePrefix(ctx context.Context, client redis.UniversalClient, prefix string) error {
+	del := func(ctx context.Context, node redis.UniversalClient) error {
+		// One UNLINK per key, pipelined: keys of a batch may sit in
+		// different slots, which a multi-key UNLINK refuses on a cluster.
+		pipe := node.Pipeline()
+		iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			pipe.Unlink(ctx, iter.Val())
+			if pipe.Len() == 500 {
+				if _, err := pipe.Exec(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return err
+		}
+		_, err := pipe.Exec(ctx)
 		return err
 	}
-	if len(batch) > 0 {
-		return client.Unlink(ctx, batch...).Err()
+	if c, ok := client.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		return c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			mu.Lock() // the masters are few; one at a time keeps the cleanup gentle
+			defer mu.Unlock()
+			return del(ctx, node)
+		})
 	}
-	return nil
+	return del(ctx, client)
 }
