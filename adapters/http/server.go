@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,12 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// BodyLimit caps request bodies in bytes. Defaults to DefaultBodyLimit.
 	BodyLimit int64
+	// RateLimit is how many mutations per second one client may make
+	// (DefaultRateLimit is the binaries' default); 0 turns the limit off.
+	RateLimit float64
+	// RateBurst is how many mutations one client may make at once.
+	// Defaults to DefaultRateBurst when RateLimit is set.
+	RateBurst int
 	// Cache, when set, backs the output cache of public endpoints and the
 	// cache statistics; the queries in App use it on their own.
 	Cache *app.Cache
@@ -54,6 +61,9 @@ func (c *Config) setDefaults() {
 	if c.BodyLimit == 0 {
 		c.BodyLimit = DefaultBodyLimit
 	}
+	if c.RateLimit > 0 && c.RateBurst == 0 {
+		c.RateBurst = DefaultRateBurst
+	}
 }
 
 // Validate reports every setting that NewServer cannot work with.
@@ -71,6 +81,9 @@ func (c Config) Validate() error {
 	if c.BodyLimit < 0 {
 		errs = append(errs, errors.New("http: BodyLimit must not be negative"))
 	}
+	if c.RateLimit < 0 || c.RateBurst < 0 {
+		errs = append(errs, errors.New("http: RateLimit and RateBurst must not be negative"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -84,6 +97,8 @@ type Server struct {
 	ready      func(ctx context.Context) error
 	bodyLimit  int64
 	metrics    *httpMetrics
+	// limiter is nil when mutations are not rate-limited.
+	limiter *rateLimiter
 	// metricsPage serves /metrics from cfg.Gatherer.
 	metricsPage http.Handler
 	echo        *echo.Echo
@@ -115,6 +130,9 @@ func NewServer(cfg Config) (*Server, error) {
 		metricsPage: promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}),
 		echo:        echo.New(),
 	}
+	if cfg.RateLimit > 0 {
+		s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst, time.Now)
+	}
 	e := s.echo
 	e.HideBanner = true
 	e.HidePort = true
@@ -126,6 +144,11 @@ func NewServer(cfg Config) (*Server, error) {
 	// id; observe turns errors into responses before measuring them; panics
 	// become errors innermost, so they are answered and measured like any.
 	e.Use(s.withRequestMetadata, s.observe, recoverPanics)
+	// Security headers go on before routing, so even 404s carry them. The
+	// rate limit keys on the authenticated subject: it runs after
+	// authentication.
+	e.Pre(setSecurityHeaders)
+	e.Use(s.limitBody, s.rateLimit)
 	s.registerRoutes()
 	s.routePaths = make(map[string]bool)
 	for _, r := range e.Routes() {
