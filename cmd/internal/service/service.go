@@ -126,20 +126,70 @@ func (l Logging) NewLogger(w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-// ListenAndServe serves handler on addr until ctx ends, then stops accepting,
-// lets in-flight requests finish within drain, and returns. ready, when not
-// nil, receives the bound address once the listener is open (addr may end in :0).
+// HTTPTimeouts bound each phase of a connection, so that slow or stalled
+// clients (slowloris) cannot hold connections and goroutines forever.
+type HTTPTimeouts struct {
+	// ReadHeader is the time to read a request's headers.
+	ReadHeader time.Duration
+	// Read is the time to read a whole request, body included.
+	Read time.Duration
+	// Write is the time from the end of the request's headers to the end
+	// of the response.
+	Write time.Duration
+	// Idle is how long a keep-alive connection may wait for its next request.
+	Idle time.Duration
+}
+
+// DefaultHTTPTimeouts suit a JSON API whose bodies are at most 1 MiB and
+// whose requests take milliseconds: generous for slow networks, short
+// enough that a stalled client lets go within a minute.
+func DefaultHTTPTimeouts() HTTPTimeouts {
+	return HTTPTimeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 120 * time.Second}
+}
+
+// Register adds the timeout settings to fs, with DefaultHTTPTimeouts.
+func (t *HTTPTimeouts) Register(fs *Flags) {
+	def := DefaultHTTPTimeouts()
+	fs.Duration(&t.ReadHeader, "http-read-header-timeout", def.ReadHeader, "time a client has to send a request's headers")
+	fs.Duration(&t.Read, "http-read-timeout", def.Read, "time a client has to send a whole request, body included")
+	fs.Duration(&t.Write, "http-write-timeout", def.Write, "time from the end of a request's headers to the end of its response")
+	fs.Duration(&t.Idle, "http-idle-timeout", def.Idle, "how long a keep-alive connection may wait for its next request")
+}
+
+// Validate reports a timeout that is not positive: zero would mean none.
+func (t HTTPTimeouts) Validate() error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"http-read-header-timeout", t.ReadHeader}, {"http-read-timeout", t.Read}, {"http-write-timeout", t.Write}, {"http-idle-timeout", t.Idle}} {
+		if d.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ListenAndServe is ListenAndServeWith and the default timeouts.
 func ListenAndServe(ctx context.Context, logger *slog.Logger, addr string, handler http.Handler, drain time.Duration, ready func(net.Addr)) error {
+	return ListenAndServeWith(ctx, logger, addr, handler, drain, DefaultHTTPTimeouts(), ready)
+}
+
+// ListenAndServeWith serves handler on addr until ctx ends, then stops
+// accepting, lets in-flight requests finish within drain, and returns.
+// ready, when not nil, receives the bound address once the listener is open
+// (addr may end in :0).
+func ListenAndServeWith(ctx context.Context, logger *slog.Logger, addr string, handler http.Handler, drain time.Duration, timeouts HTTPTimeouts, ready func(net.Addr)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: timeouts.ReadHeader,
+		ReadTimeout:       timeouts.Read,
+		WriteTimeout:      timeouts.Write,
+		IdleTimeout:       timeouts.Idle,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	logger.Info("listening", "addr", ln.Addr().String())
