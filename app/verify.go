@@ -72,35 +72,28 @@ func verifiable(reads ReadModel, name string) (CacheKey, rawLoader, bool) {
 		data, err := json.Marshal(v)
 		return data, version, err
 	}
-	switch {
-	case strings.HasSuffix(name, ":lease"), strings.HasPrefix(name, "http:"), strings.HasPrefix(name, "tag:"):
+	key, arg, ok := ParseCacheKey(name)
+	if !ok {
 		return CacheKey{}, nil, false
-	case name == ProductListKey().Name:
-		return ProductListKey(), func(ctx context.Context) ([]byte, int64, error) {
-			return encode(loadProductList(reads)(ctx))
-		}, true
-	case strings.HasPrefix(name, "products:sku:"):
-		sku := strings.TrimPrefix(name, "products:sku:")
-		return ProductSKUKey(sku), func(ctx context.Context) ([]byte, int64, error) {
-			return encode(loadProductDetailsBySKU(reads, sku)(ctx))
-		}, true
-	case strings.HasPrefix(name, "products:"):
-		id := strings.TrimPrefix(name, "products:")
-		return ProductKey(id), func(ctx context.Context) ([]byte, int64, error) {
-			return encode(loadProductDetails(reads, id)(ctx))
-		}, true
-	case strings.HasPrefix(name, "customers:"):
-		id := strings.TrimPrefix(name, "customers:")
-		return CustomerKey(id), func(ctx context.Context) ([]byte, int64, error) {
-			return encode(loadCustomer(reads, id)(ctx))
-		}, true
-	case strings.HasPrefix(name, "orders:customer:"):
-		id := strings.TrimPrefix(name, "orders:customer:")
-		return CustomerOrdersKey(id), func(ctx context.Context) ([]byte, int64, error) {
-			return encode(loadCustomerOrders(reads, id)(ctx))
-		}, true
 	}
-	return CacheKey{}, nil, false
+	var load rawLoader
+	switch key.Family {
+	case FamilyProductList:
+		load = func(ctx context.Context) ([]byte, int64, error) { return encode(loadProductList(reads)(ctx)) }
+	case FamilyProductBySKU:
+		load = func(ctx context.Context) ([]byte, int64, error) {
+			return encode(loadProductDetailsBySKU(reads, arg)(ctx))
+		}
+	case FamilyProduct:
+		load = func(ctx context.Context) ([]byte, int64, error) { return encode(loadProductDetails(reads, arg)(ctx)) }
+	case FamilyCustomer:
+		load = func(ctx context.Context) ([]byte, int64, error) { return encode(loadCustomer(reads, arg)(ctx)) }
+	case FamilyCustomerOrders:
+		load = func(ctx context.Context) ([]byte, int64, error) { return encode(loadCustomerOrders(reads, arg)(ctx)) }
+	default:
+		return CacheKey{}, nil, false
+	}
+	return key, load, true
 }
 
 // sameProjection compares a cached value with the read tables' one,

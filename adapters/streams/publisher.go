@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
@@ -36,12 +39,19 @@ redis.call('SET', KEYS[1], ARGV[2])
 return 1
 `)
 
-// Publisher implements app.EventPublisher on Redis Streams.
+// Publisher implements app.EventPublisher on Redis Streams. With several
+// stream shards each shard has its own checkpoint and is published by its
+// own run of publishBatch, all or nothing per shard; see Publish.
 type Publisher struct {
 	client     redis.UniversalClient
 	keys       app.Keyspace
 	maxLen     int64
 	marshaller redisstream.Marshaller
+
+	mu sync.Mutex
+	// shardCPs are the shard checkpoints as this publisher last wrote them;
+	// nil after a failure or before the first publish, when they are read.
+	shardCPs []app.LogPosition
 }
 
 // NewPublisher returns a publisher whose streams keep about maxLen entries
@@ -50,26 +60,124 @@ func NewPublisher(client redis.UniversalClient, keys app.Keyspace, maxLen int64)
 	return &Publisher{client: client, keys: keys, maxLen: maxLen, marshaller: redisstream.DefaultMarshallerUnmarshaller{}}
 }
 
-// Checkpoint reads the position of the last published event.
+// Checkpoint reads the position up to which every shard has its events:
+// the lowest shard checkpoint. A relay that stopped between shards resumes
+// there; the shards that were further skip what they already hold.
 func (p *Publisher) Checkpoint(ctx context.Context) (app.LogPosition, error) {
-	s, err := p.client.Get(ctx, p.keys.RelayCheckpoint()).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return app.LogPosition{}, fmt.Errorf("read relay checkpoint: %w", err)
+	cps, err := p.readShardCheckpoints(ctx)
+	if err != nil {
+		return app.LogPosition{}, err
 	}
-	return app.ParseLogPosition(s)
+	return slices.MinFunc(cps, comparePositions), nil
 }
 
-// Publish appends the events to their aggregate types' streams and moves
-// the checkpoint, in one script: all or nothing, and never twice.
+func comparePositions(a, b app.LogPosition) int {
+	switch {
+	case a.After(b):
+		return 1
+	case b.After(a):
+		return -1
+	}
+	return 0
+}
+
+// readShardCheckpoints reads every shard's checkpoint (one pipeline; on a
+// cluster go-redis sends each GET to its shard's master).
+func (p *Publisher) readShardCheckpoints(ctx context.Context) ([]app.LogPosition, error) {
+	n := p.keys.Shards()
+	if n == 1 {
+		s, err := p.client.Get(ctx, p.keys.ShardCheckpoint(0)).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("read relay checkpoint: %w", err)
+		}
+		cp, err := app.ParseLogPosition(s)
+		return []app.LogPosition{cp}, err
+	}
+	pipe := p.client.Pipeline()
+	cmds := make([]*redis.StringCmd, n)
+	for shard := range n {
+		cmds[shard] = pipe.Get(ctx, p.keys.ShardCheckpoint(shard))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read relay checkpoints: %w", err)
+	}
+	out := make([]app.LogPosition, n)
+	for shard, cmd := range cmds {
+		s, err := cmd.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("read relay checkpoint of shard %d: %w", shard, err)
+		}
+		if out[shard], err = app.ParseLogPosition(s); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Publish appends the events to their aggregates' streams and moves the
+// checkpoints, never twice. Each shard gets its events after its own
+// checkpoint and its checkpoint moves to the batch's last position, in one
+// script per shard: all or nothing per shard, and a shard whose checkpoint
+// is not where this publisher saw it last refuses (another relay
+// published), which fails the whole call with app.ErrCheckpointMoved. A
+// failure between shards leaves some shards ahead; Checkpoint then reports
+// the lowest, and the shards ahead skip the events they hold.
 func (p *Publisher) Publish(ctx context.Context, from app.LogPosition, events []app.CommittedEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
-	keys := []string{p.keys.RelayCheckpoint()}
-	streamIndex := map[string]int{}
-	args := []any{from.String(), events[len(events)-1].At.String(), p.maxLen}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cps := p.shardCPs
+	p.shardCPs = nil // restored below only if every shard succeeds
+	if cps == nil {
+		var err error
+		if cps, err = p.readShardCheckpoints(ctx); err != nil {
+			return err
+		}
+	}
+	if low := slices.MinFunc(cps, comparePositions); low != from {
+		return fmt.Errorf("%w: publishing from %s, shards are from %s", app.ErrCheckpointMoved, from, low)
+	}
+	last := events[len(events)-1].At
+	batches := make([][]app.CommittedEvent, len(cps))
 	for _, e := range events {
-		stream := p.keys.EventStream(e.AggregateType)
+		shard := p.keys.StreamShard(e.AggregateID)
+		if e.At.After(cps[shard]) {
+			batches[shard] = append(batches[shard], e)
+		}
+	}
+	errs := make([]error, len(cps))
+	var wg sync.WaitGroup
+	for shard := range cps {
+		if !last.After(cps[shard]) {
+			continue // the shard already holds all of this batch
+		}
+		wg.Go(func() { errs[shard] = p.publishShard(ctx, shard, cps[shard], last, batches[shard]) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	next := make([]app.LogPosition, len(cps))
+	for shard, cp := range cps {
+		next[shard] = cp
+		if last.After(cp) {
+			next[shard] = last
+		}
+	}
+	p.shardCPs = next
+	return nil
+}
+
+// publishShard appends one shard's events and moves its checkpoint from
+// `from` to `to`, in one script on the shard's slot.
+func (p *Publisher) publishShard(ctx context.Context, shard int, from, to app.LogPosition, events []app.CommittedEvent) error {
+	keys := []string{p.keys.ShardCheckpoint(shard)}
+	streamIndex := map[string]int{}
+	args := []any{from.String(), to.String(), p.maxLen}
+	for _, e := range events {
+		stream := p.keys.ShardEventStream(e.AggregateType, shard)
 		idx, ok := streamIndex[stream]
 		if !ok {
 			keys = append(keys, stream)
@@ -87,10 +195,10 @@ func (p *Publisher) Publish(ctx context.Context, from app.LogPosition, events []
 	}
 	err := publishBatch.Run(ctx, p.client, keys, args...).Err()
 	if err != nil {
-		if msg := err.Error(); len(msg) >= 16 && msg[:16] == "CHECKPOINT_MOVED" {
-			return fmt.Errorf("%w: %s", app.ErrCheckpointMoved, msg)
+		if msg := err.Error(); strings.HasPrefix(msg, "CHECKPOINT_MOVED") {
+			return fmt.Errorf("%w: shard %d: %s", app.ErrCheckpointMoved, shard, msg)
 		}
-		return fmt.Errorf("publish %d events: %w", len(events), err)
+		return fmt.Errorf("publish %d events to shard %d: %w", len(events), shard, err)
 	}
 	return nil
 }
@@ -113,4 +221,28 @@ func Message(e app.CommittedEvent) *message.Message {
 		app.MetaActor:          e.Metadata.Actor,
 	}
 	return msg
+}
+
+// ErrStreamShardsMismatch means the streams were written with another
+// shard count than this binary's: aggregates would map to other shards and
+// per-aggregate order would break, so the binary must not start.
+var ErrStreamShardsMismatch = errors.New("stream shard count differs from the one the streams were written with")
+
+// CheckStreamShards records the keyspace's shard count in Redis on first
+// use and fails with ErrStreamShardsMismatch when another count is recorded.
+// Every binary that reads or writes the streams calls it at start.
+func CheckStreamShards(ctx context.Context, client redis.UniversalClient, keys app.Keyspace) error {
+	want := keys.Shards()
+	key := keys.StreamShardsKey()
+	if err := client.SetNX(ctx, key, want, 0).Err(); err != nil {
+		return fmt.Errorf("record stream shard count: %w", err)
+	}
+	got, err := client.Get(ctx, key).Int()
+	if err != nil {
+		return fmt.Errorf("read stream shard count %s: %w", key, err)
+	}
+	if got != want {
+		return fmt.Errorf("%w: configured %d, %s holds %d (see docs/adr/0011-redis-cluster.md to change it)", ErrStreamShardsMismatch, want, key, got)
+	}
+	return nil
 }

@@ -160,12 +160,17 @@ func NewProjectorRouter(cfg ProjectorConfig, handle message.NoPublishHandlerFunc
 		middleware.Recoverer,
 	)
 	for i, subscriber := range subscribers {
-		for _, aggregateType := range []string{"product", "customer", "order"} {
-			name := HandlerName(aggregateType)
-			if i > 0 {
-				name = fmt.Sprintf("%s.w%d", name, i+1)
+		for shard := range cfg.Keys.Shards() {
+			for _, aggregateType := range app.AggregateTypes() {
+				name := HandlerName(aggregateType)
+				if shard > 0 {
+					name = fmt.Sprintf("%s.s%d", name, shard)
+				}
+				if i > 0 {
+					name = fmt.Sprintf("%s.w%d", name, i+1)
+				}
+				router.AddConsumerHandler(name, cfg.Keys.ShardEventStream(aggregateType, shard), subscriber, handle)
 			}
-			router.AddConsumerHandler(name, cfg.Keys.EventStream(aggregateType), subscriber, handle)
 		}
 	}
 	return router, nil

@@ -30,6 +30,7 @@ type Config struct {
 	RedisURL        string
 	HTTPAddr        string
 	KeyPrefix       string
+	StreamShards    int
 	Consumer        string
 	ConsumerGroup   string
 	MaxRetries      int
@@ -52,6 +53,9 @@ func (c Config) Validate() error {
 	}
 	if c.Workers < 1 || c.Workers > 64 {
 		errs = append(errs, errors.New("projector-workers must be 1 to 64"))
+	}
+	if c.StreamShards < 1 || c.StreamShards > 64 {
+		errs = append(errs, errors.New("stream-shards must be 1 to 64"))
 	}
 	if c.MaxRetries < 0 || c.MaxRetries > 20 {
 		errs = append(errs, errors.New("projector-max-retries must be 0 to 20"))
@@ -131,9 +135,10 @@ func (m *Main) ParseFlags(args []string) (string, []string, error) {
 	}
 	c := &m.Config
 	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL")
-	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
+	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL, or a Redis Cluster's comma-separated nodes")
 	fs.String(&c.HTTPAddr, "projector-http-addr", "127.0.0.1:8082", "address of /healthz, /readyz and /metrics")
 	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every Redis key")
+	fs.Int(&c.StreamShards, "stream-shards", 1, "event stream shards; every relay and projector must use the same")
 	fs.String(&c.Consumer, "consumer", host, "this instance's stable name in the consumer group")
 	fs.String(&c.ConsumerGroup, "consumer-group", streams.DefaultConsumerGroup, "the consumer group all instances share")
 	fs.Int(&c.Workers, "projector-workers", 4, "entries of each stream this instance projects at once (each a consumer of its own)")
@@ -175,7 +180,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	d := &deps{keys: app.Keyspace{Prefix: m.Config.KeyPrefix}}
+	d := &deps{keys: app.Keyspace{Prefix: m.Config.KeyPrefix, StreamShards: m.Config.StreamShards}}
 	if d.logger, err = m.Config.Logging.NewLogger(m.stderr); err != nil {
 		return err
 	}
@@ -188,6 +193,9 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	defer d.close()
 	d.redisURL = m.Config.RedisURL
 	if d.cacheClient, err = orderflowredis.NewClient(d.redisURL, orderflowredis.PoolOptions{}); err != nil {
+		return err
+	}
+	if err := streams.CheckStreamShards(ctx, d.cacheClient, d.keys); err != nil {
 		return err
 	}
 

@@ -26,6 +26,7 @@ type Config struct {
 	RedisURL        string
 	HTTPAddr        string
 	KeyPrefix       string
+	StreamShards    int
 	BatchSize       int
 	PollInterval    time.Duration
 	StreamMaxLen    int
@@ -42,6 +43,9 @@ func (c Config) Validate() error {
 	}
 	if c.BatchSize < 1 || c.BatchSize > 5000 {
 		errs = append(errs, errors.New("batch-size must be 1 to 5000"))
+	}
+	if c.StreamShards < 1 || c.StreamShards > 64 {
+		errs = append(errs, errors.New("stream-shards must be 1 to 64"))
 	}
 	if c.StreamMaxLen < 1000 {
 		errs = append(errs, errors.New("stream-maxlen must be at least 1000"))
@@ -90,9 +94,10 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	c := &m.Config
 	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL")
-	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
+	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL, or a Redis Cluster's comma-separated nodes")
 	fs.String(&c.HTTPAddr, "relay-http-addr", "127.0.0.1:8081", "address of /healthz, /readyz and /metrics")
 	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every Redis key (streams: <prefix>{events}:stream:<aggregate type>)")
+	fs.Int(&c.StreamShards, "stream-shards", 1, "event stream shards (an aggregate's events go to shard FNV-1a(id) mod N); every relay and projector must use the same")
 	fs.Int(&c.BatchSize, "relay-batch-size", 1000, "events read and published at once")
 	fs.Duration(&c.PollInterval, "relay-poll-interval", 250*time.Millisecond, "longest wait between reads when no notification arrives")
 	fs.Int(&c.StreamMaxLen, "stream-maxlen", 1_000_000, "approximate number of entries each stream keeps (the log stays the source of truth)")
@@ -136,7 +141,10 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	keys := app.Keyspace{Prefix: m.Config.KeyPrefix}
+	keys := app.Keyspace{Prefix: m.Config.KeyPrefix, StreamShards: m.Config.StreamShards}
+	if err := streams.CheckStreamShards(ctx, client, keys); err != nil {
+		return err
+	}
 	outbox := postgres.NewOutbox(pool)
 	publisher := streams.NewPublisher(client, keys, int64(m.Config.StreamMaxLen))
 	var lastErr atomic.Pointer[error]
