@@ -17,6 +17,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/orderflow/orderflow/adapters/jwt"
+	"github.com/orderflow/orderflow/app"
 )
 
 // process is one of OrderFlow's binaries running as a separate process, as
@@ -310,8 +313,10 @@ func startAPI(ctx context.Context, e *env, label string, env ...string) (*proces
 	return startProcess(ctx, e, processSpec{
 		bin:  "orderflow-api",
 		args: []string{"serve"},
-		// Auth and rate limits are off: the benchmark measures the paths.
-		env:     append([]string{"ORDERFLOW_DATABASE_CONNS=" + strconv.Itoa(e.cfg.DatabaseConns), "ORDERFLOW_AUTH=off", "ORDERFLOW_RATE_LIMIT=0"}, env...),
+		// Auth runs as in production (the clients of apiClient send an admin
+		// token); the rate limiter is off, it would throttle the load generator.
+		env: append([]string{"ORDERFLOW_DATABASE_CONNS=" + strconv.Itoa(e.cfg.DatabaseConns),
+			"ORDERFLOW_JWT_SECRET=" + benchJWTSecret, "ORDERFLOW_RATE_LIMIT=0"}, env...),
 		addrEnv: "ORDERFLOW_HTTP_ADDR",
 		label:   label,
 	})
@@ -339,6 +344,63 @@ func newHTTPClient(clients int) *http.Client {
 	return &http.Client{Transport: t, Timeout: 30 * time.Second}
 }
 
+// benchJWTSecret signs the tokens of the APIs the benchmark starts; they
+// run on loopback for the length of a suite, so a fixed secret is no risk.
+const benchJWTSecret = "orderflow-bench-hs256-secret-of-at-least-32-bytes"
+
+// adminToken mints an admin bearer token for the APIs the benchmark starts.
+func adminToken() (string, error) {
+	keys, err := jwt.NewKeys([]byte(benchJWTSecret))
+	if err != nil {
+		return "", err
+	}
+	token, err := keys.Mint(app.Principal{Subject: "orderflow-bench", Role: app.RoleAdmin}, 24*time.Hour)
+	if err != nil {
+		return "", fmt.Errorf("mint the admin token: %w", err)
+	}
+	return token, nil
+}
+
+// apiClient is newHTTPClient that sends the run's admin token on every
+// route that is not anonymous.
+func (e *env) apiClient(clients int) *http.Client {
+	c := newHTTPClient(clients)
+	c.Transport = &bearer{next: c.Transport, header: "Bearer " + e.token}
+	return c
+}
+
+// bearer adds an Authorization header to requests of non-anonymous routes.
+// Anonymous routes go without one, as anonymous clients send them: an
+// authenticated answer never enters the output cache (SPEC §3 "Auth").
+type bearer struct {
+	next   http.RoundTripper
+	header string
+}
+
+func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if anonymousRoute(req.Method, req.URL.Path) {
+		return b.next.RoundTrip(req)
+	}
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", b.header)
+	return b.next.RoundTrip(req)
+}
+
+// anonymousRoute reports the routes anyone may call: product GETs,
+// customer registration, /public/*, health, metrics and the OpenAPI document.
+func anonymousRoute(method, path string) bool {
+	switch {
+	case method == http.MethodPost:
+		return path == "/api/v1/customers"
+	case method != http.MethodGet && method != http.MethodHead:
+		return false
+	case path == "/api/v1/products", strings.HasPrefix(path, "/api/v1/products/"), strings.HasPrefix(path, "/public/"):
+		return true
+	default:
+		return path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/openapi.yaml"
+	}
+}
+
 // httpError is an answer with another status than the one expected.
 type httpError struct {
 	method, path string
@@ -358,7 +420,13 @@ const maxErrorBody = 600
 // postJSON posts body as JSON and expects 201; it decodes the answer into
 // out unless out is nil, else it only drains it so the connection is reused.
 func postJSON(ctx context.Context, client *http.Client, baseURL, path string, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+path, bytes.NewReader(body))
+	return sendJSON(ctx, client, http.MethodPost, baseURL, path, body, http.StatusCreated, out)
+}
+
+// sendJSON sends body as JSON with method and expects the status want;
+// out is as for postJSON.
+func sendJSON(ctx context.Context, client *http.Client, method, baseURL, path string, body []byte, want int, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, baseURL+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -368,14 +436,14 @@ func postJSON(ctx context.Context, client *http.Client, baseURL, path string, bo
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
+	if resp.StatusCode != want {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		_, _ = io.Copy(io.Discard, resp.Body)
-		return &httpError{method: http.MethodPost, path: path, status: resp.StatusCode, body: strings.TrimSpace(string(b))}
+		return &httpError{method: method, path: path, status: resp.StatusCode, body: strings.TrimSpace(string(b))}
 	}
 	if out != nil {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return fmt.Errorf("POST %s: decode answer: %w", path, err)
+			return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 		}
 	}
 	_, err = io.Copy(io.Discard, resp.Body)

@@ -35,6 +35,11 @@ type Config struct {
 	RelayBacklogLen int
 	OpenLoopTime    time.Duration
 	ProjectorLogLen int
+	MixTime         time.Duration
+	MixWarmupTime   time.Duration
+	MixRate         int
+	MixProductN     int
+	MixCustomerN    int
 	APIBin          string
 	BinDir          string
 	ResultsDir      string
@@ -51,7 +56,7 @@ const (
 	defaultConns           = 16 // orderflow-api's default pool size
 	defaultClients         = 16
 	defaultDuration        = 15 * time.Second
-	quickDuration          = 3 * time.Second
+	quickDuration          = 2 * time.Second
 	defaultRounds          = 5
 	quickRounds            = 3
 	defaultLongStream      = 100_000
@@ -66,9 +71,19 @@ const (
 	defaultRelayBacklog    = 200_000
 	quickRelayBacklog      = 20_000
 	defaultOpenLoop        = 15 * time.Second
-	quickOpenLoop          = 5 * time.Second
+	quickOpenLoop          = 3 * time.Second
 	defaultProjectorLog    = 1_000_000
-	quickProjectorLog      = 50_000
+	quickProjectorLog      = 30_000
+	defaultMix             = time.Minute
+	quickMix               = 3 * time.Second
+	defaultMixWarmup       = 10 * time.Second
+	quickMixWarmup         = time.Second
+	defaultMixRate         = 1_000
+	quickMixRate           = 500
+	defaultMixProducts     = 10_000
+	quickMixProducts       = 1_000
+	defaultMixCustomers    = 2_000
+	quickMixCustomers      = 200
 	defaultCalibrationTime = 5 * time.Second
 	quickCalibrationTime   = time.Second
 	// longStreamChunk is how many events one transaction appends while the
@@ -135,6 +150,29 @@ func (c Config) ProjectorLog() int {
 	return pick(c.ProjectorLogLen, c.Quick, defaultProjectorLog, quickProjectorLog)
 }
 
+// Mix is how long the realistic mix is measured, cached and uncached each.
+func (c Config) Mix() time.Duration { return pick(c.MixTime, c.Quick, defaultMix, quickMix) }
+
+// MixWarmup is how long the mix runs unmeasured before each measured window.
+func (c Config) MixWarmup() time.Duration {
+	return pick(c.MixWarmupTime, c.Quick, defaultMixWarmup, quickMixWarmup)
+}
+
+// MixRequestRate is the mix's fixed request rate per second (reads and writes).
+func (c Config) MixRequestRate() float64 {
+	return float64(pick(c.MixRate, c.Quick, defaultMixRate, quickMixRate))
+}
+
+// MixProducts is the number of products the mix's Zipf draws from.
+func (c Config) MixProducts() int {
+	return pick(c.MixProductN, c.Quick, defaultMixProducts, quickMixProducts)
+}
+
+// MixCustomers is the number of customers the mix's Zipf draws from.
+func (c Config) MixCustomers() int {
+	return pick(c.MixCustomerN, c.Quick, defaultMixCustomers, quickMixCustomers)
+}
+
 // Calibration is how long the closed loop that finds the maximum write rate runs.
 func (c Config) Calibration() time.Duration {
 	if c.Quick {
@@ -156,7 +194,8 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("clients must be at least 1"))
 	}
 	if c.PhaseDuration < 0 || c.RoundCount < 0 || c.LongStreamLen < 0 || c.LoadIters < 0 || c.LoadBudgetTime < 0 ||
-		c.StampedeKeyN < 0 || c.RelayBacklogLen < 0 || c.OpenLoopTime < 0 || c.ProjectorLogLen < 0 {
+		c.StampedeKeyN < 0 || c.RelayBacklogLen < 0 || c.OpenLoopTime < 0 || c.ProjectorLogLen < 0 ||
+		c.MixTime < 0 || c.MixWarmupTime < 0 || c.MixRate < 0 || c.MixProductN < 0 || c.MixCustomerN < 0 {
 		errs = append(errs, errors.New("durations, rounds and sizes must not be negative"))
 	}
 	if c.LongStreamLen > 0 && c.LongStreamLen%longStreamChunk != 0 {
@@ -199,6 +238,11 @@ func (c Config) reproduceArgs() []string {
 	add(c.RelayBacklogLen != 0, "relay-backlog", c.RelayBacklogLen)
 	add(c.OpenLoopTime != 0, "open-loop", c.OpenLoopTime)
 	add(c.ProjectorLogLen != 0, "projector-log", c.ProjectorLogLen)
+	add(c.MixTime != 0, "mix-duration", c.MixTime)
+	add(c.MixWarmupTime != 0, "mix-warmup", c.MixWarmupTime)
+	add(c.MixRate != 0, "mix-rate", c.MixRate)
+	add(c.MixProductN != 0, "mix-products", c.MixProductN)
+	add(c.MixCustomerN != 0, "mix-customers", c.MixCustomerN)
 	add(c.SeedProducts != 200, "products", c.SeedProducts)
 	add(c.SeedCustomers != 100, "customers", c.SeedCustomers)
 	add(c.ProductStock != 10_000_000, "product-stock", c.ProductStock)
@@ -238,6 +282,7 @@ func suites() []suite {
 		{name: "read", summary: "cached GETs through the real API against Echo, Echo+Redis and Echo+pgx baselines; uncached list; stampede over two APIs", run: runRead},
 		{name: "relay", summary: "orderflow-relay: backlog drain rate against the bare append ceiling; commit → XADD latency in an open loop", run: runRelay},
 		{name: "projector", summary: "orderflow-projector: replay rate from the streams and the store against a bare XRANGE; freshness at half the maximum write rate", run: runProjector},
+		{name: "mix", summary: "realistic mix, Zipf over products and customers, 1 % writes, open loop: hit ratio per key family, PostgreSQL queries per 100 reads, latency; cached against ORDERFLOW_CACHE=false", run: runMix},
 	}
 }
 
@@ -319,6 +364,11 @@ func (m *Main) ParseFlags(args []string) ([]suite, string, error) {
 	fs.Int(&c.RelayBacklogLen, "relay-backlog", 0, fmt.Sprintf("relay: events appended before the relay starts (default %d, %d with --quick)", defaultRelayBacklog, quickRelayBacklog))
 	fs.Duration(&c.OpenLoopTime, "open-loop", 0, fmt.Sprintf("relay, projector: length of the open-loop writer at half the maximum rate (default %s, %s with --quick)", defaultOpenLoop, quickOpenLoop))
 	fs.Int(&c.ProjectorLogLen, "projector-log", 0, fmt.Sprintf("projector: events in the log that is replayed (default %d, %d with --quick)", defaultProjectorLog, quickProjectorLog))
+	fs.Duration(&c.MixTime, "mix-duration", 0, fmt.Sprintf("mix: measured window, cached and uncached each (default %s, %s with --quick)", defaultMix, quickMix))
+	fs.Duration(&c.MixWarmupTime, "mix-warmup", 0, fmt.Sprintf("mix: unmeasured run of the mix before each window (default %s, %s with --quick)", defaultMixWarmup, quickMixWarmup))
+	fs.Int(&c.MixRate, "mix-rate", 0, fmt.Sprintf("mix: requests per second of the open loop (default %d, %d with --quick)", defaultMixRate, quickMixRate))
+	fs.Int(&c.MixProductN, "mix-products", 0, fmt.Sprintf("mix: products seeded and drawn from (default %s, %s with --quick)", thousands(defaultMixProducts), thousands(quickMixProducts)))
+	fs.Int(&c.MixCustomerN, "mix-customers", 0, fmt.Sprintf("mix: customers seeded and drawn from (default %s, %s with --quick)", thousands(defaultMixCustomers), thousands(quickMixCustomers)))
 	fs.Int(&c.SeedProducts, "products", 200, "write, read: products created through the API")
 	fs.Int(&c.SeedCustomers, "customers", 100, "write, read: customers created through the API")
 	fs.Int(&c.ProductStock, "product-stock", 10_000_000, "initial stock of each seeded product")
@@ -358,6 +408,8 @@ type env struct {
 	db     *database
 	redis  *redis.Client
 	keys   app.Keyspace
+	// token is an admin bearer token the APIs under test accept.
+	token string
 }
 
 // printf writes a progress line, prefixed with the suite's name unless it
@@ -412,6 +464,10 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("redis %s: %w", redisOpts.Addr, err)
 	}
 
+	token, err := adminToken()
+	if err != nil {
+		return err
+	}
 	var failed []error
 	for _, s := range chosen {
 		if ctx.Err() != nil {
@@ -419,7 +475,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		}
 		suiteStart := time.Now()
 		r.section = s.name
-		e := &env{cfg: m.Config, out: m.stdout, stderr: m.stderr, suite: s.name, redis: rdb,
+		e := &env{cfg: m.Config, out: m.stdout, stderr: m.stderr, suite: s.name, redis: rdb, token: token,
 			keys: app.Keyspace{Prefix: fmt.Sprintf("obench:%s:%s:", started.Format("20060102T150405"), s.name)}}
 		if err := m.runSuite(ctx, e, s, r); err != nil {
 			err = fmt.Errorf("%s: %w", s.name, err)

@@ -442,10 +442,8 @@ type freshness struct {
 // measureFreshness starts two projectors at the streams' end, finds the
 // maximum order rate, and writes at half of it in an open loop.
 func measureFreshness(ctx context.Context, e *env, relay *process, store *postgres.Store, lg *mixedLog) (fr *freshness, err error) {
-	for _, stream := range e.keys.EventStreams() {
-		if err := e.redis.XGroupCreateMkStream(ctx, stream, streams.DefaultConsumerGroup, "$").Err(); err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-			return nil, fmt.Errorf("create the consumer group on %s: %w", stream, err)
-		}
+	if err := createGroupsAtEnd(ctx, e); err != nil {
+		return nil, err
 	}
 	fr = &freshness{}
 	var projectors []*process
@@ -531,6 +529,18 @@ func measureFreshness(ctx context.Context, e *env, relay *process, store *postgr
 	e.printf("  freshness over %s events: p50 %.2f ms, p99 %.2f ms (order events p99 %.2f ms); relay append → XADD p99 %.2f ms",
 		thousands(fr.all.count), 1000*fr.all.quantile(0.5), 1000*fr.all.quantile(0.99), 1000*fr.orders.quantile(0.99), 1000*fr.relay.quantile(0.99))
 	return fr, nil
+}
+
+// createGroupsAtEnd creates the projectors' consumer group at the end of
+// every event stream, so that projectors started next skip what is already
+// there (the log a suite built) and project only what follows.
+func createGroupsAtEnd(ctx context.Context, e *env) error {
+	for _, stream := range e.keys.EventStreams() {
+		if err := e.redis.XGroupCreateMkStream(ctx, stream, streams.DefaultConsumerGroup, "$").Err(); err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+			return fmt.Errorf("create the consumer group on %s: %w", stream, err)
+		}
+	}
+	return nil
 }
 
 // freshnessHistograms is one reading of the projectors' and the relay's histograms.

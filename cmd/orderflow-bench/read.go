@@ -55,7 +55,7 @@ func runRead(ctx context.Context, e *env, r *Report) (err error) {
 	if err != nil {
 		return err
 	}
-	client := newHTTPClient(e.cfg.Clients)
+	client := e.apiClient(e.cfg.Clients)
 	defer client.CloseIdleConnections()
 	products, customers, err := seed(ctx, e, client, cached.URL)
 	if err != nil {

@@ -126,7 +126,7 @@ func appendVersusOrders(ctx context.Context, e *env) (run *timedRun, err error) 
 		}
 	}()
 	e.printf("orderflow-api %s ready in %s", api.URL, api.Startup.Round(time.Millisecond))
-	client := newHTTPClient(e.cfg.Clients)
+	client := e.apiClient(e.cfg.Clients)
 	defer client.CloseIdleConnections()
 	products, customers, err := seed(ctx, e, client, api.URL)
 	if err != nil {
