@@ -37,6 +37,9 @@ type Config struct {
 	MigrateOnStart  bool
 	Logging         service.Logging
 	Seed            SeedConfig
+	RateLimit       int
+	RateBurst       int
+	HTTPTimeouts    service.HTTPTimeouts
 }
 
 // Validate reports settings that cannot work, before anything starts.
@@ -59,6 +62,12 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown-timeout must be positive"))
+	}
+	if c.RateLimit < 0 || c.RateBurst < 1 {
+		errs = append(errs, errors.New("rate-limit must not be negative and rate-burst must be at least 1"))
+	}
+	if err := c.HTTPTimeouts.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -127,6 +136,9 @@ func (m *Main) ParseFlags(args []string) (string, error) {
 	fs.String(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "address the API listens on")
 	fs.Duration(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGTERM")
 	fs.Bool(&c.MigrateOnStart, "migrate-on-start", true, "apply migrations before serving")
+	fs.Int(&c.RateLimit, "rate-limit", orderflowhttp.DefaultRateLimit, "mutations per second one client (token subject, else address) may make; 0 turns the limit off")
+	fs.Int(&c.RateBurst, "rate-burst", orderflowhttp.DefaultRateBurst, "mutations one client may make at once before rate-limit applies")
+	c.HTTPTimeouts.Register(fs)
 	c.Logging.Register(fs)
 	c.Seed.Register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -255,6 +267,8 @@ func (m *Main) serve(ctx context.Context, application *app.Application, store *p
 		Registerer: registry,
 		Gatherer:   registry,
 		Cache:      cache,
+		RateLimit:  float64(m.Config.RateLimit),
+		RateBurst:  m.Config.RateBurst,
 		// PostgreSQL is required; Redis only degrades the instance, which
 		// then answers from PostgreSQL.
 		Ready: store.Ping,
@@ -278,5 +292,5 @@ func (m *Main) serve(ctx context.Context, application *app.Application, store *p
 	if err != nil {
 		return err
 	}
-	return service.ListenAndServe(ctx, m.logger, m.Config.HTTPAddr, server.Handler(), m.Config.ShutdownTimeout, m.Ready)
+	return service.ListenAndServeWith(ctx, m.logger, m.Config.HTTPAddr, server.Handler(), m.Config.ShutdownTimeout, m.Config.HTTPTimeouts, m.Ready)
 }
