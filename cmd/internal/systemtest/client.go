@@ -66,7 +66,16 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, auth boo
 // in Stats.
 func (c *Client) DoAt(ctx context.Context, base, method, path string, body any, auth bool, header ...string) Response {
 	r := c.do(ctx, base, method, path, body, auth, header)
-	c.Stats.Add(r.Status)
+	switch {
+	case r.Status == 0 && ctx.Err() != nil:
+		// The caller gave up (the load paused): not the system's failure.
+	case r.Status == 0:
+		c.Stats.Failed(0, fmt.Sprintf("%s %s%s: %v", method, base, path, r.Err))
+	case r.Status >= 500:
+		c.Stats.Failed(r.Status, fmt.Sprintf("%s %s%s: HTTP %d: %.300s", method, base, path, r.Status, r.Body))
+	default:
+		c.Stats.Add(r.Status)
+	}
 	return r
 }
 

@@ -13,9 +13,13 @@ import (
 // Stats counts answers by status; 0 stands for a request that got no
 // answer (connection refused or reset, timeout).
 type Stats struct {
-	mu     sync.Mutex
-	counts map[int]int
+	mu      sync.Mutex
+	counts  map[int]int
+	samples []string
 }
+
+// maxSamples is how many failures Stats keeps verbatim.
+const maxSamples = 8
 
 // NewStats returns empty counters.
 func NewStats() *Stats { return &Stats{counts: map[int]int{}} }
@@ -25,6 +29,24 @@ func (s *Stats) Add(status int) {
 	s.mu.Lock()
 	s.counts[status]++
 	s.mu.Unlock()
+}
+
+// Failed counts a request that got no answer or a 5xx, keeping the first
+// few descriptions.
+func (s *Stats) Failed(status int, what string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counts[status]++
+	if len(s.samples) < maxSamples {
+		s.samples = append(s.samples, time.Now().UTC().Format("15:04:05.000")+" "+what)
+	}
+}
+
+// Samples are the first failures recorded by Failed.
+func (s *Stats) Samples() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.samples)
 }
 
 // Snapshot is the counters at one moment.
