@@ -78,8 +78,6 @@ const (
 	quickMix               = 3 * time.Second
 	defaultMixWarmup       = 10 * time.Second
 	quickMixWarmup         = time.Second
-	defaultMixRate         = 1_000
-	quickMixRate           = 500
 	defaultMixProducts     = 10_000
 	quickMixProducts       = 1_000
 	defaultMixCustomers    = 2_000
@@ -158,10 +156,10 @@ func (c Config) MixWarmup() time.Duration {
 	return pick(c.MixWarmupTime, c.Quick, defaultMixWarmup, quickMixWarmup)
 }
 
-// MixRequestRate is the mix's fixed request rate per second (reads and writes).
-func (c Config) MixRequestRate() float64 {
-	return float64(pick(c.MixRate, c.Quick, defaultMixRate, quickMixRate))
-}
+// MixRequestRate is the mix's fixed request rate per second (reads and
+// writes); 0 means half the closed-loop maximum of the uncached mix,
+// measured first.
+func (c Config) MixRequestRate() float64 { return float64(c.MixRate) }
 
 // MixProducts is the number of products the mix's Zipf draws from.
 func (c Config) MixProducts() int {
@@ -366,7 +364,7 @@ func (m *Main) ParseFlags(args []string) ([]suite, string, error) {
 	fs.Int(&c.ProjectorLogLen, "projector-log", 0, fmt.Sprintf("projector: events in the log that is replayed (default %d, %d with --quick)", defaultProjectorLog, quickProjectorLog))
 	fs.Duration(&c.MixTime, "mix-duration", 0, fmt.Sprintf("mix: measured window, cached and uncached each (default %s, %s with --quick)", defaultMix, quickMix))
 	fs.Duration(&c.MixWarmupTime, "mix-warmup", 0, fmt.Sprintf("mix: unmeasured run of the mix before each window (default %s, %s with --quick)", defaultMixWarmup, quickMixWarmup))
-	fs.Int(&c.MixRate, "mix-rate", 0, fmt.Sprintf("mix: requests per second of the open loop (default %d, %d with --quick)", defaultMixRate, quickMixRate))
+	fs.Int(&c.MixRate, "mix-rate", 0, "mix: requests per second of the open loop (default: half the closed-loop maximum of the uncached mix, found first)")
 	fs.Int(&c.MixProductN, "mix-products", 0, fmt.Sprintf("mix: products seeded and drawn from (default %s, %s with --quick)", thousands(defaultMixProducts), thousands(quickMixProducts)))
 	fs.Int(&c.MixCustomerN, "mix-customers", 0, fmt.Sprintf("mix: customers seeded and drawn from (default %s, %s with --quick)", thousands(defaultMixCustomers), thousands(quickMixCustomers)))
 	fs.Int(&c.SeedProducts, "products", 200, "write, read: products created through the API")

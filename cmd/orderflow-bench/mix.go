@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"math"
 	"net/url"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -71,28 +73,37 @@ func runMix(ctx context.Context, e *env, r *Report) (err error) {
 	}
 	defer func() { err = errors.Join(err, counter.close()) }()
 
-	schedule := func(seed uint64, d time.Duration) []mixOp {
-		return newMixSchedule(rand.New(rand.NewPCG(seed, 11)), int(e.cfg.MixRequestRate()*d.Seconds()), sd.products, sd.customers)
-	}
-	// One schedule for both windows: the cached and the uncached API get
-	// the very same requests in the same order.
-	warmup, window := schedule(1, e.cfg.MixWarmup()), schedule(2, e.cfg.Mix())
-	e.printf("%s requests per window at %s/s for %s after a warm-up of %s; %s",
-		thousands(float64(len(window))), thousands(e.cfg.MixRequestRate()), e.cfg.Mix(), e.cfg.MixWarmup(), mixBlend())
-
-	runs := make([]*mixRun, 0, 2)
-	for _, cached := range []bool{true, false} {
-		run, err := runMixWindow(ctx, e, counter, cached, sd, warmup, window)
+	// The uncached mix runs first: unless --mix-rate is given, its
+	// closed-loop maximum sets the rate of both windows, half of it, so that
+	// both compare at a load each sustains instead of one of them drowning.
+	rate := &mixRate{perSecond: e.cfg.MixRequestRate()}
+	runs := map[bool]*mixRun{}
+	for _, cached := range []bool{false, true} {
+		run, err := runMixWindow(ctx, e, counter, cached, sd, rate)
 		if err != nil {
 			return err
 		}
-		runs = append(runs, run)
+		runs[cached] = run
 		if err := waitProjected(ctx, e, relay); err != nil {
 			return err
 		}
 	}
-	reportMix(e, r, sd, runs[0], runs[1], counter)
+	reportMix(e, r, sd, runs[true], runs[false], rate, counter)
 	return nil
+}
+
+// mixRate is the open loop's rate: set, or found by a closed loop.
+type mixRate struct {
+	perSecond float64
+	// max is the closed loop that found it, nil when it was set.
+	max *loadResult
+}
+
+// mixSchedule draws the requests of d at rate. The seed, not the mode,
+// decides them: the cached and the uncached API get the very same requests
+// in the same order.
+func mixSchedule(seed uint64, rate float64, d time.Duration, sd *mixSeed) []mixOp {
+	return newMixSchedule(rand.New(rand.NewPCG(seed, 11)), max(int(rate*d.Seconds()), 1), sd.products, sd.customers)
 }
 
 // mixKind is one kind of request of the mix.
@@ -304,13 +315,44 @@ type mixRun struct {
 	queries queryDelta
 	// readerCPU and writerCPU are the APIs' CPU time in the window.
 	readerCPU, writerCPU time.Duration
+	breaker              breakerSamples
+}
+
+// breakerSamples is how often the reading API's Redis circuit breaker was
+// found open: while it is, every read is a miss served by PostgreSQL.
+type breakerSamples struct{ taken, open int }
+
+// breakerSampling is how often the breaker gauge is read during a window.
+const breakerSampling = 500 * time.Millisecond
+
+// sampleBreaker reads orderflow_cache_breaker_open from apiURL's /metrics
+// every breakerSampling until ctx ends. Failed scrapes are not counted.
+func sampleBreaker(ctx context.Context, client *http.Client, apiURL string) breakerSamples {
+	var b breakerSamples
+	t := time.NewTicker(breakerSampling)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return b
+		case <-t.C:
+		}
+		fams, err := scrape(ctx, client, apiURL)
+		if err != nil {
+			continue
+		}
+		b.taken++
+		if fams.value("orderflow_cache_breaker_open", nil) > 0 {
+			b.open++
+		}
+	}
 }
 
 // runMixWindow starts the APIs of one mode (cached or not): one that serves
 // the reads, under a PostgreSQL role of its own so that its queries can be
 // told apart, and one that takes the writes. It warms the cache, runs the
 // warm-up schedule, then measures the window.
-func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached bool, sd *mixSeed, warmup, window []mixOp) (run *mixRun, err error) {
+func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached bool, sd *mixSeed, rate *mixRate) (run *mixRun, err error) {
 	mode, extra := "cached", []string(nil)
 	if !cached {
 		mode, extra = "ORDERFLOW_CACHE=false", []string{"ORDERFLOW_CACHE=false"}
@@ -335,6 +377,21 @@ func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached boo
 			return nil, fmt.Errorf("warm the cache: %w", err)
 		}
 	}
+	if rate.perSecond == 0 {
+		calibration := mixSchedule(3, 20_000, time.Second, sd)
+		var next atomic.Int64
+		e.printf("%s: closed-loop maximum of the mix, %d clients for %s", mode, e.cfg.Clients, e.cfg.Calibration())
+		rate.max, err = runClosedLoop(ctx, e.out, mode+" maximum", e.cfg.Clients, e.cfg.Calibration(), e.cfg.ProgressPeriod, func(ctx context.Context, _ int, _ *rand.Rand) error {
+			return sendMixOp(ctx, client, reader.URL, writer.URL, sd, calibration[int(next.Add(1)-1)%len(calibration)])
+		})
+		if err != nil {
+			return nil, err
+		}
+		rate.perSecond = max(math.Round(rate.max.Rate()/2), 1)
+	}
+	warmup, window := mixSchedule(1, rate.perSecond, e.cfg.MixWarmup(), sd), mixSchedule(2, rate.perSecond, e.cfg.Mix(), sd)
+	e.printf("%s: %s requests at %s/s for %s after a warm-up of %s; %s", mode,
+		thousands(float64(len(window))), thousands(rate.perSecond), e.cfg.Mix(), e.cfg.MixWarmup(), mixBlend())
 	run = &mixRun{cached: cached}
 	do := func(ops []mixOp, rec *mixRun) timedOp {
 		return func(ctx context.Context, i int, intended time.Time) error {
@@ -355,8 +412,7 @@ func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached boo
 			return err
 		}
 	}
-	rate := e.cfg.MixRequestRate()
-	if _, err := runOpenLoop(ctx, e.out, mode+" warm-up", rate, e.cfg.MixWarmup(), e.cfg.ProgressPeriod, do(warmup, nil)); err != nil {
+	if _, err := runOpenLoop(ctx, e.out, mode+" warm-up", rate.perSecond, e.cfg.MixWarmup(), e.cfg.ProgressPeriod, do(warmup, nil)); err != nil {
 		return nil, err
 	}
 
@@ -372,7 +428,12 @@ func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached boo
 	}
 	rcpu0, err0 := reader.CPU()
 	wcpu0, err1 := writer.CPU()
-	run.res, err = runOpenLoop(ctx, e.out, mode, rate, e.cfg.Mix(), e.cfg.ProgressPeriod, do(window, run))
+	sampling, stopSampling := context.WithCancel(ctx)
+	breaker := make(chan breakerSamples, 1)
+	go func() { breaker <- sampleBreaker(sampling, scrapeClient, reader.URL) }()
+	run.res, err = runOpenLoop(ctx, e.out, mode, rate.perSecond, e.cfg.Mix(), e.cfg.ProgressPeriod, do(window, run))
+	stopSampling()
+	run.breaker = <-breaker
 	if err != nil {
 		return nil, err
 	}
@@ -653,10 +714,14 @@ func withUser(dsn, user string) (string, error) {
 
 // reportMix adds the mix's rows and notes: the cached window against the
 // uncached one wherever both have the figure.
-func reportMix(e *env, r *Report, sd *mixSeed, cached, uncached *mixRun, counter *queryCounter) {
+func reportMix(e *env, r *Report, sd *mixSeed, cached, uncached *mixRun, mr *mixRate, counter *queryCounter) {
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	specs := mixSpecs()
-	rate := e.cfg.MixRequestRate()
+	rate := mr.perSecond
+	if mr.max != nil {
+		r.add(figure("mix: open-loop rate, half the closed-loop maximum of the uncached mix", rate, "req/s").
+			against(figure(fmt.Sprintf("ORDERFLOW_CACHE=false, %d clients, %s", mr.max.Clients, e.cfg.Calibration()), mr.max.Rate(), "req/s")))
+	}
 	r.add(
 		figure("mix (cached): requests answered per second", cached.res.Rate(), "req/s").against(figure("scheduled", rate, "req/s")),
 		figure("mix (ORDERFLOW_CACHE=false): requests answered per second", uncached.res.Rate(), "req/s").against(figure("scheduled", rate, "req/s")),
@@ -701,11 +766,11 @@ func reportMix(e *env, r *Report, sd *mixSeed, cached, uncached *mixRun, counter
 		thousands(float64(sd.events)), mixSeedChunk, mixedBuilders, sd.took.Round(time.Millisecond))
 	r.note("Blend (per request): %s. Products and customers are drawn by Zipf (s = 1.1, v = 1) over a shuffled ranking; an order takes 1–3 distinct Zipf-drawn products. Reads go to one API process, writes to another (as two replicas behind a balancer), both on the same Redis prefix; anonymous routes (product GETs, /public/products) are sent without a token, the others with an admin bearer token.",
 		mixBlend())
-	r.note("Open loop: %s requests scheduled at a fixed %s/s for %s per mode, each on its own goroutine at its time whatever the ones before it do; latency runs from the scheduled start to the answer, so a stall counts against every request scheduled during it (no coordinated omission). Both modes replay the very same request sequence. Before each window, the cached API read every key once (%s GETs), then both modes ran %s of the mix (another sequence) unmeasured. Cached first, then ORDERFLOW_CACHE=false (reads and writes APIs both uncached), one after the other.",
+	r.note("Open loop: %s requests scheduled at a fixed %s/s for %s per mode, each on its own goroutine at its time whatever the ones before it do; latency runs from the scheduled start to the answer, so a stall counts against every request scheduled during it (no coordinated omission). Both modes replay the very same request sequence. Before each window, the cached API read every key once (%s GETs), then both modes ran %s of the mix (another sequence) unmeasured. ORDERFLOW_CACHE=false (reads and writes APIs both uncached) first, then cached, one after the other.",
 		thousands(float64(cached.res.Sent)), thousands(rate), e.cfg.Mix(),
 		thousands(float64(2+len(sd.products)+2*len(sd.customers))), e.cfg.MixWarmup())
-	r.note("Hit ratio: the reading API's orderflow_cache_reads_total over the window (scraped before and after, the warm-up left out): hit ÷ (hit + miss + stale) per family; `output` is the public catalogue's output cache. PostgreSQL loads in the window by family: %s.",
-		loadsText(cached))
+	r.note("Hit ratio: the reading API's orderflow_cache_reads_total over the window (scraped before and after, the warm-up left out): hit ÷ (hit + miss + stale) per family; `output` is the public catalogue's output cache. PostgreSQL loads in the window by family: %s. A read while the API's Redis circuit breaker is open (3 Redis failures or 100 ms timeouts in a row) is a miss whatever Redis holds: the breaker was open in %d of %d samples of orderflow_cache_breaker_open taken every %s during the cached window.",
+		loadsText(cached), cached.breaker.open, cached.breaker.taken, breakerSampling)
 	if counter.unavailable != "" {
 		r.note("PostgreSQL queries were not counted: pg_stat_statements is not available on this server (%s); scripts/bench.sh loads it.", counter.unavailable)
 	} else {

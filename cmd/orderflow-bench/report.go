@@ -245,8 +245,12 @@ func newReport(suite string, c Config, started time.Time) *Report {
 		r.Settings = append(r.Settings, Setting{"projector log", thousands(float64(c.ProjectorLog())) + " events"})
 	}
 	if runs("mix") {
-		r.Settings = append(r.Settings, Setting{"mix", fmt.Sprintf("%s products, %s customers, %s/s for %s after a warm-up of %s, cached and uncached",
-			thousands(float64(c.MixProducts())), thousands(float64(c.MixCustomers())), thousands(c.MixRequestRate()), c.Mix(), c.MixWarmup())})
+		rate := "half the uncached maximum found in " + c.Calibration().String()
+		if c.MixRequestRate() > 0 {
+			rate = thousands(c.MixRequestRate()) + "/s"
+		}
+		r.Settings = append(r.Settings, Setting{"mix", fmt.Sprintf("%s products, %s customers, %s for %s after a warm-up of %s, uncached then cached",
+			thousands(float64(c.MixProducts())), thousands(float64(c.MixCustomers())), rate, c.Mix(), c.MixWarmup())})
 	}
 	if runs("relay") || runs("projector") {
 		r.Settings = append(r.Settings, Setting{"open loop", fmt.Sprintf("%s at half the rate found in %s", c.OpenLoop(), c.Calibration())})
