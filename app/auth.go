@@ -42,3 +42,49 @@ func PrincipalFrom(ctx context.Context) (p Principal, ok bool) {
 	p, ok = ctx.Value(principalKey{}).(Principal)
 	return p, ok
 }
+
+// TokenVerifier turns a bearer token into its caller; adapters/jwt
+// implements it. Every error means the token is not acceptable.
+type TokenVerifier interface {
+	Verify(token string) (Principal, error)
+}
+
+// Ownership rule (SPEC §3 "Auth"): a customer acts only for the customer id
+// that is its subject; an admin acts for anyone. A context without a
+// principal is trusted: the transport authenticates every route that needs
+// it before a use case runs, so no principal means authentication is off
+// or the caller is in-process (seeding, benchmarks).
+//
+// A customer learns nothing about ids that are not its own: where ownership
+// can be decided from the id alone (a customer id) it is decided before any
+// load, and an order the customer does not own answers ErrForbidden whether
+// or not it exists, so 403 never tells "exists" from "does not".
+
+// authorizeCustomer returns ErrForbidden unless the caller may act for customerID.
+func authorizeCustomer(ctx context.Context, customerID string) error {
+	p, ok := PrincipalFrom(ctx)
+	if !ok || p.Role == RoleAdmin || (p.Role == RoleCustomer && p.Subject == customerID) {
+		return nil
+	}
+	return ErrForbidden
+}
+
+// authorizeOrder decides on an order once loaded, or after its load failed
+// with loadErr: for a customer that does not own it, an order that does not
+// exist is forbidden too.
+func authorizeOrder(ctx context.Context, customerID string, loadErr error) error {
+	p, ok := PrincipalFrom(ctx)
+	if !ok || p.Role == RoleAdmin {
+		return loadErr
+	}
+	if loadErr != nil {
+		if errors.Is(loadErr, ErrNotFound) {
+			return ErrForbidden
+		}
+		return loadErr
+	}
+	if p.Subject != customerID {
+		return ErrForbidden
+	}
+	return nil
+}

@@ -46,6 +46,9 @@ type UpdateCustomerHandler struct{ w writer }
 // Handle applies the update and returns the profile. Customers are not
 // locked on load: a concurrent update is a version conflict, and re-run.
 func (h *UpdateCustomerHandler) Handle(ctx context.Context, cmd UpdateCustomer) (Customer, error) {
+	if err := authorizeCustomer(ctx, cmd.CustomerID); err != nil {
+		return Customer{}, err
+	}
 	var out Customer
 	err := h.w.update(ctx, func(ctx context.Context, tx Tx) ([]Invalidation, error) {
 		c, err := tx.LoadCustomer(ctx, cmd.CustomerID)

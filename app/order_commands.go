@@ -50,6 +50,10 @@ func (h *PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlacedO
 	if err := domain.CheckLines(cmd.Lines); err != nil {
 		return PlacedOrder{}, err
 	}
+	// Before the idempotency key is claimed: a forbidden request leaves nothing behind.
+	if err := authorizeCustomer(ctx, cmd.CustomerID); err != nil {
+		return PlacedOrder{}, err
+	}
 	var out PlacedOrder
 	id := newID()
 	key := IdempotencyKey{Scope: cmd.Caller, Key: cmd.IdempotencyKey, RequestHash: cmd.fingerprint()}
@@ -137,7 +141,11 @@ func (h *OrderTransitionHandler) Handle(ctx context.Context, cmd OrderTransition
 	var out Order
 	err := h.w.update(ctx, func(ctx context.Context, tx Tx) ([]Invalidation, error) {
 		o, err := tx.LoadOrder(ctx, cmd.OrderID)
-		if err != nil {
+		var owner string
+		if err == nil {
+			owner = o.State().CustomerID
+		}
+		if err := authorizeOrder(ctx, owner, err); err != nil {
 			return nil, err
 		}
 		changed, err := h.transition(ctx, tx, o)

@@ -153,11 +153,17 @@ type CustomerHandler struct {
 
 // Handle returns the customer's profile.
 func (h *CustomerHandler) Handle(ctx context.Context, id string) (Customer, CacheStatus, error) {
+	if err := authorizeCustomer(ctx, id); err != nil {
+		return Customer{}, "", err
+	}
 	return cached(ctx, h.cache, CustomerKey(id), loadCustomer(h.reads, id))
 }
 
 // Encoded is Handle in JSON, as the cache holds it; Version is the customer's.
 func (h *CustomerHandler) Encoded(ctx context.Context, id string) (Encoded, CacheStatus, error) {
+	if err := authorizeCustomer(ctx, id); err != nil {
+		return Encoded{}, "", err
+	}
 	return cachedEncoded(ctx, h.cache, CustomerKey(id), loadCustomer(h.reads, id))
 }
 
@@ -166,7 +172,11 @@ type OrderHandler struct{ reads ReadModel }
 
 // Handle returns the order with its lines.
 func (h *OrderHandler) Handle(ctx context.Context, id string) (Order, error) {
-	return h.reads.Order(ctx, id)
+	o, err := h.reads.Order(ctx, id)
+	if err := authorizeOrder(ctx, o.CustomerID, err); err != nil {
+		return Order{}, err
+	}
+	return o, nil
 }
 
 // CustomerOrdersHandler lists a customer's orders, cache-aside.
@@ -177,10 +187,16 @@ type CustomerOrdersHandler struct {
 
 // Handle returns the customer's newest order summaries, newest first.
 func (h *CustomerOrdersHandler) Handle(ctx context.Context, customerID string) (CustomerOrders, CacheStatus, error) {
+	if err := authorizeCustomer(ctx, customerID); err != nil {
+		return CustomerOrders{}, "", err
+	}
 	return cached(ctx, h.cache, CustomerOrdersKey(customerID), loadCustomerOrders(h.reads, customerID))
 }
 
 // Encoded is Handle in JSON, as the cache holds it.
 func (h *CustomerOrdersHandler) Encoded(ctx context.Context, customerID string) (Encoded, CacheStatus, error) {
+	if err := authorizeCustomer(ctx, customerID); err != nil {
+		return Encoded{}, "", err
+	}
 	return cachedEncoded(ctx, h.cache, CustomerOrdersKey(customerID), loadCustomerOrders(h.reads, customerID))
 }

@@ -94,18 +94,6 @@ free_port() {
 	python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
 }
 
-# HS256 JWT for the examples (the API's default auth mode is jwt).
-make_token() { # SECRET SUB ROLE
-	python3 - "$@" <<'EOF'
-import base64, hashlib, hmac, json, sys, time
-secret, sub, role = sys.argv[1:4]
-enc = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-part = lambda o: enc(json.dumps(o, separators=(",", ":")).encode())
-head = part({"alg": "HS256", "typ": "JWT"}) + "." + part({"sub": sub, "role": role, "exp": int(time.time()) + 7 * 86400})
-print(head + "." + enc(hmac.new(secret.encode(), head.encode(), hashlib.sha256).digest()))
-EOF
-}
-
 stop_leftovers
 "$REPO/scripts/services.sh" start "$NAME"
 # shellcheck disable=SC1090,SC1091
@@ -115,8 +103,13 @@ say "building"
 go build -o bin/ ./cmd/...
 
 # Configuration for the binaries; anything already set in the environment wins.
+# The API verifies bearer tokens (ORDERFLOW_AUTH=jwt): a dev secret is made
+# once and kept in .state/dev/jwt-secret (mode 600), so tokens printed by an
+# earlier run stay valid until they expire.
 if [[ -z ${ORDERFLOW_JWT_SECRET:-} ]]; then
-	[[ -s $STATE/jwt-secret ]] || python3 -c 'import secrets;print(secrets.token_hex(32))' >"$STATE/jwt-secret"
+	if [[ ! -s $STATE/jwt-secret ]]; then
+		(umask 077 && python3 -c 'import secrets;print(secrets.token_hex(32))' >"$STATE/jwt-secret")
+	fi
 	ORDERFLOW_JWT_SECRET=$(<"$STATE/jwt-secret")
 fi
 export ORDERFLOW_JWT_SECRET
@@ -180,7 +173,22 @@ except Exception:
 ' || true)
 [[ -n $PRODUCT_ID ]] || PRODUCT_ID='"PRODUCT_ID"'
 PRODUCT_PATH_ID=${PRODUCT_ID//\"/}
-TOKEN=$(make_token "$ORDERFLOW_JWT_SECRET" admin admin)
+
+# A demo customer to act as: registered on the first run, looked up after.
+DEMO_EMAIL=demo@example.com
+CUSTOMER_ID=$(curl -sS -X POST "$API/api/v1/customers" -H 'Content-Type: application/json' \
+	-d '{"email":"'"$DEMO_EMAIL"'","name":"Demo Customer"}' 2>/dev/null |
+	python3 -c 'import json,sys
+try: print(json.load(sys.stdin).get("id", ""))
+except Exception: print("")' || true)
+if [[ -z $CUSTOMER_ID ]] && command -v psql >/dev/null; then
+	CUSTOMER_ID=$(psql "$ORDERFLOW_DATABASE_URL" -Atc "SELECT id FROM customers WHERE lower(email) = '$DEMO_EMAIL'" 2>/dev/null || true)
+fi
+[[ -n $CUSTOMER_ID ]] || CUSTOMER_ID=CUSTOMER_ID
+
+# Tokens for the examples, minted by the API binary with the same secret.
+ADMIN_TOKEN=$(bin/orderflow-api token --role admin --sub dev-admin --ttl 24h)
+CUSTOMER_TOKEN=$(bin/orderflow-api token --role customer --sub "$CUSTOMER_ID" --ttl 24h)
 
 cat <<EOF
 
@@ -192,18 +200,27 @@ OrderFlow is running (logs in $LOGS):
   PostgreSQL   $ORDERFLOW_DATABASE_URL
   Redis        $ORDERFLOW_REDIS_URL
 
-Try:
+Try (anonymous):
   curl -sS $API/api/v1/products
   curl -sS $API/api/v1/products/$PRODUCT_PATH_ID
   curl -sS $API/public/products
-  curl -sS -X POST $API/api/v1/customers -H 'Content-Type: application/json' \\
-       -d '{"email":"ada@example.com","name":"Ada Lovelace"}'
-  # an admin token for this run (signed with .state/dev/jwt-secret):
-  TOKEN=$TOKEN
-  # CUSTOMER_ID: the "id" returned by the POST above
+
+Tokens for this run (24 h; mint more with bin/orderflow-api token --help,
+secret in $STATE/jwt-secret):
+  export ADMIN_TOKEN=$ADMIN_TOKEN
+  export CUSTOMER_TOKEN=$CUSTOMER_TOKEN    # demo customer $CUSTOMER_ID ($DEMO_EMAIL)
+
+As the demo customer (its own profile, orders and summaries only):
+  curl -sS $API/api/v1/customers/$CUSTOMER_ID -H "Authorization: Bearer \$CUSTOMER_TOKEN"
   curl -sS -X POST $API/api/v1/orders -H 'Content-Type: application/json' \\
-       -H "Authorization: Bearer \$TOKEN" -H "Idempotency-Key: \$(uuidgen 2>/dev/null || date +%s%N)" \\
-       -d '{"customerId":"'"\$CUSTOMER_ID"'","lines":[{"productId":$PRODUCT_ID,"quantity":1}]}'
+       -H "Authorization: Bearer \$CUSTOMER_TOKEN" -H "Idempotency-Key: \$(date +%s%N)" \\
+       -d '{"customerId":"$CUSTOMER_ID","lines":[{"productId":$PRODUCT_ID,"quantity":1}]}'
+  curl -sS $API/api/v1/customers/$CUSTOMER_ID/orders -H "Authorization: Bearer \$CUSTOMER_TOKEN"
+
+As an admin (catalogue writes, restocks, shipping, /api/v1/admin/*, any customer):
+  curl -sS -X POST $API/api/v1/products/$PRODUCT_PATH_ID/stock -H 'Content-Type: application/json' \\
+       -H "Authorization: Bearer \$ADMIN_TOKEN" -d '{"quantity":10}'
+  curl -sS $API/api/v1/admin/cache/stats -H "Authorization: Bearer \$ADMIN_TOKEN"
 
 Press Ctrl-C to stop everything.
 EOF

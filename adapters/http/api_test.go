@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	orderflowhttp "github.com/orderflow/orderflow/adapters/http"
+	"github.com/orderflow/orderflow/adapters/jwt"
 	"github.com/orderflow/orderflow/adapters/postgres"
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/app"
@@ -29,6 +30,10 @@ type api struct {
 	t    *testing.T
 	url  string
 	pool *pgxpool.Pool
+	// keys mint tokens the API accepts; admin is an admin token that call
+	// sends on every route that is not anonymous (auth_test.go).
+	keys  *jwt.Keys
+	admin string
 }
 
 func newAPI(t *testing.T) *api {
@@ -40,18 +45,20 @@ func newAPI(t *testing.T) *api {
 		t.Fatalf("app.New: %v", err)
 	}
 	reg := prometheus.NewRegistry()
+	keys := testKeys(t)
 	server, err := orderflowhttp.NewServer(orderflowhttp.Config{
 		App:        application,
 		Registerer: reg,
 		Gatherer:   reg,
 		Ready:      store.Ping,
+		Tokens:     keys,
 	})
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
 	ts := httptest.NewServer(server.Handler())
 	t.Cleanup(ts.Close)
-	return &api{t: t, url: ts.URL, pool: pool}
+	return &api{t: t, url: ts.URL, pool: pool, keys: keys, admin: mint(t, keys, app.RoleAdmin, testAdmin, time.Hour)}
 }
 
 // response is an answer with its body read.
@@ -71,8 +78,11 @@ func (r response) json(t *testing.T) map[string]any {
 	return m
 }
 
+// call sends one request, with the admin token on routes that need one
+// unless header names Authorization itself ("" sends none).
 func (a *api) call(method, path, body string, header ...string) response {
 	a.t.Helper()
+	header = withAdmin(method, path, a.admin, header)
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -179,7 +189,7 @@ func TestAPIProducts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if correlationID != "corr-create-1" || actor != "anonymous" {
+		if correlationID != "corr-create-1" || actor != "admin:"+testAdmin {
 			t.Errorf("event metadata correlationId %q actor %q", correlationID, actor)
 		}
 	})
@@ -440,6 +450,7 @@ func TestAPIIdempotency(t *testing.T) {
 				req, _ := http.NewRequest(http.MethodPost, a.url+"/api/v1/orders", strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Idempotency-Key", "key-2")
+				req.Header.Set("Authorization", "Bearer "+a.admin)
 				res, err := http.DefaultClient.Do(req)
 				if err != nil {
 					return

@@ -110,12 +110,14 @@ func newCachedAPI(t *testing.T, opts cachedAPIOptions) *cachedAPI {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
+	keys := testKeys(t)
 	server, err := orderflowhttp.NewServer(orderflowhttp.Config{
 		App:        application,
 		Registerer: reg,
 		Gatherer:   reg,
 		Cache:      cache,
 		Ready:      store.Ping,
+		Tokens:     keys,
 		// As cmd/orderflow-api wires it.
 		Degraded: func(ctx context.Context) []string {
 			if err := apiRedis.Ping(ctx).Err(); err != nil {
@@ -134,7 +136,7 @@ func newCachedAPI(t *testing.T, opts cachedAPIOptions) *cachedAPI {
 	ts := httptest.NewServer(server.Handler())
 	t.Cleanup(ts.Close)
 	return &cachedAPI{
-		api:        &api{t: t, url: ts.URL, pool: pool},
+		api:        &api{t: t, url: ts.URL, pool: pool, keys: keys, admin: mint(t, keys, app.RoleAdmin, testAdmin, time.Hour)},
 		cache:      cache,
 		client:     &http.Client{Timeout: 30 * time.Second},
 		pgProxy:    pgProxy,
@@ -144,8 +146,9 @@ func newCachedAPI(t *testing.T, opts cachedAPIOptions) *cachedAPI {
 
 // with returns the same API for a subtest: failures go to t.
 func (a *cachedAPI) with(t *testing.T) *cachedAPI {
-	c := *a
-	c.api = &api{t: t, url: a.url, pool: a.pool}
+	c, inner := *a, *a.api
+	inner.t = t
+	c.api = &inner
 	return &c
 }
 
@@ -165,6 +168,7 @@ func splitHostPort(t *testing.T, addr string) (string, uint16) {
 // do sends one request; it returns an error instead of failing the test, so
 // helper goroutines can use it too.
 func (a *cachedAPI) do(method, path, body string, header ...string) (response, error) {
+	header = withAdmin(method, path, a.admin, header)
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -647,7 +651,8 @@ func TestPublicCatalogueOutputCache(t *testing.T) {
 			t.Fatalf("anonymous read = %s, want the planted answer", r.body)
 		}
 
-		withToken := a.must(http.MethodGet, path, "", "Authorization", "Bearer some-token")
+		credentials := "Bearer " + mint(t, a.keys, app.RoleCustomer, "00000000-0000-4000-8000-000000000001", time.Hour)
+		withToken := a.must(http.MethodGet, path, "", "Authorization", credentials)
 		expect(t, withToken, http.StatusOK)
 		if string(withToken.body) == string(planted.Body) || withToken.header.Get("ETag") == planted.ETag {
 			t.Errorf("a request with credentials was answered from the output cache: %s", withToken.body)
@@ -661,7 +666,7 @@ func TestPublicCatalogueOutputCache(t *testing.T) {
 
 		// With nothing stored, a request with credentials stores nothing.
 		bumpTag()
-		expect(t, a.must(http.MethodGet, path, "", "Authorization", "Bearer some-token"), http.StatusOK)
+		expect(t, a.must(http.MethodGet, path, "", "Authorization", credentials), http.StatusOK)
 		if r := a.get(path, app.CacheHit, app.CacheMiss); r.header.Get("X-Cache") != string(app.CacheMiss) {
 			t.Errorf("after a request with credentials the next anonymous read is %s, want MISS (nothing stored)", r.header.Get("X-Cache"))
 		}

@@ -15,7 +15,8 @@ const headerCorrelationID = "X-Correlation-ID"
 // every event and written to logs.
 const maxCorrelationIDLength = 128
 
-// anonymousActor is the actor of every request until authentication names one.
+// anonymousActor is the actor of a request without a token, or of every
+// request when authentication is off.
 const anonymousActor = "anonymous"
 
 // withRequestMetadata gives the request's context the metadata its commands
@@ -55,9 +56,9 @@ func isCorrelationID(s string) bool {
 	return true
 }
 
-// actorOf names who is making the request. It is the one place that
-// authentication will replace: until then every caller is anonymous, which
-// also scopes idempotency keys.
+// actorOf names who is making the request before authentication: anyone.
+// authenticate replaces it with the token's role and subject, which also
+// scope idempotency keys.
 func actorOf(echo.Context) string { return anonymousActor }
 
 // actor returns the actor withRequestMetadata put in the request's context.

@@ -133,6 +133,8 @@ func problemFor(err error) problem {
 		return newProblem(kindNotFound, notFound.Error()+".")
 	case errors.Is(err, app.ErrNotFound):
 		return newProblem(kindNotFound, "The resource does not exist.")
+	case errors.Is(err, app.ErrForbidden):
+		return newProblem(kindForbidden, "This token may not act on this resource: a customer acts only for itself.")
 	case errors.Is(err, app.ErrDuplicateSKU):
 		return newProblem(kindDuplicateSKU, "Another product already has this SKU (compared case-insensitively).")
 	case errors.Is(err, app.ErrDuplicateEmail):

@@ -48,6 +48,10 @@ type Config struct {
 	// Degraded names the optional dependencies that are down (Redis: the
 	// API then answers from PostgreSQL); /readyz stays 200 but says so.
 	Degraded func(ctx context.Context) []string
+	// Tokens verifies bearer tokens (SPEC §3 "Auth"). Required unless
+	// AuthOff, which opens every route to anyone (ORDERFLOW_AUTH=off).
+	Tokens  app.TokenVerifier
+	AuthOff bool
 }
 
 func (c *Config) setDefaults() {
@@ -84,6 +88,9 @@ func (c Config) Validate() error {
 	if c.RateLimit < 0 || c.RateBurst < 0 {
 		errs = append(errs, errors.New("http: RateLimit and RateBurst must not be negative"))
 	}
+	if c.Tokens == nil && !c.AuthOff {
+		errs = append(errs, errors.New("http: Tokens is required unless AuthOff"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -105,6 +112,10 @@ type Server struct {
 	// routePaths holds every registered route template; metrics label any
 	// other path as unmatched, so clients cannot grow the label set.
 	routePaths map[string]bool
+	// tokens verifies bearer tokens; nil when authentication is off.
+	tokens app.TokenVerifier
+	// access is who may call each route (auth.go).
+	access map[string]access
 }
 
 // NewServer builds the API with every route of SPEC §3 and registers its
@@ -129,6 +140,10 @@ func NewServer(cfg Config) (*Server, error) {
 		metrics:     metrics,
 		metricsPage: promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}),
 		echo:        echo.New(),
+		access:      routeAccess(),
+	}
+	if !cfg.AuthOff {
+		s.tokens = cfg.Tokens
 	}
 	if cfg.RateLimit > 0 {
 		s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst, time.Now)
@@ -143,13 +158,16 @@ func NewServer(cfg Config) (*Server, error) {
 	// Order matters: metadata first so every log line has the correlation
 	// id; observe turns errors into responses before measuring them; panics
 	// become errors innermost, so they are answered and measured like any.
-	e.Use(s.withRequestMetadata, s.observe, recoverPanics)
+	e.Use(s.withRequestMetadata, s.observe, recoverPanics, s.authenticate)
 	// Security headers go on before routing, so even 404s carry them. The
 	// rate limit keys on the authenticated subject: it runs after
 	// authentication.
 	e.Pre(setSecurityHeaders)
 	e.Use(s.limitBody, s.rateLimit)
 	s.registerRoutes()
+	if err := checkRouteAccess(e.Routes(), s.access); err != nil {
+		return nil, err
+	}
 	s.routePaths = make(map[string]bool)
 	for _, r := range e.Routes() {
 		s.routePaths[r.Path] = true

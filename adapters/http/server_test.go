@@ -43,6 +43,8 @@ func newTestServer(t *testing.T, application *app.Application, ready func(contex
 		Registerer: reg,
 		Gatherer:   reg,
 		Ready:      ready,
+		// These tests are about everything but auth (auth_test.go).
+		AuthOff: true,
 	})
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
@@ -154,6 +156,7 @@ func TestConfigValidate(t *testing.T) {
 		{"NoReady", Config{App: &app.Application{}}, "Ready is required"},
 		{"HalfMetrics", Config{App: &app.Application{}, Ready: ready, Registerer: reg}, "Registerer and Gatherer"},
 		{"NegativeLimit", Config{App: &app.Application{}, Ready: ready, BodyLimit: -1}, "BodyLimit"},
+		{"NoTokens", Config{App: &app.Application{}, Ready: ready}, "Tokens is required unless AuthOff"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,7 +167,7 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 	t.Run("Defaults", func(t *testing.T) {
-		s, err := NewServer(Config{App: &app.Application{}, Ready: ready})
+		s, err := NewServer(Config{App: &app.Application{}, Ready: ready, AuthOff: true})
 		if err != nil {
 			t.Fatalf("NewServer: %v", err)
 		}
@@ -174,7 +177,7 @@ func TestConfigValidate(t *testing.T) {
 	})
 	t.Run("MetricsRegisteredTwice", func(t *testing.T) {
 		reg := prometheus.NewRegistry()
-		cfg := Config{App: &app.Application{}, Ready: ready, Registerer: reg, Gatherer: reg}
+		cfg := Config{App: &app.Application{}, Ready: ready, Registerer: reg, Gatherer: reg, AuthOff: true}
 		if _, err := NewServer(cfg); err != nil {
 			t.Fatalf("first NewServer: %v", err)
 		}

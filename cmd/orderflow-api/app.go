@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	orderflowhttp "github.com/orderflow/orderflow/adapters/http"
+	"github.com/orderflow/orderflow/adapters/jwt"
 	"github.com/orderflow/orderflow/adapters/postgres"
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/app"
@@ -40,7 +41,18 @@ type Config struct {
 	RateLimit       int
 	RateBurst       int
 	HTTPTimeouts    service.HTTPTimeouts
+	// Auth is "jwt" (bearer tokens signed with JWTSecret) or "off" (every
+	// route open, for local experiments).
+	Auth      string
+	JWTSecret string
+	Token     TokenConfig
 }
+
+// Authentication modes of --auth.
+const (
+	authJWT = "jwt"
+	authOff = "off"
+)
 
 // Validate reports settings that cannot work, before anything starts.
 func (c Config) Validate() error {
@@ -69,7 +81,29 @@ func (c Config) Validate() error {
 	if err := c.HTTPTimeouts.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Auth != authJWT && c.Auth != authOff {
+		errs = append(errs, fmt.Errorf("auth %q: want jwt or off", c.Auth))
+	}
 	return errors.Join(errs...)
+}
+
+// validateAuth checks what serving with authentication needs; migrate and
+// seed need no secret. The secret itself never appears in a message.
+func (c Config) validateAuth() error {
+	switch c.Auth {
+	case authOff:
+		return nil
+	case authJWT:
+		if c.JWTSecret == "" {
+			return fmt.Errorf("jwt-secret is required with --auth=jwt: set ORDERFLOW_JWT_SECRET to a random string of at least %d bytes (e.g. openssl rand -hex 32), or ORDERFLOW_AUTH=off to open every route", jwt.MinSecretLength)
+		}
+		if len(c.JWTSecret) < jwt.MinSecretLength {
+			return fmt.Errorf("jwt-secret must be at least %d bytes, got %d", jwt.MinSecretLength, len(c.JWTSecret))
+		}
+		return nil
+	default:
+		return fmt.Errorf("auth %q: want jwt or off", c.Auth)
+	}
 }
 
 // Main is one run of orderflow-api: its settings, then its dependencies once
@@ -98,6 +132,10 @@ Usage:
   orderflow-api [serve] [flags]   serve the API (applies migrations first unless --migrate-on-start=false)
   orderflow-api migrate [flags]   apply database migrations and exit
   orderflow-api seed [flags]      load demo data through the command handlers (skipped when products exist)
+  orderflow-api token --role admin|customer --sub ID [--ttl 1h]
+                                  print a bearer token signed with the JWT secret, e.g.
+                                  curl -H "Authorization: Bearer $(orderflow-api token --role admin --sub ops)" ...
+                                  a customer's --sub is its customer id (see orderflow-api token --help)
 
 Every flag can also be set by the environment variable named beside it;
 a flag given on the command line wins.
@@ -113,10 +151,12 @@ func (m *Main) ParseFlags(args []string) (string, error) {
 	}
 	switch cmd {
 	case "serve", "migrate", "seed":
+	case "token":
+		return cmd, m.parseTokenFlags(args)
 	case "help":
 		args = []string{"--help"}
 	default:
-		return "", fmt.Errorf("unknown command %q (want serve, migrate or seed)", cmd)
+		return "", fmt.Errorf("unknown command %q (want serve, migrate, seed or token)", cmd)
 	}
 	fs := service.NewFlags("orderflow-api", m.lookupEnv)
 	fs.SetOutput(m.stderr)
@@ -139,15 +179,22 @@ func (m *Main) ParseFlags(args []string) (string, error) {
 	fs.Int(&c.RateLimit, "rate-limit", orderflowhttp.DefaultRateLimit, "mutations per second one client (token subject, else address) may make; 0 turns the limit off")
 	fs.Int(&c.RateBurst, "rate-burst", orderflowhttp.DefaultRateBurst, "mutations one client may make at once before rate-limit applies")
 	c.HTTPTimeouts.Register(fs)
+	fs.String(&c.Auth, "auth", authJWT, "authentication: jwt (bearer tokens signed with the JWT secret) or off (every route open; local experiments only)")
+	secret := registerSecret(fs, m.lookupEnv)
 	c.Logging.Register(fs)
 	c.Seed.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return "", err
 	}
+	c.JWTSecret = secret()
 	if fs.NArg() > 0 {
 		return "", fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	return cmd, c.Validate()
+	err := c.Validate()
+	if cmd == "serve" {
+		err = errors.Join(err, c.validateAuth())
+	}
+	return cmd, err
 }
 
 // Run parses args, opens the dependencies and runs the subcommand until ctx ends.
@@ -155,6 +202,9 @@ func (m *Main) Run(ctx context.Context, args []string) (err error) {
 	cmd, err := m.ParseFlags(args)
 	if err != nil {
 		return err
+	}
+	if cmd == "token" {
+		return m.printToken()
 	}
 	if m.logger, err = m.Config.Logging.NewLogger(m.stderr); err != nil {
 		return err
@@ -261,7 +311,16 @@ func (m *Main) Close() {
 
 func (m *Main) serve(ctx context.Context, application *app.Application, store *postgres.Store,
 	cache *app.Cache, cacheStore *orderflowredis.CacheStore, registry *prometheus.Registry) error {
+	tokens, err := m.tokenKeys()
+	if err != nil {
+		return err
+	}
+	if tokens == nil {
+		m.logger.Warn("authentication is off: every route is open to anyone (ORDERFLOW_AUTH=off)")
+	}
 	cfg := orderflowhttp.Config{
+		AuthOff:    tokens == nil,
+		Tokens:     tokens,
 		App:        application,
 		Logger:     m.logger,
 		Registerer: registry,

@@ -81,6 +81,8 @@ func startAPI(t *testing.T, bin string, env ...string) *apiProcess {
 	cmd.Env = append(os.Environ(), append([]string{
 		"ORDERFLOW_HTTP_ADDR=127.0.0.1:0",
 		"ORDERFLOW_LOG_FORMAT=json",
+		"ORDERFLOW_JWT_SECRET=" + testSecret,
+		"ORDERFLOW_RATE_LIMIT=0",
 	}, env...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -264,8 +266,14 @@ func TestStampedeAcrossProcesses(t *testing.T) {
 	}
 	procs := []*apiProcess{startAPI(t, bin, env...), startAPI(t, bin, env...)}
 
-	res, err := http.Post(procs[0].url+"/api/v1/products", "application/json",
+	req, err := http.NewRequest(http.MethodPost, procs[0].url+"/api/v1/products",
 		strings.NewReader(`{"sku":"STAMPEDE-1","name":"Hot item","description":"d","priceCents":4200,"currency":"EUR","initialStock":100}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+adminToken(t))
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

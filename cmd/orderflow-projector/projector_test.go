@@ -314,6 +314,8 @@ func (d *deployment) env(t *testing.T, extra ...string) []string {
 		"ORDERFLOW_RELAY_HTTP_ADDR=127.0.0.1:0",
 		"ORDERFLOW_PROJECTOR_HTTP_ADDR=127.0.0.1:0",
 		"ORDERFLOW_MIGRATE_ON_START=false", // pgtest migrated it
+		"ORDERFLOW_JWT_SECRET=" + apiTestSecret,
+		"ORDERFLOW_RATE_LIMIT=0",
 	}, extra...)
 }
 
@@ -479,6 +481,11 @@ func doJSON(t *testing.T, method, url, body string, out any) *http.Response {
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if method != http.MethodGet {
+		// The writes here are an admin's; the reads are anonymous, so the
+		// public catalogue goes through the output cache.
+		req.Header.Set("Authorization", "Bearer "+apiAdminToken(t))
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
