@@ -48,7 +48,7 @@ func newReplayFixture(t *testing.T) *replayFixture {
 	t.Helper()
 	pool, dsn := pgtest.NewPool(t)
 	client, prefix := redistest.New(t)
-	f := &replayFixture{t: t, dsn: dsn, pool: pool, store: postgres.NewStore(pool), redis: client, keys: app.Keyspace{Prefix: prefix}}
+	f := &replayFixture{t: t, dsn: dsn, pool: pool, store: postgres.NewStore(pool), redis: client, keys: app.Keyspace{Prefix: prefix, StreamShards: redistest.StreamShards(t)}}
 	f.cstore = orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{})
 	var err error
 	if f.cache, err = app.NewCache(f.cstore, app.CacheConfig{Keys: f.keys}); err != nil {
@@ -537,7 +537,7 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 				return false, fmt.Sprintf("%+v", lags)
 			}
 		}
-		return len(lags) == 3, fmt.Sprintf("%+v", lags)
+		return len(lags) == len(f.keys.EventStreams()), fmt.Sprintf("%+v", lags)
 	}
 	f.waitFor("the live projector to catch up", caughtUp)
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -227,6 +228,28 @@ func Message(e app.CommittedEvent) *message.Message {
 // shard count than this binary's: aggregates would map to other shards and
 // per-aggregate order would break, so the binary must not start.
 var ErrStreamShardsMismatch = errors.New("stream shard count differs from the one the streams were written with")
+
+// AwaitStreamShards runs CheckStreamShards until Redis answers: a binary
+// may start before Redis, as it may outlive an outage. A mismatch or the end
+// of ctx ends the wait with an error.
+func AwaitStreamShards(ctx context.Context, logger *slog.Logger, client redis.UniversalClient, keys app.Keyspace) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := CheckStreamShards(ctx, client, keys)
+		if err == nil || errors.Is(err, ErrStreamShardsMismatch) {
+			return err
+		}
+		logger.Warn("cannot check the stream shard count yet; retrying", "err", err, "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
 
 // CheckStreamShards records the keyspace's shard count in Redis on first
 // use and fails with ErrStreamShardsMismatch when another count is recorded.

@@ -64,7 +64,7 @@ func outboxEvents(t *testing.T) []app.CommittedEvent {
 func publisherOnTestRedis(t *testing.T, maxLen int64) (*streams.Publisher, redis.UniversalClient, app.Keyspace) {
 	t.Helper()
 	client, prefix := redistest.New(t)
-	keys := app.Keyspace{Prefix: prefix}
+	keys := app.Keyspace{Prefix: prefix, StreamShards: redistest.StreamShards(t)}
 	return streams.NewPublisher(client, keys, maxLen), client, keys
 }
 
@@ -89,10 +89,11 @@ func TestPublishedEntriesAreWatermillMessages(t *testing.T) {
 		byType[stream] = len(msgs)
 		entries = append(entries, msgs...)
 	}
-	want := map[string]int{
-		keys.EventStream(domain.ProductAggregate):  2, // ProductCreated, StockReserved
-		keys.EventStream(domain.CustomerAggregate): 1, // CustomerRegistered
-		keys.EventStream(domain.OrderAggregate):    1, // OrderPlaced
+	// ProductCreated and StockReserved, CustomerRegistered, OrderPlaced: each
+	// in its aggregate's stream (its type's stream in its shard).
+	want := map[string]int{}
+	for _, e := range events {
+		want[keys.AggregateEventStream(e.AggregateType, e.AggregateID)]++
 	}
 	for stream, n := range want {
 		if byType[stream] != n {
@@ -139,7 +140,7 @@ func TestPublishedEntriesAreWatermillMessages(t *testing.T) {
 				t.Errorf("event %s (%s): metadata %s = %q, want %q", e.EventID, e.Type, k, got, v)
 			}
 		}
-		streamKey := keys.EventStream(e.AggregateType)
+		streamKey := keys.AggregateEventStream(e.AggregateType, e.AggregateID)
 		found := false
 		for _, m := range xrangeAll(t, client, streamKey) {
 			if m.ID == entry.ID {
@@ -191,6 +192,16 @@ func productEventsAfter(after app.LogPosition, n int) []app.CommittedEvent {
 	return events
 }
 
+// typeLen is the number of entries of an aggregate type, over every shard.
+func typeLen(t *testing.T, client redis.UniversalClient, keys app.Keyspace, aggregateType string) int64 {
+	t.Helper()
+	var n int64
+	for shard := range keys.Shards() {
+		n += streamLen(t, client, keys.ShardEventStream(aggregateType, shard))
+	}
+	return n
+}
+
 func streamLen(t *testing.T, client redis.UniversalClient, stream string) int64 {
 	t.Helper()
 	n, err := client.XLen(context.Background(), stream).Result()
@@ -206,14 +217,13 @@ func streamLen(t *testing.T, client redis.UniversalClient, stream string) int64 
 func TestPublishFromStaleCheckpointWritesNothing(t *testing.T) {
 	pub, client, keys := publisherOnTestRedis(t, 10_000)
 	ctx := context.Background()
-	stream := keys.EventStream(domain.ProductAggregate)
 
 	// No checkpoint yet: only the start of the log is current.
 	first := productEventsAfter(app.LogPosition{}, 3)
 	if err := pub.Publish(ctx, first[0].At, first[1:]); !errors.Is(err, app.ErrCheckpointMoved) {
 		t.Fatalf("Publish from %v with no checkpoint = %v, want ErrCheckpointMoved", first[0].At, err)
 	}
-	if n := streamLen(t, client, stream); n != 0 {
+	if n := typeLen(t, client, keys, domain.ProductAggregate); n != 0 {
 		t.Fatalf("XLEN after a refused publish = %d, want 0", n)
 	}
 
@@ -227,7 +237,7 @@ func TestPublishFromStaleCheckpointWritesNothing(t *testing.T) {
 	if cp != first[2].At {
 		t.Fatalf("checkpoint = %v, want %v", cp, first[2].At)
 	}
-	if n := streamLen(t, client, stream); n != 3 {
+	if n := typeLen(t, client, keys, domain.ProductAggregate); n != 3 {
 		t.Fatalf("XLEN = %d, want 3", n)
 	}
 
@@ -237,7 +247,7 @@ func TestPublishFromStaleCheckpointWritesNothing(t *testing.T) {
 		if !errors.Is(err, app.ErrCheckpointMoved) {
 			t.Errorf("Publish from stale %v = %v, want ErrCheckpointMoved", stale, err)
 		}
-		if n := streamLen(t, client, stream); n != 3 {
+		if n := typeLen(t, client, keys, domain.ProductAggregate); n != 3 {
 			t.Errorf("XLEN after publish from stale %v = %d, want 3 (nothing written)", stale, n)
 		}
 		if got, err := pub.Checkpoint(ctx); err != nil || got != cp {
@@ -248,7 +258,7 @@ func TestPublishFromStaleCheckpointWritesNothing(t *testing.T) {
 	if err := pub.Publish(ctx, cp, second); err != nil {
 		t.Fatalf("Publish from the current checkpoint: %v", err)
 	}
-	if n := streamLen(t, client, stream); n != 7 {
+	if n := typeLen(t, client, keys, domain.ProductAggregate); n != 7 {
 		t.Errorf("XLEN = %d, want 7", n)
 	}
 	if got, _ := pub.Checkpoint(ctx); got != second[3].At {
@@ -259,7 +269,10 @@ func TestPublishFromStaleCheckpointWritesNothing(t *testing.T) {
 // Streams are trimmed approximately, never below the configured length.
 func TestPublishTrimsStreamsKeepingAtLeastMaxLen(t *testing.T) {
 	const maxLen = 1000
-	pub, client, keys := publisherOnTestRedis(t, maxLen)
+	_, client, keys := publisherOnTestRedis(t, maxLen)
+	// One shard: trimming is per stream, and every batch below is one aggregate.
+	keys.StreamShards = 1
+	pub := streams.NewPublisher(client, keys, maxLen)
 	ctx := context.Background()
 	var cp app.LogPosition
 	for range 10 {

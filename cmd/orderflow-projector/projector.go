@@ -195,7 +195,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if d.cacheClient, err = orderflowredis.NewClient(d.redisURL, orderflowredis.PoolOptions{}); err != nil {
 		return err
 	}
-	if err := streams.CheckStreamShards(ctx, d.cacheClient, d.keys); err != nil {
+	if err := streams.AwaitStreamShards(ctx, d.logger, d.cacheClient, d.keys); err != nil {
 		return err
 	}
 

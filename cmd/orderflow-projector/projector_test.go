@@ -290,7 +290,7 @@ func newDeployment(t *testing.T) *deployment {
 	t.Helper()
 	pool, dsn := pgtest.NewPool(t)
 	client, prefix := redistest.New(t)
-	d := &deployment{dsn: dsn, pool: pool, store: postgres.NewStore(pool), redis: client, keys: app.Keyspace{Prefix: prefix}}
+	d := &deployment{dsn: dsn, pool: pool, store: postgres.NewStore(pool), redis: client, keys: app.Keyspace{Prefix: prefix, StreamShards: redistest.StreamShards(t)}}
 	d.cstore = orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{})
 	var err error
 	if d.cache, err = app.NewCache(d.cstore, app.CacheConfig{Keys: d.keys}); err != nil {
@@ -310,6 +310,7 @@ func (d *deployment) env(t *testing.T, extra ...string) []string {
 		"ORDERFLOW_DATABASE_URL=" + d.dsn,
 		"ORDERFLOW_REDIS_URL=" + redistest.URL(t),
 		"ORDERFLOW_KEY_PREFIX=" + d.keys.Prefix,
+		"ORDERFLOW_STREAM_SHARDS=" + strconv.Itoa(d.keys.Shards()),
 		"ORDERFLOW_HTTP_ADDR=127.0.0.1:0",
 		"ORDERFLOW_RELAY_HTTP_ADDR=127.0.0.1:0",
 		"ORDERFLOW_PROJECTOR_HTTP_ADDR=127.0.0.1:0",

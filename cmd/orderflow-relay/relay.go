@@ -142,7 +142,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	keys := app.Keyspace{Prefix: m.Config.KeyPrefix, StreamShards: m.Config.StreamShards}
-	if err := streams.CheckStreamShards(ctx, client, keys); err != nil {
+	if err := streams.AwaitStreamShards(ctx, logger, client, keys); err != nil {
 		return err
 	}
 	outbox := postgres.NewOutbox(pool)

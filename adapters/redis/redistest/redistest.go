@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -38,6 +39,26 @@ func URL(tb testing.TB) string {
 		tb.Fatalf("redistest: %s is not set; run tests via make test (or: eval \"$(scripts/services.sh env test)\" after scripts/services.sh start test)", EnvVar)
 	}
 	return u
+}
+
+// ShardsEnvVar names the variable holding the stream shard count tests of
+// the streams, the relay and the projector run with (default 1); the
+// cluster pass of scripts/test.sh sets it above 1.
+const ShardsEnvVar = "ORDERFLOW_TEST_STREAM_SHARDS"
+
+// StreamShards returns the stream shard count tests use, failing tb when
+// ORDERFLOW_TEST_STREAM_SHARDS is not a number from 1 to 64.
+func StreamShards(tb testing.TB) int {
+	tb.Helper()
+	v := os.Getenv(ShardsEnvVar)
+	if v == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 64 {
+		tb.Fatalf("redistest: %s=%q: want 1 to 64", ShardsEnvVar, v)
+	}
+	return n
 }
 
 // Cluster reports whether the test server is a Redis Cluster.
