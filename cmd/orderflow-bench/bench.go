@@ -73,9 +73,9 @@ const (
 	defaultOpenLoop        = 15 * time.Second
 	quickOpenLoop          = 3 * time.Second
 	defaultProjectorLog    = 1_000_000
-	quickProjectorLog      = 30_000
+	quickProjectorLog      = 20_000
 	defaultMix             = time.Minute
-	quickMix               = 3 * time.Second
+	quickMix               = 2 * time.Second
 	defaultMixWarmup       = 10 * time.Second
 	quickMixWarmup         = time.Second
 	defaultMixProducts     = 10_000

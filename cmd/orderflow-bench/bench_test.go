@@ -55,8 +55,8 @@ func TestParseFlags(t *testing.T) {
 			args: []string{"--quick"},
 			env:  map[string]string{"ORDERFLOW_DATABASE_URL": "postgres://x"},
 			check: func(t *testing.T, c Config) {
-				if c.RelayBacklog() != 20_000 || c.ProjectorLog() != 30_000 || c.OpenLoop() != 3*time.Second || c.StampedeKeys() != 2 || c.StampedeGets != 1000 ||
-					c.Mix() != 3*time.Second || c.MixProducts() != 1_000 || c.MixCustomers() != 200 || c.MixRequestRate() != 0 {
+				if c.RelayBacklog() != 20_000 || c.ProjectorLog() != 20_000 || c.OpenLoop() != 3*time.Second || c.StampedeKeys() != 2 || c.StampedeGets != 1000 ||
+					c.Mix() != 2*time.Second || c.MixProducts() != 1_000 || c.MixCustomers() != 200 || c.MixRequestRate() != 0 {
 					t.Errorf("config %+v", c)
 				}
 				if got, want := c.reproduceCommand(allSuites), "BENCH_QUICK=1 make bench"; got != want {
