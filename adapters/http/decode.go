@@ -87,6 +87,9 @@ func parseJSONObject(body []byte) (jsonObject, error) {
 	if err := checkWellFormed(body); err != nil {
 		return nil, err
 	}
+	if err := checkSurrogates(body); err != nil {
+		return nil, err
+	}
 	if trimmed[0] != '{' {
 		return nil, &requestError{kindMalformedJSON, "The request body must be a JSON object."}
 	}
@@ -105,11 +108,16 @@ type jsonFrame struct {
 	keys    map[string]bool
 }
 
+// maxJSONDepth bounds how deeply a body's arrays and objects nest. No
+// command needs more than three levels; encoding/json refuses more than
+// 10,000, which would otherwise surface as an internal error.
+const maxJSONDepth = 64
+
 // checkWellFormed walks the tokens of body: it rejects syntax errors, a key
 // that appears twice in one object (json.Unmarshal would keep the last one,
-// so a client could not tell which value counted) and anything after the
-// first value. The walk keeps a stack instead of recursing, so deep nesting
-// costs memory bounded by the body limit, not stack.
+// so a client could not tell which value counted), nesting deeper than
+// maxJSONDepth and anything after the first value. The walk keeps a stack
+// instead of recursing.
 func checkWellFormed(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -130,11 +138,15 @@ func checkWellFormed(body []byte) error {
 			}
 		}
 		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, jsonFrame{object: true, wantKey: true, keys: map[string]bool{}})
-			continue
-		case json.Delim('['):
-			stack = append(stack, jsonFrame{})
+		case json.Delim('{'), json.Delim('['):
+			if len(stack) == maxJSONDepth {
+				return &requestError{kindMalformedJSON, fmt.Sprintf("The request body nests arrays and objects deeper than %d levels.", maxJSONDepth)}
+			}
+			frame := jsonFrame{}
+			if tok == json.Delim('{') {
+				frame = jsonFrame{object: true, wantKey: true, keys: map[string]bool{}}
+			}
+			stack = append(stack, frame)
 			continue
 		case json.Delim('}'), json.Delim(']'):
 			stack = stack[:len(stack)-1]
@@ -152,6 +164,44 @@ func checkWellFormed(body []byte) error {
 		}
 		return nil
 	}
+}
+
+// checkSurrogates refuses a \u escape of half a UTF-16 surrogate pair
+// without its other half: encoding/json would silently decode it as U+FFFD,
+// as it would invalid UTF-8. body is well-formed JSON, where a backslash
+// occurs only inside strings, always starting an escape.
+func checkSurrogates(body []byte) error {
+	lone := &requestError{kindMalformedJSON, "The request body has a \\u escape of half a surrogate pair; send the character as UTF-8 or both halves."}
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character
+		if body[i] != 'u' {
+			continue
+		}
+		r := hexRune(body[i+1 : i+5])
+		i += 4
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return lone
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+6 >= len(body) || body[i+1] != '\\' || body[i+2] != 'u' {
+				return lone
+			}
+			if low := hexRune(body[i+3 : i+7]); low < 0xDC00 || low > 0xDFFF {
+				return lone
+			}
+			i += 6
+		}
+	}
+	return nil
+}
+
+// hexRune reads four hex digits, which a well-formed \u escape has.
+func hexRune(b []byte) rune {
+	n, _ := strconv.ParseUint(string(b), 16, 32)
+	return rune(n)
 }
 
 // malformed turns a decoder error into a client-facing problem; the syntax
@@ -271,11 +321,12 @@ func (f fieldReader) optionalInt(name string, def int64) int64 {
 
 // decodeInt accepts only JSON integers that fit int64: "12", 1.5, 1.0 and
 // 1e3 are not integers in the API's sense, and a float64 detour would
-// silently round large values.
+// silently round large values. Nor is -0: it comes from floating-point
+// arithmetic gone wrong, as the query parameters' rules also say.
 func (f fieldReader) decodeInt(name string, raw json.RawMessage) int64 {
 	s := string(raw)
 	digits := strings.TrimPrefix(s, "-")
-	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+	if digits == "" || strings.Trim(digits, "0123456789") != "" || s == "-0" {
 		f.fail(name, msgInteger)
 		return 0
 	}

@@ -70,6 +70,7 @@ func TestIntegers(t *testing.T) {
 		{`1e3`, msgInteger},
 		{`1e20`, msgInteger},
 		{`-1E2`, msgInteger},
+		{`-0`, msgInteger},
 		{`true`, msgInteger},
 		{`{}`, msgInteger},
 		{`[]`, msgInteger},
