@@ -215,7 +215,10 @@ func unreachable(err error) bool {
 		// 57P01-03: admin shutdown, crash shutdown, cannot connect now; class 08: connection exceptions.
 		return strings.HasPrefix(pgErr.Code, "57P0") || strings.HasPrefix(pgErr.Code, "08")
 	case errors.As(err, &connectErr), errors.As(err, &netErr), pgconn.Timeout(err),
-		errors.Is(err, context.DeadlineExceeded), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		// A pooled connection whose server died under it (make faults: a
+		// killed PostgreSQL answered 500 here instead of 503).
+		errors.Is(err, pgconn.ErrConnClosed):
 		return true
 	}
 	return false
