@@ -294,10 +294,13 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 	go metrics.sample(ctx, d, m.Config.ConsumerGroup)
 
 	go cache.WatchGenerations(ctx)
+	go streams.KeepGroups(ctx, subscriberClient, d.keys, m.Config.ConsumerGroup, time.Second, d.logger)
 	d.logger.Info("projecting", "consumer", m.Config.Consumer, "group", m.Config.ConsumerGroup)
 	// Run returns once ctx ended and the Router closed: handlers drained
 	// first, then the subscriber; redelivery after a restart is expected.
-	if err := router.Run(ctx); err != nil {
+	if err := router.Run(ctx); err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
+		// A stop during start-up cancels the subscriptions still being
+		// opened (many with several stream shards): that is no failure.
 		return fmt.Errorf("router: %w", err)
 	}
 	d.logger.Info("stopped projecting")
