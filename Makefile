@@ -7,6 +7,7 @@
 #   make build   build the binaries into bin/
 #   make lint    gofmt, go vet, staticcheck
 #   make bench   benchmarks against throwaway servers
+#   make faults  the fault suite: kill -9 every component under load (scripts/faults.sh)
 #   make stop    stop the dev servers left by an interrupted make run
 
 SHELL := /bin/bash
@@ -14,7 +15,7 @@ GO ?= go
 STATICCHECK_VERSION ?= latest
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: run test build lint bench stop
+.PHONY: run test build lint bench stop faults
 
 run:
 	scripts/run.sh
@@ -39,3 +40,6 @@ bench:
 
 stop:
 	scripts/services.sh stop dev
+
+faults:
+	scripts/faults.sh $(ARGS)
