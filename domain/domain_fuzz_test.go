@@ -92,6 +92,11 @@ func FuzzCreateProduct(f *testing.F) {
 	f.Add(strings.Repeat("A", 65), strings.Repeat("é", 201), strings.Repeat("d", 2001), int64(1_000_000_000_001), "XXX", int64(math.MaxInt64))
 	f.Add("a.b_c-D", "name\x00", "tab\tok", int64(0), "JPY", int64(0))
 	f.Add("ü", "\xff\xfe", "\u202e", int64(math.MinInt64), "EURO", int64(1_000_000_000_000))
+	// Currencies: only upper-case active codes (currencyOK); AED and ZWG
+	// are the first and last of the table.
+	for _, c := range []string{"eur", "XXX", "EU", "R A", "US\x00", "AED", "ZWG", " EU", "AED ", "D A"} {
+		f.Add("S", "n", "", int64(1), c, int64(0))
+	}
 	f.Fuzz(func(t *testing.T, sku, name, description string, price int64, currency string, stock int64) {
 		p, err := domain.CreateProduct("p1", sku, name, description, price, currency, stock)
 		want := skuOK(sku) && textOK(name, 1, 200, false) && textOK(description, 0, 2000, true) &&
@@ -215,17 +220,6 @@ func FuzzCustomer(f *testing.F) {
 			if s := c.State(); s.Email != email || s.Name != name || len(c.Changes()) != 0 {
 				t.Fatal("a refused update changed the customer")
 			}
-		}
-	})
-}
-
-func FuzzCurrency(f *testing.F) {
-	for _, s := range []string{"EUR", "eur", "XXX", "EU", "EURO", "R A", "US\x00", "AED", "ZWG", " EU"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, code string) {
-		if domain.IsCurrency(code) && !(len(code) == 3 && strings.Trim(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == "") {
-			t.Fatalf("IsCurrency(%q) for something that is not three upper-case letters", code)
 		}
 	})
 }
