@@ -594,6 +594,9 @@ func newQueryCounter(ctx context.Context, e *env) (*queryCounter, error) {
 		c.unavailable = err.Error()
 	}
 	if c.unavailable != "" {
+		// Nothing to tell apart: the reading API logs in as the others do,
+		// which also spares servers that want a password for every role.
+		c.readerURL = e.db.url
 		e.printf("  PostgreSQL queries will not be counted: %s", c.unavailable)
 	}
 	return c, nil
