@@ -107,16 +107,33 @@ func (d *DeadLetters) Replay(ctx context.Context, ids []string) (int, error) {
 				return done, fmt.Errorf("dead letter %s: %w", id, err)
 			}
 		}
-		if _, err := d.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: values})
-			p.XDel(ctx, d.keys.DeadLetterStream(), id)
-			return nil
-		}); err != nil {
+		if err := d.redrive(ctx, stream, values, id); err != nil {
 			return done, fmt.Errorf("re-drive dead letter %s: %w", id, err)
 		}
 		done++
 	}
 	return done, nil
+}
+
+// redrive appends values to stream and deletes the parked entry. With one
+// stream shard both keys share {events} and go in one MULTI; a shard's
+// stream sits in another slot, where a MULTI spanning both would be refused
+// (CROSSSLOT), so the entry is appended first and deleted after: a crash in
+// between leaves it parked, and re-driving it again only repeats an event
+// the fenced projections ignore.
+func (d *DeadLetters) redrive(ctx context.Context, stream string, values map[string]any, id string) error {
+	if d.keys.Shards() == 1 {
+		_, err := d.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: values})
+			p.XDel(ctx, d.keys.DeadLetterStream(), id)
+			return nil
+		})
+		return err
+	}
+	if err := d.client.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: values}).Err(); err != nil {
+		return err
+	}
+	return d.client.XDel(ctx, d.keys.DeadLetterStream(), id).Err()
 }
 
 // Drop removes parked entries for good.

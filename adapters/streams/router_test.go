@@ -701,7 +701,7 @@ func TestRouterEntryClaimedFromASlowHandler(t *testing.T) {
 	})
 	f.relayAll()
 	<-held
-	stream := f.keys.EventStream(domain.CustomerAggregate)
+	stream := f.keys.AggregateEventStream(domain.CustomerAggregate, c.ID)
 	f.waitFor("the held entry to be idle past MaxIdleTime", func() (bool, string) {
 		p, err := f.redis.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: streams.DefaultConsumerGroup, Start: "-", End: "+", Count: 10}).Result()
 		if err != nil || len(p) != 1 {

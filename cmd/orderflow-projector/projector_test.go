@@ -616,7 +616,7 @@ func TestKilledProjectorsPendingEntriesAreClaimedByAnother(t *testing.T) {
 	t.Cleanup(unlock)
 
 	d.relayAll(t)
-	customerStream := d.keys.EventStream(domain.CustomerAggregate)
+	customerStream := d.keys.AggregateEventStream(domain.CustomerAggregate, customers[0].ID)
 	waitFor(t, "entries pending at the doomed projector", func() (bool, string) {
 		pending, err := d.redis.XPending(ctx, customerStream, streams.DefaultConsumerGroup).Result()
 		if err != nil {
