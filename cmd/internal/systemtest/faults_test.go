@@ -248,7 +248,7 @@ func runFault(t *testing.T, ctx context.Context, f fault, sys *systemtest.System
 	} else if !or.OK() {
 		fail("orders: %s; lost %v; extra %v", or, or.Lost, or.Extra)
 	} else {
-		r.held = append(r.held, fmt.Sprintf("orders exactly once (%d)", or.Acknowledged))
+		r.held = append(r.held, fmt.Sprintf("orders exactly once (%d; %d key retries replayed so far)", or.Acknowledged, ack.Replayed))
 	}
 	if st, err := checker.Stock(ctx); err != nil {
 		fail("stock: %v", err)

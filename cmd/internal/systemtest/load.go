@@ -36,6 +36,7 @@ type Load struct {
 	unresolved map[string]OrderRequest
 	restocks   map[string]int64 // product id → acknowledged restocked units
 	uncertain  map[string]int64 // product id → restocked units with no answer
+	replayed   int              // placements answered Idempotent-Replayed
 }
 
 // OrderRequest is the body of POST /api/v1/orders.
@@ -272,7 +273,9 @@ func (l *Load) placeWithKey(ctx context.Context, key string, req OrderRequest, d
 			} else {
 				l.orders[c.ID] = key
 			}
-			if r.Header.Get("Idempotent-Replayed") != "true" {
+			if r.Header.Get("Idempotent-Replayed") == "true" {
+				l.replayed++
+			} else {
 				l.open = append(l.open, c.ID)
 			}
 			l.mu.Unlock()
@@ -336,6 +339,9 @@ type Acknowledged struct {
 	Restocked, Uncertain map[string]int64
 	// Unresolved is how many placements have no definite answer yet.
 	Unresolved int
+	// Replayed is how many retried placements were answered with the
+	// order their key had already created (Idempotent-Replayed).
+	Replayed int
 }
 
 // Acknowledged returns a copy of the acknowledged writes.
@@ -345,7 +351,7 @@ func (l *Load) Acknowledged() Acknowledged {
 	a := Acknowledged{
 		Products: append([]string(nil), l.products...), Customers: append([]string(nil), l.customers...),
 		Orders: map[string]string{}, Restocked: map[string]int64{}, Uncertain: map[string]int64{},
-		Unresolved: len(l.unresolved),
+		Unresolved: len(l.unresolved), Replayed: l.replayed,
 	}
 	for k, v := range l.orders {
 		a.Orders[k] = v
