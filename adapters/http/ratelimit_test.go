@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,7 +11,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orderflow/orderflow/adapters/jwt"
 	"github.com/orderflow/orderflow/app"
 )
 
@@ -170,5 +173,42 @@ func TestRateLimitOffByDefaultInConfig(t *testing.T) {
 		if rec := s.fromAddr(t, "192.0.2.1:1", request{method: http.MethodPost, path: productsPath, body: `{}`}); rec.Code != http.StatusBadRequest {
 			t.Fatalf("status %d", rec.Code)
 		}
+	}
+}
+
+// Built as the binary builds it, the limiter runs after authentication and
+// so keys on the token's subject: the same admin from two addresses shares
+// one bucket, and the rate setting reaches the server.
+func TestRateLimitAfterAuthentication(t *testing.T) {
+	keys, err := jwt.NewKeys([]byte("rate-limit-test-secret-0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	s, err := NewServer(Config{App: &app.Application{}, Registerer: reg, Gatherer: reg,
+		Ready: func(context.Context) error { return nil }, Tokens: keys, RateLimit: 0.001, RateBurst: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := keys.Mint(app.Principal{Subject: "ops", Role: app.RoleAdmin}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(addr string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, productsPath, strings.NewReader(`{}`))
+		req.RemoteAddr = addr
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := send("192.0.2.1:1"); rec.Code != http.StatusBadRequest {
+		t.Fatalf("first mutation: status %d, body %s", rec.Code, rec.Body)
+	}
+	rec := send("192.0.2.2:1")
+	readProblem(t, rec, http.StatusTooManyRequests, kindRateLimited)
+	if rec.Header().Get("Retry-After") == "" || rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("headers %v", rec.Header())
 	}
 }
