@@ -97,7 +97,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL, or a Redis Cluster's comma-separated nodes")
 	fs.String(&c.HTTPAddr, "relay-http-addr", "127.0.0.1:8081", "address of /healthz, /readyz and /metrics")
 	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every Redis key (streams: <prefix>{events}:stream:<aggregate type>)")
-	fs.Int(&c.StreamShards, "stream-shards", 1, "event stream shards (an aggregate's events go to shard FNV-1a(id) mod N); every relay and projector must use the same")
+	fs.Int(&c.StreamShards, "stream-shards", 1, "event stream shards (an aggregate's events go to shard CRC-32(id) mod N); every relay and projector must use the same")
 	fs.Int(&c.BatchSize, "relay-batch-size", 1000, "events read and published at once")
 	fs.Duration(&c.PollInterval, "relay-poll-interval", 250*time.Millisecond, "longest wait between reads when no notification arrives")
 	fs.Int(&c.StreamMaxLen, "stream-maxlen", 1_000_000, "approximate number of entries each stream keeps (the log stays the source of truth)")
