@@ -68,7 +68,8 @@ func (c *Client) DoAt(ctx context.Context, base, method, path string, body any, 
 	r := c.do(ctx, base, method, path, body, auth, header)
 	switch {
 	case r.Status == 0 && ctx.Err() != nil:
-		// The caller gave up (the load paused): not the system's failure.
+		// The caller gave up (the load paused, or it abandoned the
+		// request on purpose): not the system's failure.
 	case r.Status == 0:
 		c.Stats.Failed(0, fmt.Sprintf("%s %s%s: %v", method, base, path, r.Err))
 	case r.Status >= 500:

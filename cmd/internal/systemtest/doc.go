@@ -25,8 +25,10 @@
 //   - Load is the mixed load (products created, restocked and repriced,
 //     customers registered, orders placed, paid and cancelled, reads); it
 //     retries a placement with its Idempotency-Key after a lost answer or a
-//     5xx and remembers every acknowledged write (Acknowledged); Resolve
-//     settles placements that never got a definite answer.
+//     5xx (LostAnswers abandons a share of first attempts on purpose, so a
+//     committed order whose answer was lost is retried) and remembers every
+//     acknowledged write (Acknowledged); Resolve settles placements that
+//     never got a definite answer.
 //   - Checker compares: every committed event in its stream once and in
 //     order (Streams), the relay's checkpoint and the consumer group caught
 //     up, stock = initial + restocked − reserved + released for every product

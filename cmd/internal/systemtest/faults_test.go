@@ -113,7 +113,7 @@ func TestFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := systemtest.NewClient(token, api.URL())
-	load := &systemtest.Load{Client: client, NamePrefix: "load-", Workers: 4, Pace: 5 * time.Millisecond}
+	load := &systemtest.Load{Client: client, NamePrefix: "load-", Workers: 4, Pace: 5 * time.Millisecond, LostAnswers: 0.1}
 	if err := load.Seed(ctx, 20, 20); err != nil {
 		t.Fatal(err)
 	}

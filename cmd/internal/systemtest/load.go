@@ -27,6 +27,11 @@ type Load struct {
 	// OrderRetry bounds how long a placement is retried with its
 	// Idempotency-Key before it is left for Resolve (default 15 s).
 	OrderRetry time.Duration
+	// LostAnswers is the share of placements whose first attempt the
+	// client abandons after 0–20 ms, as a client timing out would: the
+	// order may or may not be committed, and the retry with the same key
+	// must not place it twice.
+	LostAnswers float64
 
 	mu         sync.Mutex
 	products   []string
@@ -258,8 +263,15 @@ func (l *Load) PlaceOrder(ctx context.Context, req OrderRequest) string {
 // placeWithKey reports done when the answer was definite: 201 (id set) or
 // a 4xx other than idempotency-in-flight.
 func (l *Load) placeWithKey(ctx context.Context, key string, req OrderRequest, deadline time.Time) (string, bool) {
+	abandon := rand.Float64() < l.LostAnswers
 	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
-		r := l.Client.Do(ctx, http.MethodPost, "/api/v1/orders", req, true, "Idempotency-Key", key)
+		attemptCtx, cancel := ctx, context.CancelFunc(func() {})
+		if abandon {
+			attemptCtx, cancel = context.WithTimeout(ctx, rand.N(20*time.Millisecond))
+			abandon = false
+		}
+		r := l.Client.Do(attemptCtx, http.MethodPost, "/api/v1/orders", req, true, "Idempotency-Key", key)
+		cancel()
 		switch {
 		case r.Status == http.StatusCreated:
 			var c created

@@ -52,7 +52,7 @@ func TestReplicatedTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := systemtest.NewClient(token, api1.URL(), api2.URL())
-	load := &systemtest.Load{Client: client, NamePrefix: "load-", Workers: 3, Pace: 5 * time.Millisecond}
+	load := &systemtest.Load{Client: client, NamePrefix: "load-", Workers: 3, Pace: 5 * time.Millisecond, LostAnswers: 0.1}
 	if err := load.Seed(ctx, 10, 10); err != nil {
 		t.Fatal(err)
 	}
@@ -113,8 +113,9 @@ func TestReplicatedTopology(t *testing.T) {
 	}
 	checkAll(t, ctx, checker, load.Acknowledged(), true)
 	w := client.Stats.Snapshot().Window(systemtest.Snapshot{})
-	t.Logf("%d requests (errors %s); %d read-your-writes rounds; converged %s after the load stopped; %s after the build",
-		w.Requests(), w.Errors(), rounds+4, took.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+	ack := load.Acknowledged()
+	t.Logf("%d requests (errors %s); %d orders, %d answered Idempotent-Replayed to a retry; %d read-your-writes rounds; converged %s after the load stopped; %s after the build",
+		w.Requests(), w.Errors(), len(ack.Orders), ack.Replayed, rounds+4, took.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	if n := w.ServerErrors(); n > 0 {
 		t.Errorf("the API answered %d 5xx: %v", n, client.Stats.Samples())
 	}
