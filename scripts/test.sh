@@ -8,19 +8,21 @@
 #   scripts/test.sh -run TestPlaceOrder ./app/...
 # ORDERFLOW_TEST_CLUSTER chooses the cluster pass: auto (default: only when
 # no packages are named), 1 (always, with the same arguments), 0 (never).
+# ORDERFLOW_TEST_INSTANCE names the services instance (default: test).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$REPO"
 
+INSTANCE=${ORDERFLOW_TEST_INSTANCE:-test}
 cleanup() {
-	"$REPO/scripts/redis-cluster.sh" stop test || true
-	"$REPO/scripts/services.sh" stop test || true
+	"$REPO/scripts/redis-cluster.sh" stop "$INSTANCE" || true
+	"$REPO/scripts/services.sh" stop "$INSTANCE" || true
 }
 trap cleanup EXIT
-"$REPO/scripts/services.sh" start test
+"$REPO/scripts/services.sh" start "$INSTANCE"
 # shellcheck disable=SC1091
-source "$REPO/.state/test/env"
+source "$REPO/.state/$INSTANCE/env"
 
 go vet ./...
 
@@ -52,9 +54,9 @@ if [[ $cluster == 1 ]]; then
 	cluster_pkgs=(./adapters/redis/... ./adapters/streams/... ./app/... ./projections/...
 		./cmd/orderflow-relay/... ./cmd/orderflow-projector/... ./cmd/orderflow-api/...)
 	((named)) && cluster_pkgs=()
-	"$REPO/scripts/redis-cluster.sh" start test
+	"$REPO/scripts/redis-cluster.sh" start "$INSTANCE"
 	# shellcheck disable=SC1091
-	source "$REPO/.state/test/cluster.env"
+	source "$REPO/.state/$INSTANCE/cluster.env"
 	export ORDERFLOW_TEST_STREAM_SHARDS=${ORDERFLOW_TEST_STREAM_SHARDS:-3}
 	echo "== Redis Cluster ($ORDERFLOW_TEST_REDIS_URL), $ORDERFLOW_TEST_STREAM_SHARDS stream shards" >&2
 	# shellcheck disable=SC2086 # GOTESTFLAGS is a list of flags
