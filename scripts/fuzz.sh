@@ -28,8 +28,18 @@ if [ ${#dirs[@]} -eq 0 ]; then
 	exit 1
 fi
 
+# inputs counts the failing inputs kept for a target.
+inputs() {
+	if [ -d "$1" ]; then
+		find "$1" -type f | wc -l
+	else
+		echo 0
+	fi
+}
+
 failed=()
 count=0
+flaked=0
 start=$SECONDS
 for dir in "${dirs[@]}"; do
 	mapfile -t targets < <(grep -h -o '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go | sed 's/^func //' | sort -u)
@@ -37,13 +47,27 @@ for dir in "${dirs[@]}"; do
 		[[ $target =~ $filter ]] || continue
 		count=$((count + 1))
 		echo "fuzz: $dir $target for $FUZZTIME"
-		if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" \
-			-fuzzminimizetime "$FUZZMINIMIZETIME" -parallel "$FUZZPARALLEL" "$dir" 2>&1 | tail -n 30; then
-			failed+=("$dir $target")
+		corpus="$dir/testdata/fuzz/$target"
+		before=$(inputs "$corpus")
+		status=0
+		out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" \
+			-fuzzminimizetime "$FUZZMINIMIZETIME" -parallel "$FUZZPARALLEL" "$dir" 2>&1) || status=$?
+		echo "$out" | tail -n 30
+		after=$(inputs "$corpus")
+		if [ "$status" -ne 0 ]; then
+			# Go 1.26's coordinator can report its own -fuzztime deadline as a
+			# failure, with no failing input written (go.dev/issue/75804,
+			# fixed in Go 1.27). A real failure always leaves its input.
+			if [ "$after" -eq "$before" ] && grep -q '^    context deadline exceeded$' <<<"$out"; then
+				echo "fuzz: $target: ignoring Go's fuzztime deadline race (no failing input written)"
+				flaked=$((flaked + 1))
+			else
+				failed+=("$dir $target")
+			fi
 		fi
 	done
 done
-echo "fuzz: $count targets in $((SECONDS - start))s"
+echo "fuzz: $count targets in $((SECONDS - start))s ($flaked stopped by Go's deadline race)"
 if [ ${#failed[@]} -gt 0 ]; then
 	printf 'fuzz: FAILED %s\n' "${failed[@]}" >&2
 	echo "fuzz: the failing inputs are under each package's testdata/fuzz/" >&2
