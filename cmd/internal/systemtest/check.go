@@ -107,8 +107,8 @@ func (c Checker) Streams(ctx context.Context) (StreamReport, error) {
 	return r, nil
 }
 
-// RelayCaughtUp reports whether the relay's checkpoint is at the last
-// committed event, and both positions.
+// RelayCaughtUp reports whether the relay's checkpoint (every shard's) is
+// at the last committed event, and the positions.
 func (c Checker) RelayCaughtUp(ctx context.Context) (bool, string, error) {
 	var tx, pos int64
 	err := c.Pool.QueryRow(ctx, `SELECT tx_id::text::bigint, global_position FROM events
@@ -117,11 +117,17 @@ func (c Checker) RelayCaughtUp(ctx context.Context) (bool, string, error) {
 		return false, "", fmt.Errorf("last committed event: %w", err)
 	}
 	last := app.LogPosition{TxID: uint64(tx), Position: pos}.String()
-	cp, err := c.Redis.Get(ctx, c.Keys.RelayCheckpoint()).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return false, "", fmt.Errorf("relay checkpoint: %w", err)
+	ok := true
+	var cps []string
+	for shard := range c.Keys.Shards() {
+		cp, err := c.Redis.Get(ctx, c.Keys.ShardCheckpoint(shard)).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return false, "", fmt.Errorf("relay checkpoint of shard %d: %w", shard, err)
+		}
+		ok = ok && cp == last
+		cps = append(cps, fmt.Sprintf("%q", cp))
 	}
-	return cp == last, fmt.Sprintf("checkpoint %q, last committed %s", cp, last), nil
+	return ok, fmt.Sprintf("checkpoints %s, last committed %s", strings.Join(cps, " "), last), nil
 }
 
 // ProjectorsCaughtUp reports whether the consumer group has been delivered

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,9 @@ type System struct {
 	DatabaseURL string
 	RedisURL    string
 	KeyPrefix   string
+	// StreamShards is the event stream shard count of the relay and the
+	// projectors (0 or 1: one shard).
+	StreamShards int
 	// LogDir receives one log file per process.
 	LogDir string
 	// Settings are extra ORDERFLOW_ variables for every process; a
@@ -34,7 +38,9 @@ type System struct {
 }
 
 // Keys is the Redis keyspace of the system's prefix.
-func (s *System) Keys() app.Keyspace { return app.Keyspace{Prefix: s.KeyPrefix} }
+func (s *System) Keys() app.Keyspace {
+	return app.Keyspace{Prefix: s.KeyPrefix, StreamShards: s.StreamShards}
+}
 
 // AdminToken mints a bearer token with the admin role, valid for ttl.
 func (s *System) AdminToken(ttl time.Duration) (string, error) {
@@ -57,6 +63,9 @@ func (s *System) settings(own map[string]string) map[string]string {
 		"ORDERFLOW_JWT_SECRET":   TestJWTSecret,
 		// The limiter would throttle the load generator, which is one client.
 		"ORDERFLOW_RATE_LIMIT": "0",
+	}
+	if s.StreamShards > 1 {
+		m["ORDERFLOW_STREAM_SHARDS"] = strconv.Itoa(s.StreamShards)
 	}
 	maps.Copy(m, s.Settings)
 	maps.Copy(m, own)

@@ -30,7 +30,8 @@ func TestReplicatedTopology(t *testing.T) {
 	defer cancel()
 	dsn := pgtest.NewDatabase(t)
 	rdb, prefix := redistest.New(t)
-	sys := &systemtest.System{Bin: bin, DatabaseURL: dsn, RedisURL: redistest.URL(t), KeyPrefix: prefix, LogDir: t.TempDir()}
+	sys := &systemtest.System{Bin: bin, DatabaseURL: dsn, RedisURL: redistest.URL(t), KeyPrefix: prefix,
+		StreamShards: redistest.StreamShards(t), LogDir: t.TempDir()}
 
 	must := func(p *systemtest.Process, err error) *systemtest.Process {
 		t.Helper()
