@@ -141,9 +141,9 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		if ok {
 			return next(c)
 		}
-		seconds := int64(math.Ceil(wait.Seconds()))
-		c.Response().Header().Set("Retry-After", strconv.FormatInt(max(seconds, 1), 10))
-		return &requestError{kindRateLimited, fmt.Sprintf("Too many changes from this client; retry in %d s.", max(seconds, 1))}
+		seconds := max(int64(math.Ceil(wait.Seconds())), 1)
+		c.Response().Header().Set("Retry-After", strconv.FormatInt(seconds, 10))
+		return &requestError{kindRateLimited, fmt.Sprintf("Too many changes from this client; retry in %d s.", seconds)}
 	}
 }
 
