@@ -7,6 +7,7 @@
 #   make build   build the binaries into bin/
 #   make lint    gofmt, go vet, staticcheck
 #   make bench   benchmarks against throwaway servers
+#   make fuzz    every fuzz target for FUZZTIME each (scripts/fuzz.sh)
 #   make faults  the fault suite: kill -9 every component under load (scripts/faults.sh)
 #   make stop    stop the dev servers left by an interrupted make run
 
@@ -15,7 +16,7 @@ GO ?= go
 STATICCHECK_VERSION ?= latest
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: run test build lint bench stop faults
+.PHONY: run test build lint bench stop faults fuzz
 
 run:
 	scripts/run.sh
@@ -43,3 +44,6 @@ stop:
 
 faults:
 	scripts/faults.sh $(ARGS)
+
+fuzz:
+	scripts/fuzz.sh $(ARGS)
