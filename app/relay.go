@@ -61,7 +61,18 @@ type Outbox interface {
 	// order, stopping before any transaction still in flight, so that no
 	// event can later appear before the last one returned.
 	ReadCommitted(ctx context.Context, after LogPosition, limit int) ([]CommittedEvent, error)
+	// Holds reports whether p is the position of an event of this log; the
+	// start of the log always is.
+	Holds(ctx context.Context, p LogPosition) (bool, error)
 }
+
+// ErrCheckpointOutsideLog means the relay's checkpoint names a position the
+// event log does not hold: PostgreSQL was restored from a dump (its
+// transaction ids restarted below the checkpoint) or Redis belongs to another
+// database. Relaying on would silently skip every event that sorts below the
+// checkpoint, so the relay stops until an operator resets the checkpoint
+// (README, "PostgreSQL restore") and resumes by itself afterwards.
+var ErrCheckpointOutsideLog = errors.New("relay checkpoint is not a position of the event log")
 
 // ErrCheckpointMoved means the checkpoint is no longer where the publisher
 // expected it: another relay published meanwhile. Nothing was written.
@@ -158,7 +169,7 @@ func (r *Relay) Run(ctx context.Context, wait Wait) error {
 	for ctx.Err() == nil {
 		if !haveCP {
 			var err error
-			if cp, err = r.publisher.Checkpoint(ctx); err != nil {
+			if cp, err = r.checkpoint(ctx); err != nil {
 				r.cfg.Healthy(err)
 				backoff = r.sleep(ctx, backoff)
 				continue
@@ -196,9 +207,30 @@ func (r *Relay) Run(ctx context.Context, wait Wait) error {
 			// The notifying transaction's events may still sit behind an
 			// older one in flight: re-read quickly for a short while.
 			chaseEnd = time.Now().Add(r.cfg.ChaseFor)
+		} else {
+			// Idle: re-read the checkpoint, so that a Redis that lost its
+			// data (checkpoint and streams gone) is re-filled from the log
+			// now rather than at the next write.
+			haveCP = false
 		}
 	}
 	return nil
+}
+
+// checkpoint reads the published position and checks that the log holds it.
+func (r *Relay) checkpoint(ctx context.Context) (LogPosition, error) {
+	cp, err := r.publisher.Checkpoint(ctx)
+	if err != nil {
+		return cp, err
+	}
+	held, err := r.outbox.Holds(ctx, cp)
+	if err != nil {
+		return cp, err
+	}
+	if !held {
+		return cp, fmt.Errorf("%w: %s", ErrCheckpointOutsideLog, cp)
+	}
+	return cp, nil
 }
 
 // relayBatch publishes one batch and moves cp past it.

@@ -65,6 +65,22 @@ func (o *Outbox) ReadCommitted(ctx context.Context, after app.LogPosition, limit
 	return events, nil
 }
 
+// Holds reports whether p is the position of an event of the log (a primary
+// key lookup); the zero position, the start of the log, always is.
+func (o *Outbox) Holds(ctx context.Context, p app.LogPosition) (bool, error) {
+	if p == (app.LogPosition{}) {
+		return true, nil
+	}
+	var held bool
+	err := o.pool.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM events WHERE global_position = $2 AND tx_id = $1::text::xid8)`,
+		strconv.FormatUint(p.TxID, 10), p.Position).Scan(&held)
+	if err != nil {
+		return false, readFailed("outbox checkpoint", err)
+	}
+	return held, nil
+}
+
 // OutboxStats is what the relay reports about the log it has not yet published.
 type OutboxStats struct {
 	// Backlog counts committed events after the checkpoint, up to a cap.

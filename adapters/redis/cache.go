@@ -66,8 +66,15 @@ type CacheStore struct {
 
 // BreakerConfig tunes when the circuit opens and how long it stays open.
 type BreakerConfig struct {
-	// ConsecutiveFailures opens the circuit.
+	// ConsecutiveFailures opens the circuit, provided failures are also at
+	// least half of the calls in the current Window.
 	ConsecutiveFailures uint32
+	// Window is how long the closed circuit counts calls before starting
+	// over. A dead Redis fails every call and opens the circuit after
+	// ConsecutiveFailures; a stall of a busy machine fails only the calls in
+	// flight during it, which is no reason to send every read to PostgreSQL
+	// for OpenFor.
+	Window time.Duration
 	// OpenFor is how long calls fail fast before one probe is let through.
 	OpenFor time.Duration
 	// OnStateChange observes transitions, for logs and metrics.
@@ -84,11 +91,17 @@ func NewCacheStore(client redis.UniversalClient, cfg BreakerConfig) *CacheStore 
 	if cfg.OpenFor == 0 {
 		cfg.OpenFor = time.Second
 	}
+	if cfg.Window == 0 {
+		cfg.Window = time.Second
+	}
 	settings := gobreaker.Settings{
 		Name:        "redis-cache",
 		MaxRequests: 1,
+		Interval:    cfg.Window,
 		Timeout:     cfg.OpenFor,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= cfg.ConsecutiveFailures },
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= cfg.ConsecutiveFailures && c.TotalFailures >= c.TotalSuccesses
+		},
 		IsSuccessful: func(err error) bool {
 			return err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled)
 		},

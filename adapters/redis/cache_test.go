@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
+	"github.com/orderflow/orderflow/adapters/tcpproxy"
 	"github.com/orderflow/orderflow/app"
 )
 
@@ -169,6 +171,42 @@ func TestDeadRedisFailsFastBehindTheBreaker(t *testing.T) {
 	_, err := store.Get(ctx, "k")
 	if !errors.Is(err, app.ErrCacheUnavailable) || !errors.Is(err, gobreaker.ErrOpenState) {
 		t.Fatalf("err = %v, want ErrCacheUnavailable from the open breaker, without a network call", err)
+	}
+}
+
+// TestBreakerRidesOutAStall: failures that are a minority of the window's
+// calls (a stall of a busy machine) keep the circuit closed; once they are
+// the majority (Redis is gone) it opens.
+func TestBreakerRidesOutAStall(t *testing.T) {
+	if redistest.Cluster(t) {
+		t.Skip("the proxy stands in for one server (the single-node pass runs this)")
+	}
+	target, err := url.Parse(redistest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := tcpproxy.Start(t, target.Host)
+	client := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	store := orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{ConsecutiveFailures: 3, OpenFor: time.Minute, Window: time.Hour})
+	ctx := context.Background()
+	const successes = 10
+	for range successes {
+		if _, err := store.Get(ctx, "breaker-test:missing"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxy.Cut()
+	for i := 1; i <= successes; i++ {
+		if !store.Available() {
+			t.Fatalf("breaker open after %d failures following %d successes, want closed until failures are half the calls", i-1, successes)
+		}
+		if _, err := store.Get(ctx, "breaker-test:missing"); !errors.Is(err, app.ErrCacheUnavailable) {
+			t.Fatalf("get through a cut proxy: err = %v, want ErrCacheUnavailable", err)
+		}
+	}
+	if store.Available() {
+		t.Fatalf("breaker closed after %d failures and %d successes, want open", successes, successes)
 	}
 }
 

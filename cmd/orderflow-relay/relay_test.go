@@ -859,3 +859,44 @@ func TestOpenTransactionDelaysButLosesNothing(t *testing.T) {
 		t.Errorf("delivered %d events with %d duplicates, want 40 and 0", events, duplicates)
 	}
 }
+
+// A checkpoint that the log does not hold (PostgreSQL restored from a dump,
+// its transaction ids restarted below it) would make the relay skip every
+// event that sorts below it; the relay refuses, says so on /readyz, and
+// resumes by itself once the operator resets the checkpoint.
+func TestRelayRefusesACheckpointOutsideTheLog(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ahead := app.LogPosition{TxID: 1 << 40, Position: 1 << 40}.String()
+	for shard := range e.keys.Shards() {
+		if err := e.redis.Set(ctx, e.keys.ShardCheckpoint(shard), ahead, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := e.start(nil)
+	ids, err := e.createProducts(ctx, 5, 5, "AHEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "readiness shows the checkpoint outside the log", func() (bool, string) {
+		code := r.readyz()
+		return code == http.StatusServiceUnavailable, fmt.Sprint("/readyz ", code)
+	})
+	if got := e.typeEntries("product"); len(got) != 0 {
+		t.Fatalf("the relay published %d entries past a checkpoint outside the log", len(got))
+	}
+
+	for shard := range e.keys.Shards() { // the runbook's reset: relay the whole log again
+		if err := e.redis.Del(ctx, e.keys.ShardCheckpoint(shard)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.awaitDrained(30 * time.Second)
+	if got := e.typeEntries("product"); len(got) != len(ids) { // one ProductCreated each
+		t.Errorf("after the reset the product streams hold %d entries, want %d", len(got), len(ids))
+	}
+	waitFor(t, 30*time.Second, "ready after the reset", func() (bool, string) {
+		code := r.readyz()
+		return code == http.StatusOK, fmt.Sprint("/readyz ", code)
+	})
+}
