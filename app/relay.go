@@ -61,15 +61,16 @@ type Outbox interface {
 	// order, stopping before any transaction still in flight, so that no
 	// event can later appear before the last one returned.
 	ReadCommitted(ctx context.Context, after LogPosition, limit int) ([]CommittedEvent, error)
-	// Holds reports whether p is the position of an event of this log; the
+	// Holds reports whether p can be a checkpoint of this log: the position
+	// of one of its events, below every transaction still to come. The
 	// start of the log always is.
 	Holds(ctx context.Context, p LogPosition) (bool, error)
 }
 
-// ErrCheckpointOutsideLog means the relay's checkpoint names a position the
-// event log does not hold: PostgreSQL was restored from a dump (its
-// transaction ids restarted below the checkpoint) or Redis belongs to another
-// database. Relaying on would silently skip every event that sorts below the
+// ErrCheckpointOutsideLog means the relay's checkpoint is not a position the
+// event log can continue from: PostgreSQL was restored from a dump (its
+// transaction ids restarted below the checkpoint) or to an earlier point in
+// time, or Redis belongs to another database. Relaying on would silently skip every event that sorts below the
 // checkpoint, so the relay stops until an operator resets the checkpoint
 // (README, "PostgreSQL restore") and resumes by itself afterwards.
 var ErrCheckpointOutsideLog = errors.New("relay checkpoint is not a position of the event log")

@@ -65,15 +65,19 @@ func (o *Outbox) ReadCommitted(ctx context.Context, after app.LogPosition, limit
 	return events, nil
 }
 
-// Holds reports whether p is the position of an event of the log (a primary
-// key lookup); the zero position, the start of the log, always is.
+// Holds reports whether p is the position of an event of the log whose
+// transaction is below every transaction still to come, as a checkpoint
+// must be; the zero position, the start of the log, always is. After a
+// logical restore the counter restarts below the restored ids, so the
+// checkpoint's event exists but is above the horizon.
 func (o *Outbox) Holds(ctx context.Context, p app.LogPosition) (bool, error) {
 	if p == (app.LogPosition{}) {
 		return true, nil
 	}
 	var held bool
 	err := o.pool.QueryRow(ctx, `
-		SELECT EXISTS (SELECT 1 FROM events WHERE global_position = $2 AND tx_id = $1::text::xid8)`,
+		SELECT EXISTS (SELECT 1 FROM events WHERE global_position = $2 AND tx_id = $1::text::xid8)
+		   AND $1::text::xid8 < pg_snapshot_xmin(pg_current_snapshot())`,
 		strconv.FormatUint(p.TxID, 10), p.Position).Scan(&held)
 	if err != nil {
 		return false, readFailed("outbox checkpoint", err)

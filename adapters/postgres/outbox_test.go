@@ -750,3 +750,44 @@ func TestTryLeadIsExclusiveAndWakesOnAppend(t *testing.T) {
 	})
 	_ = next.Release(ctx)
 }
+
+// A checkpoint must be an event of the log below every transaction still to
+// come: a made-up position, or an event whose id is above the counter (the
+// log after a logical restore, whose counter restarted below the restored
+// ids), is not one.
+func TestOutboxHoldsOnlyPositionsItCanContinueFrom(t *testing.T) {
+	f := newOutboxFixture(t)
+	ctx := context.Background()
+	f.createProduct(t, "HOLDS-1")
+	events := f.readAll(t, 100)
+	last := events[len(events)-1].At
+
+	holds := func(p app.LogPosition) bool {
+		t.Helper()
+		held, err := f.outbox.Holds(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return held
+	}
+	if !holds(app.LogPosition{}) {
+		t.Error("Holds(start of the log) = false, want true")
+	}
+	if !holds(last) {
+		t.Errorf("Holds(%s, the last event) = false, want true", last)
+	}
+	if p := (app.LogPosition{TxID: last.TxID, Position: last.Position + 1_000_000}); holds(p) {
+		t.Errorf("Holds(%s, no such event) = true, want false", p)
+	}
+
+	// As after a logical restore: the event's id is above the counter.
+	var ahead int64
+	err := f.pool.QueryRow(ctx, `UPDATE events SET tx_id = (pg_current_xact_id()::text::bigint + 1000000)::text::xid8
+		WHERE global_position = $1 RETURNING tx_id::text::bigint`, last.Position).Scan(&ahead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := (app.LogPosition{TxID: uint64(ahead), Position: last.Position}); holds(p) {
+		t.Errorf("Holds(%s, an event above the transaction counter) = true, want false", p)
+	}
+}

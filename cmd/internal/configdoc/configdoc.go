@@ -26,6 +26,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/orderflow/orderflow/cmd/internal/mdtable"
 	"github.com/orderflow/orderflow/cmd/internal/metricsdoc"
 	"github.com/orderflow/orderflow/cmd/internal/service"
 )
@@ -172,7 +173,7 @@ func ParseTable(path string) ([]Row, error) {
 			}
 			continue
 		}
-		cells := splitRow(line)
+		cells := mdtable.SplitRow(line)
 		if state == 0 {
 			head := make([]string, len(cells))
 			for i, c := range cells {
@@ -207,26 +208,6 @@ func ParseTable(path string) ([]Row, error) {
 		seen[r.Env] = r.Line
 	}
 	return rows, errors.Join(errs...)
-}
-
-func splitRow(line string) []string {
-	line = strings.TrimSuffix(strings.TrimPrefix(line, "|"), "|")
-	var cells []string
-	var cur strings.Builder
-	inCode := false
-	for _, r := range line {
-		switch {
-		case r == '`':
-			inCode = !inCode
-			cur.WriteRune(r)
-		case r == '|' && !inCode:
-			cells = append(cells, strings.TrimSpace(cur.String()))
-			cur.Reset()
-		default:
-			cur.WriteRune(r)
-		}
-	}
-	return append(cells, strings.TrimSpace(cur.String()))
 }
 
 func parseRow(cells []string, line int) (Row, error) {

@@ -27,6 +27,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/orderflow/orderflow/cmd/internal/mdtable"
 )
 
 // Binaries are the programs whose metrics the document describes.
@@ -347,7 +349,7 @@ func ParseDoc(path string) (*Doc, error) {
 			inTable = false
 			continue
 		}
-		cells := splitRow(line)
+		cells := mdtable.SplitRow(line)
 		if !inTable {
 			inTable = true
 			header = make([]string, len(cells))
@@ -395,27 +397,6 @@ func headingLevel(line string) int {
 		return 0
 	}
 	return n
-}
-
-func splitRow(line string) []string {
-	line = strings.TrimSuffix(strings.TrimPrefix(line, "|"), "|")
-	// Backticked text may hold a |, as in a PromQL regexp: split outside backticks only.
-	var cells []string
-	var cur strings.Builder
-	inCode := false
-	for _, r := range line {
-		switch {
-		case r == '`':
-			inCode = !inCode
-			cur.WriteRune(r)
-		case r == '|' && !inCode:
-			cells = append(cells, strings.TrimSpace(cur.String()))
-			cur.Reset()
-		default:
-			cur.WriteRune(r)
-		}
-	}
-	return append(cells, strings.TrimSpace(cur.String()))
 }
 
 func column(header []string, name string) int {
