@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"unicode/utf8"
 
 	"github.com/orderflow/orderflow/domain"
 )
@@ -12,6 +14,8 @@ import (
 const (
 	DefaultPageSize = 20
 	MaxPageSize     = 100
+	// MaxSearchLength bounds the list's search text, in characters.
+	MaxSearchLength = 200
 	// CustomerOrdersLimit caps a customer's order summaries to the newest ones.
 	CustomerOrdersLimit = 100
 )
@@ -39,8 +43,8 @@ func (q *ListProducts) Validate() error {
 	if q.PageSize < 1 || q.PageSize > MaxPageSize {
 		v.Fields = append(v.Fields, domain.FieldError{Field: "pageSize", Message: "must be an integer from 1 to 100"})
 	}
-	if len(q.Search) > 200 {
-		v.Fields = append(v.Fields, domain.FieldError{Field: "search", Message: "must be at most 200 characters"})
+	if utf8.RuneCountInString(q.Search) > MaxSearchLength {
+		v.Fields = append(v.Fields, domain.FieldError{Field: "search", Message: fmt.Sprintf("must be at most %d characters", MaxSearchLength)})
 	}
 	if len(v.Fields) > 0 {
 		return &v
