@@ -561,10 +561,12 @@ func TestPriceChangeReachesTheCacheThroughEveryProcess(t *testing.T) {
 		t.Errorf("GET product: price %d, X-Cache %q; want 2500 served from the projector's entry (HIT)", read.PriceCents, res.Header.Get("X-Cache"))
 	}
 
-	page := scrape(t, projector.url)
-	if n, _ := metric(page, "orderflow_projector_handler_duration_seconds_count", `aggregate_type="product"`); n < 2 {
-		t.Errorf("orderflow_projector_handler_duration_seconds_count{product} = %v, want at least 2 (created, price changed)", n)
-	}
+	// A handler's duration is observed once it returns, just after its
+	// cache write, which the waits above may already have seen.
+	waitFor(t, "the projector's handler metrics", func() (bool, string) {
+		n, _ := metric(scrape(t, projector.url), "orderflow_projector_handler_duration_seconds_count", `aggregate_type="product"`)
+		return n >= 2, fmt.Sprintf("orderflow_projector_handler_duration_seconds_count{product} = %v, want at least 2 (created, price changed)", n)
+	})
 	if drift := d.drift(t); drift.Drifted != 0 || drift.Checked < 3 {
 		t.Errorf("verify: %+v", drift)
 	}
