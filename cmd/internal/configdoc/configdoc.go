@@ -138,42 +138,28 @@ var (
 	backticked = regexp.MustCompile("`([^`]*)`")
 	envName    = regexp.MustCompile(`^ORDERFLOW_[A-Z0-9_]+$`)
 	shortName  = regexp.MustCompile(`\b(api|relay|projector)\b`)
-	separator  = regexp.MustCompile(`^\|[\s:|-]+\|$`)
 	tableHead  = []string{"variable", "flag", "binaries", "default", "meaning"}
 )
 
 // ParseTable reads the configuration table of the markdown file at path.
 func ParseTable(path string) ([]Row, error) {
-	f, err := os.Open(path)
+	lines, err := mdtable.ReadLines(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	var (
-		rows   []Row
-		errs   []error
-		state  int // 0 before the table, 1 in it, 2 after it
-		fence  bool
-		lineNo int
+		rows  []Row
+		errs  []error
+		state int // 0 before the table, 1 in it, 2 after it
 	)
-	sc := bufio.NewScanner(f)
-	for sc.Scan() && state < 2 {
-		lineNo++
-		line := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(line, "```") {
-			fence = !fence
-			continue
-		}
-		if fence {
-			continue
-		}
-		if !strings.HasPrefix(line, "|") {
+	for _, l := range lines {
+		if !mdtable.IsRow(l.Text) {
 			if state == 1 {
-				state = 2
+				break
 			}
 			continue
 		}
-		cells := mdtable.SplitRow(line)
+		cells := mdtable.SplitRow(l.Text)
 		if state == 0 {
 			head := make([]string, len(cells))
 			for i, c := range cells {
@@ -184,18 +170,15 @@ func ParseTable(path string) ([]Row, error) {
 			}
 			continue
 		}
-		if separator.MatchString(line) {
+		if mdtable.IsSeparator(l.Text) {
 			continue
 		}
-		row, err := parseRow(cells, lineNo)
+		row, err := parseRow(cells, l.No)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s:%d: %w", path, lineNo, err))
+			errs = append(errs, fmt.Errorf("%s:%d: %w", path, l.No, err))
 			continue
 		}
 		rows = append(rows, row)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
 	}
 	if len(rows) == 0 {
 		errs = append(errs, fmt.Errorf("%s: no configuration table (header %q)", path, strings.Join(tableHead, " | ")))

@@ -13,7 +13,6 @@
 package metricsdoc
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -301,21 +300,19 @@ type Doc struct {
 }
 
 var (
-	backticked  = regexp.MustCompile("`([^`]+)`")
-	binaryName  = regexp.MustCompile(`\borderflow-(?:api|relay|projector)\b`)
-	metricName  = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*\*?$`)
-	labelName   = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-	knownTypes  = []string{"counter", "gauge", "histogram", "summary", "untyped"}
-	separatorRe = regexp.MustCompile(`^\|[\s:|-]+\|$`)
+	backticked = regexp.MustCompile("`([^`]+)`")
+	binaryName = regexp.MustCompile(`\borderflow-(?:api|relay|projector)\b`)
+	metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*\*?$`)
+	labelName  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	knownTypes = []string{"counter", "gauge", "histogram", "summary", "untyped"}
 )
 
 // ParseDoc reads the metric tables of the document at path.
 func ParseDoc(path string) (*Doc, error) {
-	f, err := os.Open(path)
+	lines, err := mdtable.ReadLines(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	doc := &Doc{Path: path}
 	var (
 		errs      []error
@@ -323,20 +320,9 @@ func ParseDoc(path string) (*Doc, error) {
 		header    []string    // the current table's header cells, lower case
 		inTable   bool
 		isMetrics bool
-		lineNo    int
-		fence     bool
 	)
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		lineNo++
-		line := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(line, "```") {
-			fence = !fence
-			continue
-		}
-		if fence {
-			continue
-		}
+	for _, l := range lines {
+		line := l.Text
 		if level := headingLevel(line); level > 0 {
 			headings[level] = binaryName.FindAllString(line, -1)
 			for l := level + 1; l < len(headings); l++ {
@@ -345,7 +331,7 @@ func ParseDoc(path string) (*Doc, error) {
 			inTable = false
 			continue
 		}
-		if !strings.HasPrefix(line, "|") {
+		if !mdtable.IsRow(line) {
 			inTable = false
 			continue
 		}
@@ -359,18 +345,15 @@ func ParseDoc(path string) (*Doc, error) {
 			isMetrics = len(header) > 0 && header[0] == "metric"
 			continue
 		}
-		if !isMetrics || separatorRe.MatchString(line) {
+		if !isMetrics || mdtable.IsSeparator(line) {
 			continue
 		}
-		row, err := parseRow(header, cells, headings, lineNo)
+		row, err := parseRow(header, cells, headings, l.No)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s:%d: %w", path, lineNo, err))
+			errs = append(errs, fmt.Errorf("%s:%d: %w", path, l.No, err))
 			continue
 		}
 		doc.Rows = append(doc.Rows, row)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
 	}
 	if len(doc.Rows) == 0 {
 		errs = append(errs, fmt.Errorf("%s: no metric table found", path))
