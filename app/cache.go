@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -272,17 +273,6 @@ func encodeLoader[T any](load Loader[T]) rawLoader {
 	}
 }
 
-// loaded is a load's outcome shared with singleflight joiners. A joiner may
-// use the value only when the fenced set stored it (or the store is down): a
-// refused set means a newer version was committed and evicted while the load
-// ran, and a joiner that arrived after that eviction must not see the older
-// value.
-type loaded struct {
-	data      []byte
-	version   int64
-	shareable bool
-}
-
 func (c *Cache) getOrLoad(ctx context.Context, key CacheKey, load rawLoader) (Encoded, CacheStatus, error) {
 	redisKey := c.cfg.Keys.Key(c.generation(), key)
 	start := time.Now()
@@ -301,7 +291,15 @@ func (c *Cache) getOrLoad(ctx context.Context, key CacheKey, load rawLoader) (En
 	if entry.Found && !entry.Tombstone {
 		return c.served(key, entry.Data, entry.Version, CacheHit)
 	}
-	res, err, shared := c.group.Do(redisKey, func() (any, error) {
+	// A reader may join only a load that cannot be older than what it must
+	// see. Every write that was acknowledged before this read left a
+	// tombstone at its version or a newer one, so the version this reader
+	// saw names it: flights are keyed by it, and a load started by a reader
+	// that saw the same tombstone began after that write committed. A load
+	// that began earlier (keyed by an older version, or by none) is never
+	// joined, even if it is still finishing (docs/adr/0012-read-your-writes.md).
+	flight := redisKey + "@" + strconv.FormatInt(entry.Version, 10)
+	res, err, _ := c.group.Do(flight, func() (any, error) {
 		return c.loadOnce(context.WithoutCancel(ctx), key, redisKey, load)
 	})
 	if err != nil {
@@ -310,15 +308,8 @@ func (c *Cache) getOrLoad(ctx context.Context, key CacheKey, load rawLoader) (En
 		}
 		return Encoded{}, "", err
 	}
-	out := res.(loaded)
-	if shared && !out.shareable {
-		data, version, err := c.timedLoad(ctx, key.Family, load)
-		if err != nil {
-			return Encoded{}, "", err
-		}
-		return c.served(key, data, version, CacheMiss)
-	}
-	return c.served(key, out.data, out.version, CacheMiss)
+	out := res.(Encoded)
+	return c.served(key, out.JSON, out.Version, CacheMiss)
 }
 
 func (c *Cache) served(key CacheKey, data []byte, version int64, status CacheStatus) (Encoded, CacheStatus, error) {
@@ -329,7 +320,7 @@ func (c *Cache) served(key CacheKey, data []byte, version int64, status CacheSta
 // loadOnce takes the key's lease and loads, or waits for the lease holder's
 // value. A holder that dies leaves its lease to expire, after which a waiter
 // takes it; a waiter that waited WaitFor in all loads by itself.
-func (c *Cache) loadOnce(ctx context.Context, key CacheKey, redisKey string, load rawLoader) (loaded, error) {
+func (c *Cache) loadOnce(ctx context.Context, key CacheKey, redisKey string, load rawLoader) (Encoded, error) {
 	leaseKey := c.cfg.Keys.Lease(c.generation(), key)
 	token := newLeaseToken()
 	deadline := time.Now().Add(c.cfg.WaitFor)
@@ -343,7 +334,7 @@ func (c *Cache) loadOnce(ctx context.Context, key CacheKey, redisKey string, loa
 			defer func() { _ = c.store.ReleaseLease(context.WithoutCancel(ctx), leaseKey, token) }()
 			// The previous holder may have filled the key just before we got the lease.
 			if entry, err := c.store.Get(ctx, redisKey); err == nil && entry.Found && !entry.Tombstone {
-				return loaded{data: entry.Data, version: entry.Version, shareable: true}, nil
+				return Encoded{JSON: entry.Data, Version: entry.Version}, nil
 			}
 			return c.loadAndSet(ctx, key, redisKey, load)
 		}
@@ -359,7 +350,7 @@ func (c *Cache) loadOnce(ctx context.Context, key CacheKey, redisKey string, loa
 				return c.loadAndSet(ctx, key, redisKey, load)
 			}
 			if entry.Found && !entry.Tombstone {
-				return loaded{data: entry.Data, version: entry.Version, shareable: true}, nil
+				return Encoded{JSON: entry.Data, Version: entry.Version}, nil
 			}
 			held, err := c.store.LeaseHeld(ctx, leaseKey)
 			if err != nil || !held {
@@ -370,18 +361,18 @@ func (c *Cache) loadOnce(ctx context.Context, key CacheKey, redisKey string, loa
 }
 
 // loadAndSet loads from the system of record and writes the value fenced by
-// its version.
-func (c *Cache) loadAndSet(ctx context.Context, key CacheKey, redisKey string, load rawLoader) (loaded, error) {
+// its version. A refused write (a newer version was committed and evicted
+// while the load ran) still answers the readers of this flight: they all
+// saw the key before that eviction.
+func (c *Cache) loadAndSet(ctx context.Context, key CacheKey, redisKey string, load rawLoader) (Encoded, error) {
 	data, version, err := c.timedLoad(ctx, key.Family, load)
 	if err != nil {
-		return loaded{}, err
+		return Encoded{}, err
 	}
-	stored, err := c.store.SetFenced(ctx, redisKey, version, data, key.Family.JitteredTTL())
-	if err != nil {
-		// The store went down during the load: the value is as fresh as the load.
-		return loaded{data: data, version: version, shareable: true}, nil
-	}
-	return loaded{data: data, version: version, shareable: stored}, nil
+	// A failed write leaves the key to the next reader; the value is as
+	// fresh as the load either way.
+	_, _ = c.store.SetFenced(ctx, redisKey, version, data, key.Family.JitteredTTL())
+	return Encoded{JSON: data, Version: version}, nil
 }
 
 func (c *Cache) timedLoad(ctx context.Context, f CacheFamily, load rawLoader) ([]byte, int64, error) {
@@ -402,24 +393,43 @@ func newLeaseToken() string {
 	return hex.EncodeToString(b)
 }
 
+// invalidateAttempts bounds how often one eviction is tried before the
+// command answers anyway: its events are committed, and the projector
+// evicts the same keys from them.
+const invalidateAttempts = 3
+
 // Invalidate tombstones every stale key at the version its command reached
 // and bumps every stale tag. It runs after commit and before the command
-// answers (read-your-writes); a failure is reported and left to the
-// projector, which is the guaranteed path.
+// answers (read-your-writes), so a failed eviction is tried again, a few
+// times, before it is reported and left to the projector.
 func (c *Cache) Invalidate(ctx context.Context, stale []Invalidation) {
 	for _, inv := range stale {
 		var err error
-		if inv.Tag != "" {
-			err = c.BumpTag(ctx, inv.Tag)
-		} else {
-			for _, gen := range c.writeGenerations() {
-				err = errors.Join(err, c.store.Tombstone(ctx, c.cfg.Keys.Key(gen, inv.Key), inv.Version, TombstoneTTL))
+		pause := 5 * time.Millisecond
+		for attempt := range invalidateAttempts {
+			if attempt > 0 {
+				time.Sleep(pause)
+				pause *= 4
+			}
+			if err = c.invalidate(ctx, inv); err == nil {
+				break
 			}
 		}
 		if err != nil && c.cfg.OnInvalidateError != nil {
 			c.cfg.OnInvalidateError(inv, err)
 		}
 	}
+}
+
+func (c *Cache) invalidate(ctx context.Context, inv Invalidation) error {
+	if inv.Tag != "" {
+		return c.BumpTag(ctx, inv.Tag)
+	}
+	var err error
+	for _, gen := range c.writeGenerations() {
+		err = errors.Join(err, c.store.Tombstone(ctx, c.cfg.Keys.Key(gen, inv.Key), inv.Version, TombstoneTTL))
+	}
+	return err
 }
 
 // Set writes a value fenced by version, as the projector does after an

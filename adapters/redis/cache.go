@@ -125,6 +125,15 @@ func (s *CacheStore) do(call func() (any, error)) (any, error) {
 	return v, err
 }
 
+// unavailable marks an error of a call made without the breaker as the
+// store being unreachable.
+func unavailable(err error) error {
+	if err != nil {
+		return fmt.Errorf("%w: %w", app.ErrCacheUnavailable, err)
+	}
+	return nil
+}
+
 // Get returns the entry at key.
 func (s *CacheStore) Get(ctx context.Context, key string) (app.CacheEntry, error) {
 	v, err := s.do(func() (any, error) { return s.client.HMGet(ctx, key, "v", "t", "w", "d").Result() })
@@ -180,12 +189,12 @@ func (s *CacheStore) SetFencedMany(ctx context.Context, writes []app.FencedWrite
 	return err
 }
 
-// Tombstone fences out values older than version.
+// Tombstone fences out values older than version. It is tried even while
+// the breaker is open: this process may have given up on Redis while other
+// processes still read it, and they must not keep serving what the write
+// made stale.
 func (s *CacheStore) Tombstone(ctx context.Context, key string, version int64, ttl time.Duration) error {
-	_, err := s.do(func() (any, error) {
-		return tombstone.Run(ctx, s.client, []string{key}, version, s.now().UnixMilli(), ttl.Milliseconds()).Int()
-	})
-	return err
+	return unavailable(tombstone.Run(ctx, s.client, []string{key}, version, s.now().UnixMilli(), ttl.Milliseconds()).Err())
 }
 
 // AcquireLease sets key to token unless it exists.
@@ -239,10 +248,10 @@ func (s *CacheStore) Pointers(ctx context.Context, keys ...string) ([]string, er
 	return out, nil
 }
 
-// BumpTag increments a tag's version, which makes every entry under it stale at once.
+// BumpTag increments a tag's version, which makes every entry under it
+// stale at once. Like Tombstone, it bypasses the breaker.
 func (s *CacheStore) BumpTag(ctx context.Context, key string) error {
-	_, err := s.do(func() (any, error) { return s.client.Incr(ctx, key).Result() })
-	return err
+	return unavailable(s.client.Incr(ctx, key).Err())
 }
 
 // KeyspaceStats is Redis's own count of key lookups (INFO stats).

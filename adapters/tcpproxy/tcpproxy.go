@@ -10,8 +10,10 @@ package tcpproxy
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -29,6 +31,10 @@ type Proxy struct {
 	cut    bool
 	closed bool
 	conns  map[net.Conn]struct{}
+
+	// jitter is the largest delay added to each chunk of a reply (target
+	// to client), in nanoseconds; 0 forwards at once.
+	jitter atomic.Int64
 
 	wg sync.WaitGroup
 }
@@ -55,6 +61,13 @@ func Start(tb testing.TB, target string) *Proxy {
 	tb.Cleanup(func() { _ = p.Close() })
 	return p
 }
+
+// Jitter delays every chunk the target sends back by a random duration up
+// to max, like a congested network or a descheduled client: replies on one
+// connection keep their order, but replies on different connections
+// overtake each other. Races between requests that share a target show up
+// far more often than on an idle loopback.
+func (p *Proxy) Jitter(max time.Duration) { p.jitter.Store(int64(max)) }
 
 // Addr is the proxy's host:port.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
@@ -149,7 +162,10 @@ func (p *Proxy) forward(client net.Conn) {
 		done <- struct{}{}
 	}
 	go pipe(server, client)
-	go pipe(client, server)
+	go func() {
+		_, _ = io.Copy(client, jittered{server, &p.jitter})
+		done <- struct{}{}
+	}()
 	<-done
 	// One direction ended: end both, so neither side hangs half-open.
 	p.mu.Lock()
@@ -159,4 +175,18 @@ func (p *Proxy) forward(client net.Conn) {
 	_ = client.Close()
 	_ = server.Close()
 	<-done
+}
+
+// jittered is a reader that pauses up to *max before handing over each chunk.
+type jittered struct {
+	r   io.Reader
+	max *atomic.Int64
+}
+
+func (j jittered) Read(b []byte) (int, error) {
+	n, err := j.r.Read(b)
+	if max := j.max.Load(); max > 0 && n > 0 {
+		time.Sleep(time.Duration(rand.Int64N(max)))
+	}
+	return n, err
 }
