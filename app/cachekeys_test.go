@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orderflow/orderflow/app"
 )
@@ -97,5 +98,52 @@ func TestStreamShardsKeepAShardOnOneSlot(t *testing.T) {
 	}
 	if len(used) != 4 {
 		t.Errorf("100 aggregates map to %d of 4 shards", len(used))
+	}
+}
+
+// The TTL table of the README: each family's TTL, and every TTL written
+// shortened at random by up to 10 %, so keys written together do not
+// expire together.
+func TestCacheFamilyTTLs(t *testing.T) {
+	want := map[app.CacheFamily]time.Duration{
+		app.FamilyProduct:        30 * time.Minute,
+		app.FamilyProductBySKU:   30 * time.Minute,
+		app.FamilyProductList:    5 * time.Minute,
+		app.FamilyCustomer:       60 * time.Minute,
+		app.FamilyCustomerOrders: 2 * time.Minute,
+		app.FamilyOutput:         5 * time.Minute,
+	}
+	if got := app.CacheFamilies(); len(got) != len(want) {
+		t.Fatalf("CacheFamilies() = %v, want the %d families of the table", got, len(want))
+	}
+	const samples = 1000
+	for _, f := range app.CacheFamilies() {
+		ttl, ok := want[f]
+		if !ok {
+			t.Errorf("family %q is not in the TTL table", f)
+			continue
+		}
+		if got := f.TTL(); got != ttl {
+			t.Errorf("%s: TTL %s, want %s", f, got, ttl)
+		}
+		// A draw below 0.92·TTL and one above 0.98·TTL are each missed by
+		// 1000 uniform draws with probability 0.8^1000: a jitter of less
+		// than the whole 10 % cannot pass.
+		lowest, highest := ttl, ttl*9/10
+		seen := map[time.Duration]bool{}
+		for range samples {
+			d := f.JitteredTTL()
+			if d < ttl*9/10 || d > ttl {
+				t.Fatalf("%s: jittered TTL %s outside [%s, %s]", f, d, ttl*9/10, ttl)
+			}
+			lowest, highest = min(lowest, d), max(highest, d)
+			seen[d] = true
+		}
+		if len(seen) < samples/2 {
+			t.Errorf("%s: %d distinct TTLs in %d draws", f, len(seen), samples)
+		}
+		if lowest > ttl*92/100 || highest < ttl*98/100 {
+			t.Errorf("%s: jittered TTLs span [%s, %s], want about [%s, %s]", f, lowest, highest, ttl*9/10, ttl)
+		}
 	}
 }

@@ -3,6 +3,15 @@
 # data), print every address, and stop everything on Ctrl-C.
 set -euo pipefail
 
+# A shell started in the background (setsid ... &, nohup, an IDE's runner)
+# inherits SIGINT and SIGTERM ignored, and bash cannot trap a signal that
+# was ignored on entry, while the Go binaries catch it anyway: on a SIGINT to
+# the process group they stopped and this script took them for crashed. Start
+# again with both signals at their defaults, so the traps below hold.
+if [[ -z ${ORDERFLOW_RUN_SIGNALS_RESET:-} && "$(trap -p INT TERM)" == *"''"* ]]; then
+	ORDERFLOW_RUN_SIGNALS_RESET=1 exec env --default-signal=INT,TERM "${BASH_SOURCE[0]}" "$@"
+fi
+
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$REPO"
 NAME=dev
@@ -78,11 +87,23 @@ cleanup() {
 		rm -f "$PIDDIR/${BIN_NAMES[i]}.pid"
 	done
 	"$REPO/scripts/services.sh" stop "$NAME" || true
-	say "stopped"
+	if ((rc == 0)); then
+		say "everything stopped"
+	else
+		say "everything stopped; exit status $rc"
+	fi
 	exit "$rc"
 }
 trap 'cleanup $?' EXIT
-trap 'echo >&2; exit 0' INT TERM
+# A stop asked for (Ctrl-C, or SIGINT or SIGTERM to this script or its
+# process group) is a success, whichever binaries the signal reached first.
+stop_requested() {
+	echo >&2
+	say "$1 received; stopping everything"
+	exit 0
+}
+trap 'stop_requested SIGINT' INT
+trap 'stop_requested SIGTERM' TERM
 
 port_free() { # HOST PORT
 	python3 -c 'import socket,sys
@@ -225,14 +246,30 @@ As an admin (catalogue writes, restocks, shipping, /api/v1/admin/*, any customer
 Press Ctrl-C to stop everything.
 EOF
 
-# Wait until Ctrl-C (the INT/TERM trap exits 0) or until a binary dies.
+# how_exited STATUS describes a wait status.
+how_exited() {
+	local sig
+	if (($1 > 128)) && sig=$(kill -l $(($1 - 128)) 2>/dev/null); then
+		echo "killed by SIG$sig"
+	else
+		echo "exit status $1"
+	fi
+}
+
+# Wait until a stop is asked for (the traps exit 0) or a binary dies on its own.
 while :; do
-	wait -n "${BIN_PIDS[@]}" 2>/dev/null || true
+	exited='' status=0
+	wait -n -p exited "${BIN_PIDS[@]}" 2>/dev/null || status=$?
 	for i in "${!BIN_PIDS[@]}"; do
-		if ! kill -0 "${BIN_PIDS[i]}" 2>/dev/null; then
-			say "${BIN_NAMES[i]} exited unexpectedly; last log lines:"
-			tail -n 20 "$LOGS/${BIN_NAMES[i]}.log" >&2
-			exit 1
+		pid=${BIN_PIDS[i]}
+		if [[ $pid != "$exited" ]]; then
+			kill -0 "$pid" 2>/dev/null && continue
+			# Reaped before this wait -n: its status is still kept.
+			status=0
+			wait "$pid" 2>/dev/null || status=$?
 		fi
+		say "${BIN_NAMES[i]} exited unexpectedly ($(how_exited "$status")); last log lines:"
+		tail -n 20 "$LOGS/${BIN_NAMES[i]}.log" >&2
+		exit 1
 	done
 done
