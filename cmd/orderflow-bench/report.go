@@ -262,8 +262,8 @@ func newReport(suite string, c Config, started time.Time) *Report {
 		if c.MixRequestRate() > 0 {
 			rate = thousands(c.MixRequestRate()) + "/s"
 		}
-		r.Settings = append(r.Settings, Setting{"mix", fmt.Sprintf("%s products, %s customers, %s for %s after a warm-up of %s, uncached then cached",
-			thousands(float64(c.MixProducts())), thousands(float64(c.MixCustomers())), rate, c.Mix(), c.MixWarmup())})
+		r.Settings = append(r.Settings, Setting{"mix", fmt.Sprintf("%s products, %s customers, %s for %s after a warm-up of %s, then a race of %s, uncached then cached",
+			thousands(float64(c.MixProducts())), thousands(float64(c.MixCustomers())), rate, c.Mix(), c.MixWarmup(), c.MixRace())})
 	}
 	if runs("relay") || runs("projector") {
 		r.Settings = append(r.Settings, Setting{"open loop", fmt.Sprintf("%s at half the rate found in %s", c.OpenLoop(), c.Calibration())})
