@@ -365,7 +365,7 @@ func (r *Report) correctnessError() error {
 	if len(failed) == 0 {
 		return nil
 	}
-	errs := []error{fmt.Errorf("%d correctness goal(s) missed:", len(failed))}
+	errs := []error{fmt.Errorf("%d correctness goal(s) missed", len(failed))}
 	for _, row := range failed {
 		name := row.Figure
 		if !strings.HasPrefix(name, row.Section) {
