@@ -338,6 +338,7 @@ type mixRun struct {
 	// race is the race phase that followed the window; stale and raceStale
 	// are the verdicts on the reads of the window and of the race.
 	race             *loadResult
+	raceConflicts    int64
 	stale, raceStale *[mixKinds]staleCount
 }
 
@@ -527,7 +528,7 @@ func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached boo
 
 	race := unjudged
 	race.phase = run.phase(true)
-	if run.race, err = runStaleRace(ctx, e, race); err != nil {
+	if run.race, run.raceConflicts, err = runStaleRace(ctx, e, race); err != nil {
 		return nil, err
 	}
 	return run, nil
@@ -999,8 +1000,9 @@ func reportMix(e *env, r *Report, sd *mixSeed, cached, uncached *mixRun, mr *mix
 			}
 		}
 	}
-	r.note("Stale reads: every write records, once its 2xx answer has arrived, the version it produced and the value it set (a price, an order's status); every read records when it was sent and what it showed. A read is judged when a write to what it shows had been answered before it was sent, and stale when it shows a value set by an older version than the newest such write, or leaves out of a customer's order summaries an order whose placement had been answered (unless 100 newer ones crowd it out). Product families compare prices, unique over the suite so that a price names the write that set it (details carry the live version whatever their cached price); page one and the public catalogue compare every listed product written to; profiles compare versions. Times err towards missing a stale read, never inventing one: a read's clock starts before its request is handed to the HTTP client, a write's after its answer was read. After each window, a race of %s: %d closed-loop clients, on %d products of page one and %d customers, send per 100 requests 20 price changes, 4 profile updates, 8 order placements, payments, shipments or cancellations, and 68 reads of every judged kind (cached: %s; uncached: %s).",
-		e.cfg.MixRace(), e.cfg.Clients, raceProducts, raceCustomers, cached.race.summary(), uncached.race.summary())
+	r.note("Stale reads: every write records, once its 2xx answer has arrived, the version it produced and the value it set (a price, an order's status); every read records when it was sent and what it showed. A read is judged when a write to what it shows had been answered before it was sent, and stale when it shows a value set by an older version than the newest such write, or leaves out of a customer's order summaries an order whose placement had been answered (unless 100 newer ones crowd it out). Product families compare prices, unique over the suite so that a price names the write that set it (details carry the live version whatever their cached price); page one and the public catalogue compare every listed product written to; profiles compare versions. Times err towards missing a stale read, never inventing one: a read's clock starts before its request is handed to the HTTP client, a write's after its answer was read. After each window, a race of %s: %d closed-loop clients, on %d products of page one and %d customers, send per 100 requests 20 price changes, 4 profile updates, 8 order placements, payments, shipments or cancellations, and 68 reads of every judged kind (cached: %s; uncached: %s). A profile update answered 409 (customers are not locked on load; the answer says to retry) is retried up to %d times: %d such answers cached, %d uncached.",
+		e.cfg.MixRace(), e.cfg.Clients, raceProducts, raceCustomers, cached.race.summary(), uncached.race.summary(),
+		raceConflictRetries, cached.raceConflicts, uncached.raceConflicts)
 	for _, m := range []*mixRun{cached, uncached} {
 		for _, race := range []bool{false, true} {
 			counts := m.stale

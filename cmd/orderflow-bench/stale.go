@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"sort"
 	"strconv"
@@ -368,6 +370,12 @@ const (
 	raceCustomers = 4
 )
 
+// raceConflictRetries bounds how often the race retries a profile update
+// answered 409: customers are not locked on load (a concurrent update is a
+// version conflict the API re-runs a few times), so many clients on a few
+// customers can outlast the API's re-runs, and the answer says to retry.
+const raceConflictRetries = 5
+
 // raceOrder is the order a race client is moving along its lifecycle.
 type raceOrder struct{ id, status string }
 
@@ -375,12 +383,13 @@ type raceOrder struct{ id, status string }
 // raceProducts products of page one and raceCustomers customers: per 100
 // requests, 20 price changes, 4 profile updates, 8 order placements,
 // payments, shipments or cancellations, and 68 reads of every judged kind.
-func runStaleRace(ctx context.Context, e *env, t mixTarget) (*loadResult, error) {
+// conflicts counts the profile updates answered 409 and retried.
+func runStaleRace(ctx context.Context, e *env, t mixTarget) (res *loadResult, conflicts int64, err error) {
 	var page struct {
 		Items []productAnswer `json:"items"`
 	}
 	if err := t.get(ctx, "/api/v1/products", &page); err != nil {
-		return nil, fmt.Errorf("race: page one: %w", err)
+		return nil, 0, fmt.Errorf("race: page one: %w", err)
 	}
 	index := make(map[string]int, len(t.sd.products))
 	for i, p := range t.sd.products {
@@ -397,18 +406,26 @@ func runStaleRace(ctx context.Context, e *env, t mixTarget) (*loadResult, error)
 		}
 	}
 	if len(hot) == 0 {
-		return nil, fmt.Errorf("race: page one holds none of the seeded products (%d items)", len(page.Items))
+		return nil, 0, fmt.Errorf("race: page one holds none of the seeded products (%d items)", len(page.Items))
 	}
 	customers := min(raceCustomers, len(t.sd.customers))
 	orders := make([]raceOrder, e.cfg.Clients)
 	e.printf("%s: %d clients for %s on %d products of page one and %d customers", t.phase, e.cfg.Clients, e.cfg.MixRace(), len(hot), customers)
-	return runClosedLoop(ctx, e.out, t.phase, e.cfg.Clients, e.cfg.MixRace(), e.cfg.ProgressPeriod, func(ctx context.Context, worker int, rng *rand.Rand) error {
+	var retried atomic.Int64
+	res, err = runClosedLoop(ctx, e.out, t.phase, e.cfg.Clients, e.cfg.MixRace(), e.cfg.ProgressPeriod, func(ctx context.Context, worker int, rng *rand.Rand) error {
 		op := mixOp{product: hot[rng.IntN(len(hot))], customer: rng.IntN(customers)}
 		switch pick := rng.IntN(100); {
 		case pick < 20:
 			op.kind = mixPriceChange
 		case pick < 24:
 			op.kind = mixProfileUpdate
+			for range raceConflictRetries {
+				var he *httpError
+				if err := t.send(ctx, op); !errors.As(err, &he) || he.status != http.StatusConflict {
+					return err
+				}
+				retried.Add(1)
+			}
 		case pick < 32:
 			return t.advanceOrder(ctx, &orders[worker], op, hot, rng)
 		case pick < 44:
@@ -426,6 +443,7 @@ func runStaleRace(ctx context.Context, e *env, t mixTarget) (*loadResult, error)
 		}
 		return t.send(ctx, op)
 	})
+	return res, retried.Load(), err
 }
 
 // advanceOrder moves a race client's order one step: placed (1–2 hot
