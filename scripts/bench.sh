@@ -9,15 +9,18 @@
 # SUITE is all (the default), write, read, relay, projector or mix. Results are
 # printed and written to bench/results/; see bin/orderflow-bench --help for
 # the flags (make bench ARGS='read --clients=8').
+# ORDERFLOW_BENCH_INSTANCE names the services instance (default: bench), so
+# that two runs from one checkout do not stop each other's servers.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$REPO"
+NAME=${ORDERFLOW_BENCH_INSTANCE:-bench}
 
-trap '"$REPO/scripts/services.sh" stop bench || true' EXIT
-"$REPO/scripts/services.sh" start bench
-# shellcheck disable=SC1091
-source "$REPO/.state/bench/env"
+trap '"$REPO/scripts/services.sh" stop "$NAME" || true' EXIT
+"$REPO/scripts/services.sh" start "$NAME"
+# shellcheck disable=SC1090
+source "$REPO/.state/$NAME/env"
 
 # The mix suite counts PostgreSQL's executed statements with
 # pg_stat_statements, which only a server start can load: restart the
@@ -28,8 +31,8 @@ psql_bench() { "$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 "$ORDERFLOW_DATABASE_
 if [[ $(psql_bench -c "SHOW shared_preload_libraries") != *pg_stat_statements* ]]; then
 	echo "bench: restarting PostgreSQL with pg_stat_statements" >&2
 	psql_bench -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
-	pgdata="$(<"$REPO/.state/bench/pgbase")/data"
-	restart=("$PG_BIN/pg_ctl" restart -D "$pgdata" -m fast -w -t 60 -l "$(<"$REPO/.state/bench/pgbase")/postgres.log")
+	pgdata="$(<"$REPO/.state/$NAME/pgbase")/data"
+	restart=("$PG_BIN/pg_ctl" restart -D "$pgdata" -m fast -w -t 60 -l "$(<"$REPO/.state/$NAME/pgbase")/postgres.log")
 	if [[ $EUID -eq 0 ]]; then
 		(cd / && runuser -u orderflow -- "${restart[@]}" >/dev/null)
 	else

@@ -56,7 +56,7 @@ func TestParseFlags(t *testing.T) {
 			env:  map[string]string{"ORDERFLOW_DATABASE_URL": "postgres://x"},
 			check: func(t *testing.T, c Config) {
 				if c.RelayBacklog() != 20_000 || c.ProjectorLog() != 20_000 || c.OpenLoop() != 3*time.Second || c.StampedeKeys() != 2 || c.StampedeGets != 1000 ||
-					c.Mix() != 2*time.Second || c.MixProducts() != 1_000 || c.MixCustomers() != 200 || c.MixRequestRate() != 0 {
+					c.Mix() != 2*time.Second || c.MixRace() != 2*time.Second || c.MixProducts() != 1_000 || c.MixCustomers() != 200 || c.MixRequestRate() != 0 {
 					t.Errorf("config %+v", c)
 				}
 				if got, want := c.reproduceCommand(allSuites), "BENCH_QUICK=1 make bench"; got != want {
@@ -66,13 +66,13 @@ func TestParseFlags(t *testing.T) {
 		},
 		{
 			name: "mix: full sizes by default, flags win",
-			args: []string{"mix", "--mix-rate=2000", "--mix-duration=20s"},
+			args: []string{"mix", "--mix-rate=2000", "--mix-duration=20s", "--mix-race=5s"},
 			env:  map[string]string{"ORDERFLOW_DATABASE_URL": "postgres://x"},
 			check: func(t *testing.T, c Config) {
-				if c.Mix() != 20*time.Second || c.MixWarmup() != 10*time.Second || c.MixRequestRate() != 2000 || c.MixProducts() != 10_000 || c.MixCustomers() != 2_000 {
+				if c.Mix() != 20*time.Second || c.MixWarmup() != 10*time.Second || c.MixRace() != 5*time.Second || c.MixRequestRate() != 2000 || c.MixProducts() != 10_000 || c.MixCustomers() != 2_000 {
 					t.Errorf("config %+v", c)
 				}
-				if got, want := c.reproduceCommand("mix"), "make bench ARGS='mix --mix-duration=20s --mix-rate=2000'"; got != want {
+				if got, want := c.reproduceCommand("mix"), "make bench ARGS='mix --mix-duration=20s --mix-race=5s --mix-rate=2000'"; got != want {
 					t.Errorf("command %q, want %q", got, want)
 				}
 			},

@@ -33,7 +33,10 @@ import (
 //  2. how many PostgreSQL queries 100 reads still cost (the live stock read
 //     of product details apart: it is never cached), and
 //  3. what latency a client sees, against the same mix served with
-//     ORDERFLOW_CACHE=false.
+//     ORDERFLOW_CACHE=false, and
+//  4. whether any read, in the mix or in a short race of concurrent price
+//     changes, orders and reads on page one's products, showed something
+//     older than a write answered before it was sent (stale.go; goal 0).
 //
 // The load is open-loop at a fixed rate, latency counted from each request's
 // scheduled start, so a stall of the system shows in the figures instead of
@@ -49,6 +52,9 @@ func runMix(ctx context.Context, e *env, r *Report) (err error) {
 	sd, err := seedMix(ctx, e, store, nProducts, nCustomers)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
+	}
+	for i, p := range sd.products {
+		sd.stale.seeded("product:"+p, priceValue(sd.prices[i]))
 	}
 	_, last, err := logBounds(ctx, e.db.pool)
 	if err != nil {
@@ -88,6 +94,10 @@ func runMix(ctx context.Context, e *env, r *Report) (err error) {
 			return err
 		}
 	}
+	verdicts := sd.stale.judge()
+	for _, run := range runs {
+		run.stale, run.raceStale = verdicts[run.phase(false)], verdicts[run.phase(true)]
+	}
 	reportMix(e, r, sd, runs[true], runs[false], rate, counter)
 	return nil
 }
@@ -111,6 +121,7 @@ type mixKind int
 
 const (
 	mixProduct       mixKind = iota // GET /api/v1/products/{id}: cached details, live stock
+	mixProductSKU                   // GET /api/v1/products/by-sku/{sku}
 	mixPageOne                      // GET /api/v1/products
 	mixPublic                       // GET /public/products
 	mixProfile                      // GET /api/v1/customers/{id}
@@ -132,12 +143,14 @@ type mixKindSpec struct {
 }
 
 // mixSpecs is the blend: 99 % reads, weighted as a shop's traffic is
-// (product pages first, then what customers look at), and 1 % writes,
+// (product pages first, by id or by a SKU from a search or a scanner, then
+// what customers look at), and 1 % writes,
 // mostly orders; price changes are the rarest since each one evicts page one
 // and the public catalogue for everyone.
 func mixSpecs() [mixKinds]mixKindSpec {
 	return [mixKinds]mixKindSpec{
-		mixProduct:       {name: "product details", weight: 4_000, family: "product"},
+		mixProduct:       {name: "product details", weight: 3_500, family: "product"},
+		mixProductSKU:    {name: "product by SKU", weight: 500, family: "product_sku"},
 		mixPageOne:       {name: "page one", weight: 1_000, family: "product_list"},
 		mixPublic:        {name: "public catalogue", weight: 1_500, family: "output"},
 		mixProfile:       {name: "customer profile", weight: 1_500, family: "customer"},
@@ -169,7 +182,7 @@ type mixOp struct {
 	product  int
 	customer int
 	lines    []int // products of an order
-	value    int64 // new price, restock quantity
+	value    int64 // restock quantity
 }
 
 // newMixSchedule draws n requests: kinds by weight, products and customers
@@ -202,8 +215,6 @@ func newMixSchedule(rng *rand.Rand, n int, products, customers []string) []mixOp
 					op.lines = append(op.lines, p)
 				}
 			}
-		case mixPriceChange:
-			op.value = int64(100 + rng.IntN(10_000))
 		case mixRestock:
 			op.value = int64(1 + rng.IntN(100))
 		}
@@ -212,11 +223,16 @@ func newMixSchedule(rng *rand.Rand, n int, products, customers []string) []mixOp
 	return ops
 }
 
-// mixSeed is what seedMix created.
+// mixSeed is what seedMix created, and the stale-read check that follows
+// every write made to it.
 type mixSeed struct {
 	products, customers []string
-	orders, events      int
-	took                time.Duration
+	// skus and prices are the products', index by index.
+	skus           []string
+	prices         []int64
+	orders, events int
+	took           time.Duration
+	stale          *staleCheck
 }
 
 // Shape of the mix's seed: products in transactions of mixSeedChunk, each
@@ -237,6 +253,7 @@ func seedMix(ctx context.Context, e *env, store *postgres.Store, nProducts, nCus
 		return nil, fmt.Errorf("%d customers for %d products: at least one customer per %d products is needed", nCustomers, nProducts, mixSeedChunk)
 	}
 	products, customers := make([][]string, chunks), make([][]string, chunks)
+	skus, prices := make([][]string, chunks), make([][]int64, chunks)
 	events := make([]int, chunks)
 	start := time.Now()
 	e.printf("seeding %s products, %s customers and %d orders each through the store, %d builders, %d transactions",
@@ -246,14 +263,15 @@ func seedMix(ctx context.Context, e *env, store *postgres.Store, nProducts, nCus
 		var aggs []domain.Aggregate
 		byID := map[string]*domain.Product{}
 		for i := chunk * nProducts / chunks; i < (chunk+1)*nProducts/chunks; i++ {
-			id := uuid.Must(uuid.NewV7()).String()
-			p, err := domain.CreateProduct(id, fmt.Sprintf("MIX-%06d", i+1), fmt.Sprintf("Mix product %06d", i+1),
-				"Seeded by orderflow-bench for the realistic mix.", int64(100+rng.IntN(10_000)), "EUR", int64(e.cfg.ProductStock))
+			id, sku, price := uuid.Must(uuid.NewV7()).String(), fmt.Sprintf("MIX-%06d", i+1), int64(100+rng.IntN(10_000))
+			p, err := domain.CreateProduct(id, sku, fmt.Sprintf("Mix product %06d", i+1),
+				"Seeded by orderflow-bench for the realistic mix.", price, "EUR", int64(e.cfg.ProductStock))
 			if err != nil {
 				return err
 			}
 			byID[id] = p
 			aggs, products[chunk] = append(aggs, p), append(products[chunk], id)
+			skus[chunk], prices[chunk] = append(skus[chunk], sku), append(prices[chunk], price)
 		}
 		for i := chunk * nCustomers / chunks; i < (chunk+1)*nCustomers/chunks; i++ {
 			id := uuid.Must(uuid.NewV7()).String()
@@ -288,7 +306,8 @@ func seedMix(ctx context.Context, e *env, store *postgres.Store, nProducts, nCus
 	if err != nil {
 		return nil, err
 	}
-	sd := &mixSeed{products: slices.Concat(products...), customers: slices.Concat(customers...), took: time.Since(start)}
+	sd := &mixSeed{products: slices.Concat(products...), customers: slices.Concat(customers...), skus: slices.Concat(skus...),
+		prices: slices.Concat(prices...), took: time.Since(start), stale: newStaleCheck()}
 	sd.orders = len(sd.customers) * mixSeedOrders
 	for _, n := range events {
 		sd.events += n
@@ -316,6 +335,32 @@ type mixRun struct {
 	// readerCPU and writerCPU are the APIs' CPU time in the window.
 	readerCPU, writerCPU time.Duration
 	breaker              breakerSamples
+	// race is the race phase that followed the window; stale and raceStale
+	// are the verdicts on the reads of the window and of the race.
+	race             *loadResult
+	raceConflicts    int64
+	stale, raceStale *[mixKinds]staleCount
+}
+
+// phase labels the reads of the window, or of the race after it, for the
+// stale-read check.
+func (m *mixRun) phase(race bool) string {
+	label := map[bool]string{true: "cached", false: "ORDERFLOW_CACHE=false"}[m.cached]
+	if race {
+		return label + " race"
+	}
+	return label + " window"
+}
+
+// staleTotal is the window's and the race's verdicts on reads of kind k.
+func (m *mixRun) staleTotal(k mixKind) staleCount {
+	var c staleCount
+	for _, v := range []*[mixKinds]staleCount{m.stale, m.raceStale} {
+		if v != nil {
+			c = c.plus(v[k])
+		}
+	}
+	return c
 }
 
 // breakerSamples is how often the reading API's Redis circuit breaker was
@@ -372,6 +417,8 @@ func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached boo
 
 	client := e.apiClient(64)
 	defer client.CloseIdleConnections()
+	// Writes are recorded in every phase, reads only where they are judged.
+	unjudged := mixTarget{client: client, readURL: reader.URL, writeURL: writer.URL, sd: sd}
 	if cached {
 		if err := warmMix(ctx, e, client, reader.URL, sd); err != nil {
 			return nil, fmt.Errorf("warm the cache: %w", err)
@@ -382,7 +429,7 @@ func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached boo
 		var next atomic.Int64
 		e.printf("%s: closed-loop maximum of the mix, %d clients for %s", mode, e.cfg.Clients, e.cfg.Calibration())
 		rate.max, err = runClosedLoop(ctx, e.out, mode+" maximum", e.cfg.Clients, e.cfg.Calibration(), e.cfg.ProgressPeriod, func(ctx context.Context, _ int, _ *rand.Rand) error {
-			return sendMixOp(ctx, client, reader.URL, writer.URL, sd, calibration[int(next.Add(1)-1)%len(calibration)])
+			return unjudged.send(ctx, calibration[int(next.Add(1)-1)%len(calibration)])
 		})
 		if err != nil {
 			return nil, err
@@ -393,10 +440,16 @@ func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached boo
 	e.printf("%s: %s requests at %s/s for %s after a warm-up of %s; %s", mode,
 		thousands(float64(len(window))), thousands(rate.perSecond), e.cfg.Mix(), e.cfg.MixWarmup(), mixBlend())
 	run = &mixRun{cached: cached}
+	judged := unjudged
+	judged.phase = run.phase(false)
 	do := func(ops []mixOp, rec *mixRun) timedOp {
+		target := unjudged
+		if rec != nil {
+			target = judged
+		}
 		return func(ctx context.Context, i int, intended time.Time) error {
 			op := ops[i]
-			err := sendMixOp(ctx, client, reader.URL, writer.URL, sd, op)
+			err := target.send(ctx, op)
 			if rec != nil {
 				took := time.Since(intended)
 				mu := &rec.byKindMu
@@ -472,24 +525,86 @@ func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached boo
 		}
 	}
 	e.printf("  %s: %s; CPU of the reading API %s, of the writing API %s", mode, run.summary(), run.readerCPU, run.writerCPU)
+
+	race := unjudged
+	race.phase = run.phase(true)
+	if run.race, run.raceConflicts, err = runStaleRace(ctx, e, race); err != nil {
+		return nil, err
+	}
 	return run, nil
 }
 
-// sendMixOp sends one request of the mix: reads to the reading API, writes
-// to the writing one. Anonymous routes go without a token (see bearer).
-func sendMixOp(ctx context.Context, client *http.Client, readURL, writeURL string, sd *mixSeed, op mixOp) error {
+// mixTarget is where the mix sends its requests: reads to the reading API,
+// writes to the writing one. Anonymous routes go without a token (see
+// bearer). Every answered write is recorded for the stale-read check, and
+// every read of a judged phase.
+type mixTarget struct {
+	client            *http.Client
+	readURL, writeURL string
+	sd                *mixSeed
+	// phase labels the reads judged for staleness; "" judges none.
+	phase string
+}
+
+// productAnswer, customerAnswer and orderAnswer are the fields of the
+// API's answers that the stale-read check reads.
+type (
+	productAnswer struct {
+		ID         string `json:"id"`
+		PriceCents int64  `json:"priceCents"`
+		Version    int64  `json:"version"`
+	}
+	customerAnswer struct {
+		Version int64 `json:"version"`
+	}
+	orderAnswer struct {
+		ID         string    `json:"id"`
+		CustomerID string    `json:"customerId"`
+		Status     string    `json:"status"`
+		Version    int64     `json:"version"`
+		PlacedAt   time.Time `json:"placedAt"`
+	}
+)
+
+// send sends one request of the mix.
+func (t mixTarget) send(ctx context.Context, op mixOp) error {
+	sd := t.sd
 	product, customer := sd.products[op.product], sd.customers[op.customer]
 	switch op.kind {
 	case mixProduct:
-		return getCached(ctx, client, readURL+"/api/v1/products/"+product, "")
+		return t.readProducts(ctx, op.kind, "/api/v1/products/"+product)
+	case mixProductSKU:
+		return t.readProducts(ctx, op.kind, "/api/v1/products/by-sku/"+url.PathEscape(sd.skus[op.product]))
 	case mixPageOne:
-		return getCached(ctx, client, readURL+"/api/v1/products", "")
+		return t.readProducts(ctx, op.kind, "/api/v1/products")
 	case mixPublic:
-		return getCached(ctx, client, readURL+"/public/products", "")
+		return t.readProducts(ctx, op.kind, "/public/products")
 	case mixProfile:
-		return getCached(ctx, client, readURL+"/api/v1/customers/"+customer, "")
+		var c customerAnswer
+		sent := time.Now()
+		if err := t.get(ctx, "/api/v1/customers/"+customer, &c); err != nil {
+			return err
+		}
+		sd.stale.read(staleRead{kind: op.kind, phase: t.phase, sent: sent, subject: customer, seen: []seenValue{{version: c.Version}}})
+		return nil
 	case mixOrders:
-		return getCached(ctx, client, readURL+"/api/v1/customers/"+customer+"/orders", "")
+		var list struct {
+			Items []struct {
+				ID       string    `json:"id"`
+				Status   string    `json:"status"`
+				PlacedAt time.Time `json:"placedAt"`
+			} `json:"items"`
+		}
+		sent := time.Now()
+		if err := t.get(ctx, "/api/v1/customers/"+customer+"/orders", &list); err != nil {
+			return err
+		}
+		seen := make([]seenValue, len(list.Items))
+		for i, o := range list.Items {
+			seen[i] = seenValue{id: o.ID, value: o.Status, placedAt: o.PlacedAt}
+		}
+		sd.stale.read(staleRead{kind: op.kind, phase: t.phase, sent: sent, subject: customer, seen: seen})
+		return nil
 	case mixPlaceOrder:
 		type line struct {
 			ProductID string `json:"productId"`
@@ -500,27 +615,100 @@ func sendMixOp(ctx context.Context, client *http.Client, readURL, writeURL strin
 			lines[i] = line{ProductID: sd.products[p], Quantity: 1}
 		}
 		body, _ := json.Marshal(map[string]any{"customerId": customer, "lines": lines})
-		return postJSON(ctx, client, writeURL, "/api/v1/orders", body, nil)
+		_, err := t.placeOrder(ctx, body)
+		return err
 	case mixProfileUpdate:
 		body, _ := json.Marshal(map[string]any{"name": fmt.Sprintf("Mix Customer %d, updated %d", op.customer+1, time.Now().UnixNano())})
-		return sendJSON(ctx, client, http.MethodPatch, writeURL, "/api/v1/customers/"+customer, body, http.StatusOK, nil)
+		var c customerAnswer
+		if err := sendJSON(ctx, t.client, http.MethodPatch, t.writeURL, "/api/v1/customers/"+customer, body, http.StatusOK, &c); err != nil {
+			return err
+		}
+		sd.stale.wrote("customer:"+customer, c.Version, "", time.Now())
+		return nil
 	case mixPriceChange:
-		body, _ := json.Marshal(map[string]any{"priceCents": op.value})
-		return sendJSON(ctx, client, http.MethodPut, writeURL, "/api/v1/products/"+product+"/price", body, http.StatusOK, nil)
+		price := sd.stale.price()
+		body, _ := json.Marshal(map[string]any{"priceCents": price})
+		var p productAnswer
+		if err := sendJSON(ctx, t.client, http.MethodPut, t.writeURL, "/api/v1/products/"+product+"/price", body, http.StatusOK, &p); err != nil {
+			return err
+		}
+		sd.stale.wrote("product:"+product, p.Version, priceValue(price), time.Now())
+		return nil
 	case mixRestock:
 		body, _ := json.Marshal(map[string]any{"quantity": op.value})
-		return sendJSON(ctx, client, http.MethodPost, writeURL, "/api/v1/products/"+product+"/stock", body, http.StatusOK, nil)
+		return sendJSON(ctx, t.client, http.MethodPost, t.writeURL, "/api/v1/products/"+product+"/stock", body, http.StatusOK, nil)
 	}
 	return fmt.Errorf("unknown request kind %d", op.kind)
 }
 
+// get reads path from the reading API into out.
+func (t mixTarget) get(ctx context.Context, path string, out any) error {
+	body, err := getBody(ctx, t.client, t.readURL+path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("GET %s: decode answer: %w", path, err)
+	}
+	return nil
+}
+
+// readProducts reads one product or a page of them and records the prices
+// it saw.
+func (t mixTarget) readProducts(ctx context.Context, kind mixKind, path string) error {
+	var items []productAnswer
+	sent := time.Now()
+	if kind == mixProduct || kind == mixProductSKU {
+		var p productAnswer
+		if err := t.get(ctx, path, &p); err != nil {
+			return err
+		}
+		items = []productAnswer{p}
+	} else {
+		var page struct {
+			Items []productAnswer `json:"items"`
+		}
+		if err := t.get(ctx, path, &page); err != nil {
+			return err
+		}
+		items = page.Items
+	}
+	seen := make([]seenValue, len(items))
+	for i, p := range items {
+		seen[i] = seenValue{id: p.ID, value: priceValue(p.PriceCents)}
+	}
+	t.sd.stale.read(staleRead{kind: kind, phase: t.phase, sent: sent, seen: seen})
+	return nil
+}
+
+// placeOrder places an order and records the answer.
+func (t mixTarget) placeOrder(ctx context.Context, body []byte) (orderAnswer, error) {
+	var o orderAnswer
+	if err := postJSON(ctx, t.client, t.writeURL, "/api/v1/orders", body, &o); err != nil {
+		return o, err
+	}
+	t.sd.stale.placedOrder(o.CustomerID, o.ID, o.Status, o.Version, o.PlacedAt, time.Now())
+	return o, nil
+}
+
+// transition pays, ships or cancels an order and records the answer.
+func (t mixTarget) transition(ctx context.Context, order, action string) (orderAnswer, error) {
+	var o orderAnswer
+	if err := sendJSON(ctx, t.client, http.MethodPost, t.writeURL, "/api/v1/orders/"+order+"/"+action, nil, http.StatusOK, &o); err != nil {
+		return o, err
+	}
+	t.sd.stale.wrote("order:"+o.ID, o.Version, o.Status, time.Now())
+	return o, nil
+}
+
 // warmMix reads every key of the mix once through the API, as a shop that
-// has been up for a while has read them: every product's details, every
-// customer's profile and orders, page one and the public catalogue.
+// has been up for a while has read them: every product's details (by id
+// and by SKU), every customer's profile and orders, page one and the public
+// catalogue.
 func warmMix(ctx context.Context, e *env, client *http.Client, apiURL string, sd *mixSeed) error {
 	paths := []string{"/api/v1/products", "/public/products"}
-	for _, p := range sd.products {
-		paths = append(paths, "/api/v1/products/"+p)
+	for i, p := range sd.products {
+		paths = append(paths, "/api/v1/products/"+p, "/api/v1/products/by-sku/"+url.PathEscape(sd.skus[i]))
 	}
 	for _, c := range sd.customers {
 		paths = append(paths, "/api/v1/customers/"+c, "/api/v1/customers/"+c+"/orders")
@@ -756,13 +944,25 @@ func reportMix(e *env, r *Report, sd *mixSeed, cached, uncached *mixRun, mr *mix
 		figure("mix p99, all requests, from the scheduled start (cached)", ms(cached.res.Percentile(0.99)), "ms").against(figure("ORDERFLOW_CACHE=false", ms(uncached.res.Percentile(0.99)), "ms")),
 		figure("mix p99, reads (cached)", ms(percentile(readLatencies(cached), 0.99)), "ms").against(figure("ORDERFLOW_CACHE=false", ms(percentile(readLatencies(uncached), 0.99)), "ms")),
 		figure("mix p99, writes (cached)", ms(percentile(writeLatencies(cached), 0.99)), "ms").against(figure("ORDERFLOW_CACHE=false", ms(percentile(writeLatencies(uncached), 0.99)), "ms")),
-		figure("mix: failed requests (cached + uncached)", float64(cached.res.Failed+uncached.res.Failed), "").goal("value", "==", 0),
+		figure("mix: failed requests (windows and races, cached + uncached)", float64(cached.res.Failed+uncached.res.Failed+cached.race.Failed+uncached.race.Failed), "").correct(0),
 		figure("mix: orderflow-api (reads) CPU per read (cached)", float64(cached.readerCPU)/float64(time.Microsecond)/float64(max(cached.reads, 1)), "µs").
 			against(figure("ORDERFLOW_CACHE=false", float64(uncached.readerCPU)/float64(time.Microsecond)/float64(max(uncached.reads, 1)), "µs")),
 		figure("mix: load generator CPU, share of the machine (cached)", 100*cached.res.CPUShare(), "%").against(figure("machine busy", 100*cached.res.Machine.Busy(), "%")),
 		figure("mix: load generator CPU, share of the machine (ORDERFLOW_CACHE=false)", 100*uncached.res.CPUShare(), "%").against(figure("machine busy", 100*uncached.res.Machine.Busy(), "%")),
 		figure("mix: generator's start lag behind its schedule, worst (cached)", ms(cached.res.MaxLate), "ms").against(figure("ORDERFLOW_CACHE=false", ms(uncached.res.MaxLate), "ms")),
 	)
+
+	var uncachedStale int
+	for k, s := range specs {
+		if s.write {
+			continue
+		}
+		c, u := cached.staleTotal(mixKind(k)), uncached.staleTotal(mixKind(k))
+		uncachedStale += u.stale
+		r.add(figure(fmt.Sprintf("mix: stale reads, %s (family %s; %s of %s reads judged, window and race)", s.name, s.family, thousands(float64(c.judged)), thousands(float64(c.reads))),
+			float64(c.stale), "").against(figure("ORDERFLOW_CACHE=false", float64(u.stale), "")).correct(0))
+	}
+	r.add(figure("mix: stale reads with ORDERFLOW_CACHE=false, every family (the check's control)", float64(uncachedStale), "").correct(0))
 
 	r.note("Seed: %s products (stock %s each), %s customers and %s orders (%d per customer, 1–3 lines), %s events written through the store in transactions of %d products by %d builders in %s while bin/orderflow-relay published them; one `orderflow-projector run` started at the streams' end and ran throughout.",
 		thousands(float64(len(sd.products))), thousands(float64(e.cfg.ProductStock)), thousands(float64(len(sd.customers))), thousands(float64(sd.orders)), mixSeedOrders,
@@ -771,7 +971,7 @@ func reportMix(e *env, r *Report, sd *mixSeed, cached, uncached *mixRun, mr *mix
 		mixBlend())
 	r.note("Open loop: %s requests scheduled at a fixed %s/s for %s per mode, each on its own goroutine at its time whatever the ones before it do; latency runs from the scheduled start to the answer, so a stall counts against every request scheduled during it (no coordinated omission). Both modes replay the very same request sequence. Before each window, the cached API read every key once (%s GETs), then both modes ran %s of the mix (another sequence) unmeasured. ORDERFLOW_CACHE=false (reads and writes APIs both uncached) first, then cached, one after the other.",
 		thousands(float64(cached.res.Sent)), thousands(rate), e.cfg.Mix(),
-		thousands(float64(2+len(sd.products)+2*len(sd.customers))), e.cfg.MixWarmup())
+		thousands(float64(2+2*len(sd.products)+2*len(sd.customers))), e.cfg.MixWarmup())
 	r.note("Hit ratio: the reading API's orderflow_cache_reads_total over the window (scraped before and after, the warm-up left out): hit ÷ (hit + miss + stale) per family; `output` is the public catalogue's output cache. PostgreSQL loads in the window by family: %s. A read while the API's Redis circuit breaker is open (3 Redis failures or 100 ms timeouts in a row that are also half the calls of the last second) is a miss whatever Redis holds: the breaker was open in %d of %d samples of orderflow_cache_breaker_open taken every %s during the cached window.",
 		loadsText(cached), cached.breaker.open, cached.breaker.taken, breakerSampling)
 	if counter.unavailable != "" {
@@ -791,8 +991,35 @@ func reportMix(e *env, r *Report, sd *mixSeed, cached, uncached *mixRun, mr *mix
 	r.note("CPU: the load generator is this process (getrusage, user + system) over the window's wall time × %d CPUs; machine busy is every process (/proc/stat). The reading API used %s and the writing API %s of CPU in the cached window (%s and %s uncached).",
 		r.Machine.CPUs, cached.readerCPU.Round(time.Millisecond), cached.writerCPU.Round(time.Millisecond), uncached.readerCPU.Round(time.Millisecond), uncached.writerCPU.Round(time.Millisecond))
 	for _, m := range []*mixRun{cached, uncached} {
-		if m.res.Failed > 0 {
-			r.note("%s window: %d failed (%v); first: %s", map[bool]string{true: "Cached", false: "Uncached"}[m.cached], m.res.Failed, m.res.ErrorKinds, strings.Join(m.res.ErrorSamples, " | "))
+		for _, ph := range []struct {
+			race bool
+			res  *loadResult
+		}{{false, m.res}, {true, m.race}} {
+			if ph.res.Failed > 0 {
+				r.note("%s: %d failed (%v); first: %s", m.phase(ph.race), ph.res.Failed, ph.res.ErrorKinds, strings.Join(ph.res.ErrorSamples, " | "))
+			}
+		}
+	}
+	r.note("Stale reads: every write records, once its 2xx answer has arrived, the version it produced and the value it set (a price, an order's status); every read records when it was sent and what it showed. A read is judged when a write to what it shows had been answered before it was sent, and stale when it shows a value set by an older version than the newest such write, or leaves out of a customer's order summaries an order whose placement had been answered (unless 100 newer ones crowd it out). Product families compare prices, unique over the suite so that a price names the write that set it (details carry the live version whatever their cached price); page one and the public catalogue compare every listed product written to; profiles compare versions. Times err towards missing a stale read, never inventing one: a read's clock starts before its request is handed to the HTTP client, a write's after its answer was read. After each window, a race of %s: %d closed-loop clients, on %d products of page one and %d customers, send per 100 requests 20 price changes, 4 profile updates, 8 order placements, payments, shipments or cancellations, and 68 reads of every judged kind (cached: %s; uncached: %s). A profile update answered 409 (customers are not locked on load; the answer says to retry) is retried up to %d times: %d such answers cached, %d uncached.",
+		e.cfg.MixRace(), e.cfg.Clients, raceProducts, raceCustomers, cached.race.summary(), uncached.race.summary(),
+		raceConflictRetries, cached.raceConflicts, uncached.raceConflicts)
+	for _, m := range []*mixRun{cached, uncached} {
+		for _, race := range []bool{false, true} {
+			counts := m.stale
+			if race {
+				counts = m.raceStale
+			}
+			text := fmt.Sprintf("Stale reads, %s: %s.", m.phase(race), staleText(counts))
+			var samples []string
+			if counts != nil {
+				for _, c := range counts {
+					samples = append(samples, c.samples...)
+				}
+			}
+			if len(samples) > 0 {
+				text += " First stale reads: " + strings.Join(samples, "; ") + "."
+			}
+			r.note("%s", text)
 		}
 	}
 }

@@ -139,20 +139,31 @@ func runRead(ctx context.Context, e *env, r *Report) (err error) {
 		p50(uncachedList).against(p50(apiList)),
 		p99(uncachedList).against(p99(apiList)),
 	)
-	failures := 0
+	// A MISS where a HIT was due is a correct answer the cache failed to
+	// give (a Redis call past its timeout falls back to PostgreSQL, which a
+	// busy shared machine can cause): reported, but not a failed request.
+	failures, notHit := 0, 0
 	for _, ph := range phases {
 		failures += ph.res.Failed
+		for kind, n := range ph.res.ErrorKinds {
+			if strings.HasPrefix(kind, "X-Cache ") {
+				notHit += n
+			}
+		}
 	}
-	r.add(figure("failed or not served as expected (non-200, or not X-Cache HIT where cached)", float64(failures), "").goal("value", "==", 0))
+	r.add(
+		figure("failed (non-200)", float64(failures-notHit), "").correct(0),
+		figure("answered 200 but not X-Cache HIT where cached", float64(notHit), "").goal("value", "==", 0),
+	)
 
 	naiveRow := figure(fmt.Sprintf("naive cache-aside (SET NX lock, losers fall through): PostgreSQL loads per cold key, mean of %d", len(st.naiveLoads)), mean(st.naiveLoads), "")
 	r.add(
 		naiveRow,
 		figure(fmt.Sprintf("stampede, %s GETs over 2 APIs: PostgreSQL loads per cold key, worst of %d", thousands(float64(e.cfg.StampedeGets)), len(st.loads)),
-			slices.Max(st.loads), "").against(naiveRow).goal("value", "==", 1),
+			slices.Max(st.loads), "").against(naiveRow).correct(1),
 		figure("stampede: all GETs answered, cold key (mean)", ms(meanDuration(st.coldWall)), "ms").against(figure("warm key", ms(meanDuration(st.warmWall)), "ms")),
 		figure("stampede: p99 of a GET, cold key", ms(st.cold.Percentile(0.99)), "ms").against(figure("warm key", ms(st.warm.Percentile(0.99)), "ms")),
-		figure("stampede: answers other than 200", float64(st.cold.Failed+st.warm.Failed), "").goal("value", "==", 0),
+		figure("stampede: answers other than 200", float64(st.cold.Failed+st.warm.Failed), "").correct(0),
 		figure(fmt.Sprintf("stampede: PostgreSQL loads during the %d bursts on a warm key (Redis failures fall back)", len(st.loads)), st.warmLoads, ""),
 	)
 	var startup time.Duration

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -134,6 +135,11 @@ type Goal struct {
 	Of     string  `json:"of"` // "ratio" or "value"
 	Op     string  `json:"op"` // ">=", "<=" or "=="
 	Target float64 `json:"target"`
+	// Correctness marks a goal that a busy or slow machine cannot excuse
+	// (a failed request, a lost event, a stale read): missing one makes the
+	// run fail. Speed goals are reported only, since a shared machine can
+	// miss them through no fault of the code.
+	Correctness bool `json:"correctness,omitempty"`
 }
 
 func (g Goal) String() string {
@@ -208,6 +214,13 @@ func (r Row) goal(of, op string, target float64) Row {
 	return r
 }
 
+// correct sets a correctness goal: the row's value must equal target.
+func (r Row) correct(target float64) Row {
+	r = r.goal("value", "==", target)
+	r.Goal.Correctness = true
+	return r
+}
+
 // formatRatio prints a ratio with two decimals, or two significant digits
 // when it is small.
 func formatRatio(v float64) string {
@@ -249,8 +262,8 @@ func newReport(suite string, c Config, started time.Time) *Report {
 		if c.MixRequestRate() > 0 {
 			rate = thousands(c.MixRequestRate()) + "/s"
 		}
-		r.Settings = append(r.Settings, Setting{"mix", fmt.Sprintf("%s products, %s customers, %s for %s after a warm-up of %s, uncached then cached",
-			thousands(float64(c.MixProducts())), thousands(float64(c.MixCustomers())), rate, c.Mix(), c.MixWarmup())})
+		r.Settings = append(r.Settings, Setting{"mix", fmt.Sprintf("%s products, %s customers, %s for %s after a warm-up of %s, then a race of %s, uncached then cached",
+			thousands(float64(c.MixProducts())), thousands(float64(c.MixCustomers())), rate, c.Mix(), c.MixWarmup(), c.MixRace())})
 	}
 	if runs("relay") || runs("projector") {
 		r.Settings = append(r.Settings, Setting{"open loop", fmt.Sprintf("%s at half the rate found in %s", c.OpenLoop(), c.Calibration())})
@@ -314,8 +327,17 @@ func (r *Report) settingsLine() string {
 
 // goalsMet counts the rows with a goal and those that met it.
 func (r *Report) goalsMet() (met, goals int) {
+	return r.countGoals(func(Goal) bool { return true })
+}
+
+// correctnessMet counts the rows with a correctness goal and those that met it.
+func (r *Report) correctnessMet() (met, goals int) {
+	return r.countGoals(func(g Goal) bool { return g.Correctness })
+}
+
+func (r *Report) countGoals(counts func(Goal) bool) (met, goals int) {
 	for _, row := range r.Rows {
-		if row.Met != nil {
+		if row.Met != nil && row.Goal != nil && counts(*row.Goal) {
 			goals++
 			if *row.Met {
 				met++
@@ -323,6 +345,35 @@ func (r *Report) goalsMet() (met, goals int) {
 		}
 	}
 	return met, goals
+}
+
+// failedCorrectness lists the rows whose correctness goal was missed.
+func (r *Report) failedCorrectness() []Row {
+	var out []Row
+	for _, row := range r.Rows {
+		if row.Goal != nil && row.Goal.Correctness && row.Met != nil && !*row.Met {
+			out = append(out, row)
+		}
+	}
+	return out
+}
+
+// correctnessError names every missed correctness goal, one per line, or is
+// nil when none was missed.
+func (r *Report) correctnessError() error {
+	failed := r.failedCorrectness()
+	if len(failed) == 0 {
+		return nil
+	}
+	errs := []error{fmt.Errorf("%d correctness goal(s) missed", len(failed))}
+	for _, row := range failed {
+		name := row.Figure
+		if !strings.HasPrefix(name, row.Section) {
+			name = row.Section + ": " + name
+		}
+		errs = append(errs, fmt.Errorf("  correctness goal missed: %s is %s, goal %s", name, row.Value, row.Goal))
+	}
+	return errors.Join(errs...)
 }
 
 // table renders the rows as a Markdown table padded for a terminal.
@@ -414,7 +465,8 @@ func (r *Report) publish(out io.Writer, dir string) error {
 	fmt.Fprintf(w, "\n%s\n", r.table())
 	w.WriteString(r.notesText())
 	met, goals := r.goalsMet()
-	fmt.Fprintf(w, "\nGoals met: %d of %d. Took %s. Code: %s. Machine: %s; %s; %s.\n", met, goals, r.elapsedLine(), r.Code, r.Machine.summary(), r.Machine.PostgreSQL, r.Machine.Redis)
+	cmet, cgoals := r.correctnessMet()
+	fmt.Fprintf(w, "\nGoals met: %d of %d (correctness: %d of %d). Took %s. Code: %s. Machine: %s; %s; %s.\n", met, goals, cmet, cgoals, r.elapsedLine(), r.Code, r.Machine.summary(), r.Machine.PostgreSQL, r.Machine.Redis)
 	if dir != "" {
 		base := filepath.Join(dir, r.Date.Local().Format("2006-01-02")+"-"+r.Suite)
 		if r.Quick {

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orderflow/orderflow/cmd/internal/service"
 )
 
 func TestThousands(t *testing.T) {
@@ -185,5 +190,90 @@ func TestOpenLoopKeepsItsSchedule(t *testing.T) {
 	}
 	if p50 := res.Percentile(0.5); p50 < 30*time.Millisecond {
 		t.Errorf("p50 %s below the operation's own time", p50)
+	}
+}
+
+func TestCorrectnessGoalsFailTheRun(t *testing.T) {
+	r := &Report{}
+	r.section = "write"
+	base := figure("bare append", 3000, "tx/s")
+	r.add(
+		// A speed goal missed: reported, never enforced.
+		figure("POST /api/v1/orders", 600, "orders/s").against(base).goal("ratio", ">=", 0.5),
+		figure("POST /api/v1/orders failed (non-201)", 0, "").correct(0),
+	)
+	r.section = "read"
+	r.add(
+		figure("stampede: PostgreSQL loads per cold key, worst of 2", 2, "").correct(1),
+		figure("orderflow-api peak RSS", 400, "MiB").goal("value", "<=", 150),
+	)
+	r.section = "relay"
+	r.add(figure("open-loop events found on the stream", 1199, "").correct(1200))
+	r.section = "mix"
+	r.add(
+		figure("mix hit ratio, page one", 90, "%").goal("value", ">=", 99),
+		figure("mix: stale reads, page one", 3, "").correct(0),
+	)
+
+	for _, row := range r.Rows {
+		correctness := strings.Contains(row.Figure, "failed") || strings.Contains(row.Figure, "stampede") ||
+			strings.Contains(row.Figure, "events found") || strings.Contains(row.Figure, "stale")
+		if row.Goal.Correctness != correctness {
+			t.Errorf("%s: correctness %t, want %t", row.Figure, row.Goal.Correctness, correctness)
+		}
+	}
+	var failed []string
+	for _, row := range r.failedCorrectness() {
+		failed = append(failed, row.Figure)
+	}
+	want := []string{"stampede: PostgreSQL loads per cold key, worst of 2", "open-loop events found on the stream", "mix: stale reads, page one"}
+	if !slices.Equal(failed, want) {
+		t.Errorf("failed correctness goals %q, want %q", failed, want)
+	}
+	if met, goals := r.correctnessMet(); met != 1 || goals != 4 {
+		t.Errorf("correctness goals met %d of %d, want 1 of 4", met, goals)
+	}
+
+	// The command fails with a line naming each missed correctness goal.
+	var stderr bytes.Buffer
+	if code := service.ExitCode(r.correctnessError(), &stderr); code == 0 {
+		t.Fatal("exit status 0 with correctness goals missed")
+	}
+	for _, line := range []string{
+		"correctness goal missed: read: stampede: PostgreSQL loads per cold key, worst of 2 is 2, goal = 1",
+		"correctness goal missed: relay: open-loop events found on the stream is 1,199, goal = 1,200",
+		"correctness goal missed: mix: stale reads, page one is 3, goal = 0",
+	} {
+		if !strings.Contains(stderr.String(), line+"\n") {
+			t.Errorf("error output lacks the line %q:\n%s", line, stderr.String())
+		}
+	}
+	for _, speed := range []string{"POST /api/v1/orders is", "peak RSS", "hit ratio"} {
+		if strings.Contains(stderr.String(), speed) {
+			t.Errorf("a speed goal is named as a failure (%q):\n%s", speed, stderr.String())
+		}
+	}
+
+	// Speed goals alone, however badly missed, leave the exit status 0.
+	speedOnly := &Report{}
+	speedOnly.add(
+		figure("POST /api/v1/orders", 1, "orders/s").against(base).goal("ratio", ">=", 0.5),
+		figure("mix hit ratio, page one", 0, "%").goal("value", ">=", 99),
+		figure("POST /api/v1/orders failed (non-201)", 0, "").correct(0),
+	)
+	if err := speedOnly.correctnessError(); err != nil {
+		t.Errorf("speed goals missed made the run fail: %v", err)
+	}
+	if code := service.ExitCode(speedOnly.correctnessError(), &bytes.Buffer{}); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+
+	// The results file says which goals are correctness goals.
+	js, err := json.Marshal(r.Rows[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"correctness":true`) {
+		t.Errorf("JSON row %s lacks the correctness mark", js)
 	}
 }

@@ -34,9 +34,14 @@ type StreamReport struct {
 	OutOfOrder int // entries whose aggregate version is not above the previous one
 }
 
-// OK reports that every committed event is in its stream, in order, and
-// nothing else is.
-func (r StreamReport) OK() bool { return r.Missing == 0 && r.Foreign == 0 && r.OutOfOrder == 0 }
+// OK reports that every committed event is in its stream once, in order,
+// and nothing else is. A duplicate is a failure too: the relay moves its
+// checkpoint in the same script that appends a batch, so it never has a
+// reason to publish an event twice, and projectors would otherwise only
+// hide the defect behind their version fences.
+func (r StreamReport) OK() bool {
+	return r.Missing == 0 && r.Duplicates == 0 && r.Foreign == 0 && r.OutOfOrder == 0
+}
 
 func (r StreamReport) String() string {
 	return fmt.Sprintf("%d events: %d missing, %d duplicated, %d foreign, %d out of order",

@@ -241,7 +241,7 @@ func runFault(t *testing.T, ctx context.Context, f fault, sys *systemtest.System
 	} else if !sr.OK() {
 		fail("streams: %s", sr)
 	} else {
-		r.held = append(r.held, fmt.Sprintf("streams complete (%d events, %d dup)", sr.Events, sr.Duplicates))
+		r.held = append(r.held, fmt.Sprintf("streams exactly once (%d events)", sr.Events))
 	}
 	if or, err := checker.Orders(ctx, ack); err != nil {
 		fail("orders: %v", err)
