@@ -56,6 +56,10 @@ type CacheStore interface {
 	Pointers(ctx context.Context, keys ...string) ([]string, error)
 	// BumpTag increments a tag's version.
 	BumpTag(ctx context.Context, key string) error
+	// Available reports whether the store is believed reachable (its
+	// circuit breaker is closed); a failed call while it is says a call was
+	// slow, not that the store is gone.
+	Available() bool
 }
 
 // FencedWrite is one value for SetFencedMany.
@@ -325,12 +329,25 @@ func (c *Cache) loadOnce(ctx context.Context, key CacheKey, redisKey string, loa
 	token := newLeaseToken()
 	deadline := time.Now().Add(c.cfg.WaitFor)
 	pause := 2 * time.Millisecond
+	wait := func() bool {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(pause)
+		pause = min(pause*2, 25*time.Millisecond)
+		return true
+	}
+	// A call that fails while the store is still believed up is a slow
+	// reply in a burst, not Redis gone: loading by ourselves then would turn
+	// one busy moment into a stampede on PostgreSQL, so such a waiter keeps
+	// waiting. Once the breaker opens, the store is down and PostgreSQL answers.
+	storeDown := func(err error) bool { return err != nil && !c.store.Available() }
 	for {
 		got, err := c.store.AcquireLease(ctx, leaseKey, token, c.cfg.LeaseTTL)
-		if err != nil {
+		if storeDown(err) {
 			return c.loadAndSet(ctx, key, redisKey, load)
 		}
-		if got {
+		if err == nil && got {
 			defer func() { _ = c.store.ReleaseLease(context.WithoutCancel(ctx), leaseKey, token) }()
 			// The previous holder may have filled the key just before we got the lease.
 			if entry, err := c.store.Get(ctx, redisKey); err == nil && entry.Found && !entry.Tombstone {
@@ -340,20 +357,21 @@ func (c *Cache) loadOnce(ctx context.Context, key CacheKey, redisKey string, loa
 		}
 		// Another process is loading: wait for its value, bounded.
 		for {
-			if time.Now().After(deadline) {
+			if !wait() {
 				return c.loadAndSet(ctx, key, redisKey, load)
 			}
-			time.Sleep(pause)
-			pause = min(pause*2, 25*time.Millisecond)
 			entry, err := c.store.Get(ctx, redisKey)
-			if err != nil {
+			if storeDown(err) {
 				return c.loadAndSet(ctx, key, redisKey, load)
+			}
+			if err != nil {
+				continue
 			}
 			if entry.Found && !entry.Tombstone {
 				return Encoded{JSON: entry.Data, Version: entry.Version}, nil
 			}
 			held, err := c.store.LeaseHeld(ctx, leaseKey)
-			if err != nil || !held {
+			if err == nil && !held {
 				break // the holder finished without a value we may use, or died: try to take over
 			}
 		}
