@@ -390,7 +390,7 @@ func TestReplayReproducesTheLiveProjections(t *testing.T) {
 
 			var progress []app.ReplayProgress
 			cfg := app.ReplayConfig{BatchSize: 16, Grace: 50 * time.Millisecond, Progress: func(p app.ReplayProgress) { progress = append(progress, p) }}
-			sum, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys), cfg)
+			sum, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -410,7 +410,7 @@ func TestReplayReproducesTheLiveProjections(t *testing.T) {
 			sameProjections(t, replayed, live)
 
 			cfg.Now = func() time.Time { return time.Now().Add(time.Hour) } // a distinct generation name
-			again, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys), cfg)
+			again, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -444,7 +444,7 @@ func TestReplayFallsBackToTheStoreWhenTheStreamsWereTrimmed(t *testing.T) {
 	}
 
 	cfg := app.ReplayConfig{BatchSize: 16, Grace: 50 * time.Millisecond}
-	failed, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys), cfg)
+	failed, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
 	if !errors.Is(err, app.ErrReplayGap) {
 		t.Fatalf("replay from trimmed streams: %v, want ErrReplayGap", err)
 	}
@@ -467,6 +467,147 @@ func TestReplayFallsBackToTheStoreWhenTheStreamsWereTrimmed(t *testing.T) {
 		t.Errorf("verify: %+v; want %d checked, none drifted", d, len(live))
 	}
 	sameProjections(t, f.generation(sum.Generation), live)
+}
+
+// lostAggregates is a history in three parts, each relayed before the
+// next: old aggregates, then one customer, then new aggregates that touch
+// nothing older. Every aggregate's events sit in one part, so cutting a
+// stream between parts loses whole aggregates and leaves no version gap.
+type lostAggregates struct {
+	m *replayModel
+	// oldEntries is each stream's length after the first two parts.
+	oldEntries map[string]int64
+	// middle is the customer of the second part, and its entry's id.
+	middle, middleEntry string
+}
+
+func (f *replayFixture) lostAggregatesHistory() *lostAggregates {
+	f.t.Helper()
+	ctx := context.Background()
+	h := &lostAggregates{m: &replayModel{ordered: map[string]bool{}}, oldEntries: map[string]int64{}}
+	part := func(name string) {
+		var products []string
+		for i := range 3 {
+			p, err := f.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{
+				SKU: fmt.Sprintf("%s-%d", name, i), Name: fmt.Sprintf("%s %d", name, i), PriceCents: int64(100 * (i + 1)), Currency: "EUR", InitialStock: 10,
+			})
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			products = append(products, p.ID)
+		}
+		for i, product := range products {
+			c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("%s%d@example.com", strings.ToLower(name), i), Name: name})
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			o, err := f.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: product, Quantity: 1}}})
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			if _, err := f.app.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: o.Order.ID}); err != nil {
+				f.t.Fatal(err)
+			}
+			h.m.customers, h.m.orders = append(h.m.customers, c.ID), append(h.m.orders, o.Order.ID)
+			h.m.ordered[c.ID] = true
+		}
+		h.m.products = append(h.m.products, products...)
+		f.relayAll()
+	}
+	part("Old")
+	c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "middle@example.com", Name: "Middle"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	h.middle, h.m.customers = c.ID, append(h.m.customers, c.ID)
+	f.relayAll()
+	last, err := f.redis.XRevRangeN(ctx, f.keys.AggregateEventStream(domain.CustomerAggregate, c.ID), "+", "-", 1).Result()
+	if err != nil || len(last) != 1 {
+		f.t.Fatalf("the middle customer's entry: %v, %v", last, err)
+	}
+	h.middleEntry = last[0].ID
+	for _, stream := range f.keys.EventStreams() {
+		if h.oldEntries[stream], err = f.redis.XLen(ctx, stream).Result(); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	part("New")
+	return h
+}
+
+// A stream that lost every event of some aggregates shows no version gap,
+// yet a replay from it would rebuild the page-one list and the order
+// summaries without them: the replay from the streams must notice it,
+// fail with ErrReplayGap before switching anything, and the replay from
+// the event store must then rebuild every projection.
+func TestReplayNoticesStreamsThatLostWholeAggregates(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		lose func(f *replayFixture, h *lostAggregates)
+		want func(h *lostAggregates) string
+	}{
+		{"the oldest aggregates trimmed", func(f *replayFixture, h *lostAggregates) {
+			for _, stream := range f.keys.EventStreams() {
+				n, err := f.redis.XLen(context.Background(), stream).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := f.redis.XTrimMaxLen(context.Background(), stream, n-h.oldEntries[stream]).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, func(*lostAggregates) string { return "lost its oldest entries" }},
+		{"a stream emptied", func(f *replayFixture, h *lostAggregates) {
+			for shard := range f.keys.Shards() {
+				if err := f.redis.XTrimMaxLen(context.Background(), f.keys.ShardEventStream(domain.CustomerAggregate, shard), 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, func(*lostAggregates) string { return "is empty although the relay published up to" }},
+		{"an aggregate deleted from the middle", func(f *replayFixture, h *lostAggregates) {
+			stream := f.keys.AggregateEventStream(domain.CustomerAggregate, h.middle)
+			if n, err := f.redis.XDel(context.Background(), stream, h.middleEntry).Result(); err != nil || n != 1 {
+				t.Fatalf("XDEL %s %s: %d, %v", stream, h.middleEntry, n, err)
+			}
+		}, func(h *lostAggregates) string { return "had entries up to " + h.middleEntry + " deleted" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newReplayFixture(t)
+			ctx := context.Background()
+			h := f.lostAggregatesHistory()
+			live := f.live(h.m)
+			f.deleteCache()
+			tc.lose(f, h)
+
+			cfg := app.ReplayConfig{BatchSize: 4, Grace: 10 * time.Millisecond}
+			failed, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
+			if want := tc.want(h); !errors.Is(err, app.ErrReplayGap) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("replay from streams that lost whole aggregates: %v; want ErrReplayGap saying %q", err, want)
+			}
+			t.Logf("replay from the streams: %v", err)
+			if cur, next := f.pointers(); cur != "" || next != "" {
+				t.Errorf("pointers after the failed replay: %q, next %q; want both untouched", cur, next)
+			}
+			if left := f.generation(failed.Generation); len(left) != 0 {
+				t.Errorf("the abandoned generation %q kept %d keys", failed.Generation, len(left))
+			}
+
+			cfg.Now = func() time.Time { return time.Now().Add(time.Hour) }
+			sum, err := app.Replay(ctx, f.cache, f.cstore, postgres.NewReplaySource(f.store), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if events := f.events(); sum.Events != events {
+				t.Errorf("the replay from the event store read %d of %d events", sum.Events, events)
+			}
+			sameProjections(t, f.generation(sum.Generation), live)
+			if d := f.verify(); d.Drifted != 0 || d.Checked != len(live) {
+				t.Errorf("verify: %+v; want %d checked, none drifted", d, len(live))
+			}
+		})
+	}
 }
 
 // Writes that commit while a replay runs are in the new generation after
@@ -573,7 +714,7 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 	}()
 
 	// Grace must outlast a pointer refresh of every process.
-	sum, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys),
+	sum, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store),
 		app.ReplayConfig{BatchSize: 50, Grace: 2 * app.GenerationRefresh})
 	during := written.Load()
 	close(replayDone)

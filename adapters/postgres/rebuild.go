@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -77,6 +78,59 @@ func (s *Store) readLog(ctx context.Context, after int64, limit int) ([]app.Reco
 	}
 	return out, last, nil
 }
+
+// FirstCreated implements app.CreationLog. It walks the first events of the
+// type's aggregates in commit order, on the commit-order index: a stream
+// that begins where the log does stops it at once, and a trimmed one at the
+// first aggregate of its shard.
+func (s *Store) FirstCreated(ctx context.Context, aggregateType string, before app.LogPosition, keep func(string) bool) (string, app.LogPosition, bool, error) {
+	const page = 100
+	var after app.LogPosition
+	for {
+		rows, err := s.pool.Query(ctx, `
+			SELECT stream_id::text, tx_id::text, global_position FROM events
+			 WHERE stream_type = $1 AND version = 1
+			   AND (tx_id, global_position) > ($2::text::xid8, $3)
+			   AND (tx_id, global_position) < ($4::text::xid8, $5)
+			 ORDER BY tx_id, global_position
+			 LIMIT $6`,
+			aggregateType, strconv.FormatUint(after.TxID, 10), after.Position,
+			strconv.FormatUint(before.TxID, 10), before.Position, page)
+		if err != nil {
+			return "", app.LogPosition{}, false, readFailed("first aggregates", err)
+		}
+		n := 0
+		var (
+			id, tx string
+			at     app.LogPosition
+			found  bool
+		)
+		_, err = pgx.ForEachRow(rows, []any{&id, &tx, &at.Position}, func() error {
+			n++
+			var perr error
+			if at.TxID, perr = strconv.ParseUint(tx, 10, 64); perr != nil {
+				return perr
+			}
+			after = at
+			if keep(id) {
+				found = true
+				return errStopRows
+			}
+			return nil
+		})
+		switch {
+		case found:
+			return id, at, true, nil
+		case err != nil:
+			return "", app.LogPosition{}, false, readFailed("first aggregates", err)
+		case n < page:
+			return "", app.LogPosition{}, false, nil
+		}
+	}
+}
+
+// errStopRows ends a ForEachRow early.
+var errStopRows = errors.New("stop")
 
 // ReplaySource reads the event store for a replay when the streams were
 // trimmed; it implements app.ReplaySource.

@@ -404,14 +404,19 @@ func (m *Main) replay(ctx context.Context, d *deps) error {
 		fmt.Fprintf(m.stdout, "replay: %s: %d/%d events, %.0f events/s, ETA %s\n",
 			p.Source, p.Events, p.Estimate, p.Rate(), p.ETA().Round(time.Second))
 	}}
-	var source app.ReplaySource = streams.NewReplaySource(d.cacheClient, d.keys)
+	events := postgres.NewStore(d.pool)
+	fromStore := postgres.NewReplaySource(events)
+	fromStore.HeldBack = func() {
+		fmt.Fprintln(m.stdout, "replay: waiting for transactions in flight to end: events committed after they began are not readable before")
+	}
+	var source app.ReplaySource = streams.NewReplaySource(d.cacheClient, d.keys, events)
 	if m.Config.ReplayFrom == "store" {
-		source = postgres.NewReplaySource(postgres.NewStore(d.pool))
+		source = fromStore
 	}
 	sum, err := app.Replay(ctx, cache, store, source, cfg)
 	if errors.Is(err, app.ErrReplayGap) && m.Config.ReplayFrom == "auto" {
 		fmt.Fprintf(m.stdout, "replay: the streams were trimmed (%v); reading the event store instead\n", err)
-		sum, err = app.Replay(ctx, cache, store, postgres.NewReplaySource(postgres.NewStore(d.pool)), cfg)
+		sum, err = app.Replay(ctx, cache, store, fromStore, cfg)
 	}
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)

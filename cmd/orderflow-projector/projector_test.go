@@ -1102,6 +1102,65 @@ func TestVerifyCommandNamesDriftedKeys(t *testing.T) {
 	}
 }
 
+// `replay` (--from=auto) notices streams that lost every event of their
+// oldest aggregates, which leaves no version gap, says why it reads the
+// event store instead, and rebuilds every projection: verify then checks
+// all of them.
+func TestReplayCommandFallsBackWhenStreamsLostWholeAggregates(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	ctx := context.Background()
+	projections := 1 // the page-one list
+	part := func(name string) {
+		for i := range 2 {
+			p, err := d.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: fmt.Sprintf("%s-%d", name, i), Name: name, PriceCents: 100, Currency: "EUR", InitialStock: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := d.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("%s%d@example.com", name, i), Name: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}}); err != nil {
+				t.Fatal(err)
+			}
+			projections += 2 + 2 // product by id and SKU, customer and their orders
+		}
+		d.relayAll(t)
+	}
+	part("old")
+	old := map[string]int64{}
+	for _, s := range d.keys.EventStreams() {
+		n, err := d.redis.XLen(ctx, s).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[s] = n
+	}
+	part("new")
+	// Keep only the second part's entries: the first part's aggregates
+	// vanish whole.
+	for _, s := range d.keys.EventStreams() {
+		n, err := d.redis.XLen(ctx, s).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.redis.XTrimMaxLen(ctx, s, n-old[s]).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	stdout, stderr, code := runOnce(t, d.env(t), "replay")
+	if code != 0 || !strings.Contains(stdout, "the streams were trimmed") || !strings.Contains(stdout, "lost its oldest entries") ||
+		!strings.Contains(stdout, "replay: done from the event store") {
+		t.Fatalf("replay exited %d, want it to read the event store because the streams lost their oldest aggregates:\n%s\n%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = runOnce(t, d.env(t), "verify")
+	if want := fmt.Sprintf("verify: %d cached projections checked", projections); code != 0 || !strings.HasPrefix(stdout, want) || !strings.Contains(stdout, ", 0 drifted") {
+		t.Fatalf("verify exited %d, want %q and no drift:\n%s\n%s", code, want, stdout, stderr)
+	}
+}
+
 // Settings come from ORDERFLOW_* variables, flags win, and settings that
 // cannot work are refused before anything starts.
 func TestProjectorSettings(t *testing.T) {
