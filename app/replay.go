@@ -32,9 +32,21 @@ type GenerationControl interface {
 	DeletePrefix(ctx context.Context, prefix string) (int64, error)
 }
 
-// ErrReplayGap means an aggregate's versions skip in the source: the streams
-// were trimmed, and the replay must read the event store instead.
-var ErrReplayGap = errors.New("gap in an aggregate's versions")
+// ErrReplayGap means the source lacks part of the log: an aggregate's
+// versions skip, or a stream lost entries (trimmed, deleted) and with them
+// possibly whole aggregates. The replay must read the event store instead.
+var ErrReplayGap = errors.New("the streams do not hold the whole log")
+
+// CreationLog tells a replay from the streams where aggregates begin in the
+// event store, so that a stream that lost every event of some aggregates
+// (which leaves no gap in any version the replay sees) is noticed.
+// Implemented by adapters/postgres.
+type CreationLog interface {
+	// FirstCreated returns the first aggregate of aggregateType, in commit
+	// order, whose first event is before `before` and for which keep holds;
+	// found is false when there is none.
+	FirstCreated(ctx context.Context, aggregateType string, before LogPosition, keep func(aggregateID string) bool) (id string, at LogPosition, found bool, err error)
+}
 
 // ReplayProgress is reported after every batch.
 type ReplayProgress struct {

@@ -390,7 +390,7 @@ func TestReplayReproducesTheLiveProjections(t *testing.T) {
 
 			var progress []app.ReplayProgress
 			cfg := app.ReplayConfig{BatchSize: 16, Grace: 50 * time.Millisecond, Progress: func(p app.ReplayProgress) { progress = append(progress, p) }}
-			sum, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys), cfg)
+			sum, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -410,7 +410,7 @@ func TestReplayReproducesTheLiveProjections(t *testing.T) {
 			sameProjections(t, replayed, live)
 
 			cfg.Now = func() time.Time { return time.Now().Add(time.Hour) } // a distinct generation name
-			again, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys), cfg)
+			again, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -444,7 +444,7 @@ func TestReplayFallsBackToTheStoreWhenTheStreamsWereTrimmed(t *testing.T) {
 	}
 
 	cfg := app.ReplayConfig{BatchSize: 16, Grace: 50 * time.Millisecond}
-	failed, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys), cfg)
+	failed, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
 	if !errors.Is(err, app.ErrReplayGap) {
 		t.Fatalf("replay from trimmed streams: %v, want ErrReplayGap", err)
 	}
@@ -467,6 +467,147 @@ func TestReplayFallsBackToTheStoreWhenTheStreamsWereTrimmed(t *testing.T) {
 		t.Errorf("verify: %+v; want %d checked, none drifted", d, len(live))
 	}
 	sameProjections(t, f.generation(sum.Generation), live)
+}
+
+// lostAggregates is a history in three parts, each relayed before the
+// next: old aggregates, then one customer, then new aggregates that touch
+// nothing older. Every aggregate's events sit in one part, so cutting a
+// stream between parts loses whole aggregates and leaves no version gap.
+type lostAggregates struct {
+	m *replayModel
+	// oldEntries is each stream's length after the first two parts.
+	oldEntries map[string]int64
+	// middle is the customer of the second part, and its entry's id.
+	middle, middleEntry string
+}
+
+func (f *replayFixture) lostAggregatesHistory() *lostAggregates {
+	f.t.Helper()
+	ctx := context.Background()
+	h := &lostAggregates{m: &replayModel{ordered: map[string]bool{}}, oldEntries: map[string]int64{}}
+	part := func(name string) {
+		var products []string
+		for i := range 3 {
+			p, err := f.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{
+				SKU: fmt.Sprintf("%s-%d", name, i), Name: fmt.Sprintf("%s %d", name, i), PriceCents: int64(100 * (i + 1)), Currency: "EUR", InitialStock: 10,
+			})
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			products = append(products, p.ID)
+		}
+		for i, product := range products {
+			c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("%s%d@example.com", strings.ToLower(name), i), Name: name})
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			o, err := f.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: product, Quantity: 1}}})
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			if _, err := f.app.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: o.Order.ID}); err != nil {
+				f.t.Fatal(err)
+			}
+			h.m.customers, h.m.orders = append(h.m.customers, c.ID), append(h.m.orders, o.Order.ID)
+			h.m.ordered[c.ID] = true
+		}
+		h.m.products = append(h.m.products, products...)
+		f.relayAll()
+	}
+	part("Old")
+	c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "middle@example.com", Name: "Middle"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	h.middle, h.m.customers = c.ID, append(h.m.customers, c.ID)
+	f.relayAll()
+	last, err := f.redis.XRevRangeN(ctx, f.keys.AggregateEventStream(domain.CustomerAggregate, c.ID), "+", "-", 1).Result()
+	if err != nil || len(last) != 1 {
+		f.t.Fatalf("the middle customer's entry: %v, %v", last, err)
+	}
+	h.middleEntry = last[0].ID
+	for _, stream := range f.keys.EventStreams() {
+		if h.oldEntries[stream], err = f.redis.XLen(ctx, stream).Result(); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	part("New")
+	return h
+}
+
+// A stream that lost every event of some aggregates shows no version gap,
+// yet a replay from it would rebuild the page-one list and the order
+// summaries without them: the replay from the streams must notice it,
+// fail with ErrReplayGap before switching anything, and the replay from
+// the event store must then rebuild every projection.
+func TestReplayNoticesStreamsThatLostWholeAggregates(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		lose func(f *replayFixture, h *lostAggregates)
+		want func(h *lostAggregates) string
+	}{
+		{"the oldest aggregates trimmed", func(f *replayFixture, h *lostAggregates) {
+			for _, stream := range f.keys.EventStreams() {
+				n, err := f.redis.XLen(context.Background(), stream).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := f.redis.XTrimMaxLen(context.Background(), stream, n-h.oldEntries[stream]).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, func(*lostAggregates) string { return "lost its oldest entries" }},
+		{"a stream emptied", func(f *replayFixture, h *lostAggregates) {
+			for shard := range f.keys.Shards() {
+				if err := f.redis.XTrimMaxLen(context.Background(), f.keys.ShardEventStream(domain.CustomerAggregate, shard), 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, func(*lostAggregates) string { return "is empty although the relay published up to" }},
+		{"an aggregate deleted from the middle", func(f *replayFixture, h *lostAggregates) {
+			stream := f.keys.AggregateEventStream(domain.CustomerAggregate, h.middle)
+			if n, err := f.redis.XDel(context.Background(), stream, h.middleEntry).Result(); err != nil || n != 1 {
+				t.Fatalf("XDEL %s %s: %d, %v", stream, h.middleEntry, n, err)
+			}
+		}, func(h *lostAggregates) string { return "had entries up to " + h.middleEntry + " deleted" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newReplayFixture(t)
+			ctx := context.Background()
+			h := f.lostAggregatesHistory()
+			live := f.live(h.m)
+			f.deleteCache()
+			tc.lose(f, h)
+
+			cfg := app.ReplayConfig{BatchSize: 4, Grace: 10 * time.Millisecond}
+			failed, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
+			if want := tc.want(h); !errors.Is(err, app.ErrReplayGap) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("replay from streams that lost whole aggregates: %v; want ErrReplayGap saying %q", err, want)
+			}
+			t.Logf("replay from the streams: %v", err)
+			if cur, next := f.pointers(); cur != "" || next != "" {
+				t.Errorf("pointers after the failed replay: %q, next %q; want both untouched", cur, next)
+			}
+			if left := f.generation(failed.Generation); len(left) != 0 {
+				t.Errorf("the abandoned generation %q kept %d keys", failed.Generation, len(left))
+			}
+
+			cfg.Now = func() time.Time { return time.Now().Add(time.Hour) }
+			sum, err := app.Replay(ctx, f.cache, f.cstore, postgres.NewReplaySource(f.store), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if events := f.events(); sum.Events != events {
+				t.Errorf("the replay from the event store read %d of %d events", sum.Events, events)
+			}
+			sameProjections(t, f.generation(sum.Generation), live)
+			if d := f.verify(); d.Drifted != 0 || d.Checked != len(live) {
+				t.Errorf("verify: %+v; want %d checked, none drifted", d, len(live))
+			}
+		})
+	}
 }
 
 // Writes that commit while a replay runs are in the new generation after
@@ -573,7 +714,7 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 	}()
 
 	// Grace must outlast a pointer refresh of every process.
-	sum, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys),
+	sum, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store),
 		app.ReplayConfig{BatchSize: 50, Grace: 2 * app.GenerationRefresh})
 	during := written.Load()
 	close(replayDone)
@@ -622,7 +763,10 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 // A replay from the event store while commands keep committing: a
 // transaction that appended before a batch was read but commits after it
 // must neither be skipped nor make the next event of its aggregate look
-// like a gap.
+// like a gap. The commit-order horizon is the server's, so a transaction
+// in flight anywhere (here one the test holds, as other tests or clients
+// would) holds back everything committed after it started; the replay must
+// wait for it rather than end early, and read every event the log holds.
 func TestReplayFromTheStoreWithATransactionInFlight(t *testing.T) {
 	t.Parallel()
 	f := newReplayFixture(t)
@@ -631,6 +775,28 @@ func TestReplayFromTheStoreWithATransactionInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The first batch must find the product: transactions elsewhere that
+	// began before it was created must have ended.
+	created := f.events()
+	f.waitFor("the product's events below the horizon", func() (bool, string) {
+		events, err := postgres.NewOutbox(f.pool).ReadCommitted(ctx, app.LogPosition{}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int64(len(events)) == created, fmt.Sprintf("%d of %d readable", len(events), created)
+	})
+	// A transaction holding an id, begun before the price change below: it
+	// holds back every event committed after it until it ends.
+	blocker, err := f.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blocker.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	release := sync.OnceFunc(func() { _ = blocker.Rollback(context.Background()) })
+	t.Cleanup(release)
+
 	// A price change appends version 2 and holds its transaction open.
 	appended, commit := make(chan struct{}), make(chan struct{})
 	inFlight := make(chan error, 1)
@@ -657,7 +823,8 @@ func TestReplayFromTheStoreWithATransactionInFlight(t *testing.T) {
 		t.Fatalf("price change: %v", err)
 	}
 	// Committed meanwhile, after it in the log.
-	if _, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "late@example.com", Name: "Late"}); err != nil {
+	c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "late@example.com", Name: "Late"})
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -675,20 +842,26 @@ func TestReplayFromTheStoreWithATransactionInFlight(t *testing.T) {
 			}
 		})
 	}}
-	sum, err := app.Replay(ctx, f.cache, f.cstore, postgres.NewReplaySource(f.store), cfg)
+	source := postgres.NewReplaySource(f.store)
+	var heldBack atomic.Int32
+	source.HeldBack = func() {
+		heldBack.Add(1)
+		release()
+	}
+	sum, err := app.Replay(ctx, f.cache, f.cstore, source, cfg)
 	if err != nil {
 		t.Fatalf("replay from the event store while a transaction commits late: %v", err)
 	}
-	// The replay stops at the first empty read. A transaction in flight
-	// anywhere on the server (other tests share it) may hold back the rest,
-	// which live projectors would then write; without them the content is
-	// checked only when the replay read the whole log.
 	if events := f.events(); sum.Events != events {
-		t.Logf("the replay read %d of %d events: held back by a transaction in flight elsewhere", sum.Events, events)
-		return
+		t.Fatalf("the replay read %d of the log's %d events", sum.Events, events)
 	}
-	if d := f.verify(); d.Drifted != 0 {
-		t.Errorf("verify: %+v", d)
+	if heldBack.Load() == 0 {
+		t.Error("the replay never waited for the transaction in flight")
+	}
+	live := f.live(&replayModel{products: []string{p.ID}, customers: []string{c.ID}})
+	sameProjections(t, f.generation(sum.Generation), live)
+	if d := f.verify(); d.Drifted != 0 || d.Checked != len(live) {
+		t.Errorf("verify: %+v; want all %d projections checked, none drifted", d, len(live))
 	}
 	var got app.Product
 	e := f.generation(sum.Generation)[app.ProductKey(p.ID).Name]

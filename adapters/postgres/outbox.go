@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -29,16 +30,21 @@ func NewOutbox(pool *pgxpool.Pool) *Outbox {
 // the oldest transaction still in flight: every transaction below it has
 // ended, so nothing can later commit before the last event returned.
 func (o *Outbox) ReadCommitted(ctx context.Context, after app.LogPosition, limit int) ([]app.CommittedEvent, error) {
+	return o.readCommitted(ctx, after, math.MaxUint64, limit)
+}
+
+// readCommitted is ReadCommitted of the transactions below the id below.
+func (o *Outbox) readCommitted(ctx context.Context, after app.LogPosition, below uint64, limit int) ([]app.CommittedEvent, error) {
 	rows, err := o.pool.Query(ctx, `
 		SELECT e.tx_id::text::bigint AS tx, e.global_position, e.event_id::text, e.stream_type, e.stream_id::text, e.version,
 		       e.event_type, e.schema_version, e.data, e.metadata, e.occurred_at
 		  FROM events e
 		 WHERE (e.tx_id, e.global_position) > ($1::text::xid8, $2)
-		   AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+		   AND e.tx_id < LEAST(pg_snapshot_xmin(pg_current_snapshot()), $4::text::xid8)
 		 -- Qualified: a bare tx_id would name the bigint output column,
 		 -- and sorting by it cannot use the (tx_id, global_position) index.
 		 ORDER BY e.tx_id, e.global_position
-		 LIMIT $3`, strconv.FormatUint(after.TxID, 10), after.Position, limit)
+		 LIMIT $3`, strconv.FormatUint(after.TxID, 10), after.Position, limit, strconv.FormatUint(below, 10))
 	if err != nil {
 		return nil, readFailed("outbox", err)
 	}

@@ -1012,6 +1012,155 @@ func TestReplayCommandFallsBackToTheStoreWhenStreamsWereTrimmed(t *testing.T) {
 	}
 }
 
+// `verify` exits 1 and names every drifted key: a wrong value, a tombstone
+// no projector replaced (an expected projection that is missing) and a
+// value from the future. It says how many entries it checked, and checking
+// none while the log holds events is a failure, not a pass.
+func TestVerifyCommandNamesDriftedKeys(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	ctx := context.Background()
+	ref, err := app.NewRefresher(d.store, d.cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := d.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "VC-1", Name: "Verified", PriceCents: 100, Currency: "EUR", InitialStock: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "vc@example.com", Name: "Verified"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := d.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, write := range []error{ref.Product(ctx, p.ID), ref.Catalogue(ctx), ref.Customer(ctx, c.ID), ref.CustomerOrders(ctx, c.ID)} {
+		if write != nil {
+			t.Fatal(write)
+		}
+	}
+	stdout, stderr, code := runOnce(t, d.env(t), "verify")
+	if code != 0 || !strings.HasPrefix(stdout, "verify: 5 cached projections checked in ") || !strings.Contains(stdout, ", 0 drifted") {
+		t.Fatalf("verify of the projectors' writes exited %d, want 0 with 5 checked:\n%s\n%s", code, stdout, stderr)
+	}
+
+	// Wrong: another name at the customer's version.
+	customerKey := d.keys.Key("", app.CustomerKey(c.ID))
+	wrong := c
+	wrong.Name = "Someone else"
+	data, err := json.Marshal(wrong)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.redis.Del(ctx, customerKey).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.cstore.SetFenced(ctx, customerKey, c.Version, data, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// Missing but expected: paying evicts the order summaries, and no
+	// projector runs to rewrite them.
+	if _, err := d.app.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: o.Order.ID}); err != nil {
+		t.Fatal(err)
+	}
+	ordersKey := d.keys.Key("", app.CustomerOrdersKey(c.ID))
+	// From the future: the product's details at a version the log never had.
+	productKey := d.keys.Key("", app.ProductKey(p.ID))
+	e := d.entry(t, app.ProductKey(p.ID))
+	if _, err := d.cstore.SetFenced(ctx, productKey, e.Version+10, e.Data, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+
+	stdout, stderr, code = runOnce(t, d.env(t), "verify")
+	if code != 1 || !strings.HasPrefix(stdout, "verify: 5 cached projections checked in ") || !strings.Contains(stdout, ", 3 drifted") ||
+		!strings.Contains(stderr, "3 cached projections drifted") {
+		t.Fatalf("verify exited %d, want 1 with 5 checked and 3 drifted:\n%s\n%s", code, stdout, stderr)
+	}
+	for key, why := range map[string]string{customerKey: "wrong", ordersKey: "missing", productKey: "from the future"} {
+		if !strings.Contains(stdout, "  drift: "+key+": "+why) {
+			t.Errorf("verify does not report %s as %s:\n%s", key, why, stdout)
+		}
+	}
+
+	for _, family := range []string{"products:", "customers:", "orders:"} {
+		if _, err := d.cstore.DeletePrefix(ctx, d.keys.Prefix+family); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stdout, stderr, code = runOnce(t, d.env(t), "verify")
+	if code != 1 || !strings.HasPrefix(stdout, "verify: 0 cached projections checked in ") ||
+		!strings.Contains(stdout, "nothing was compared although the event log holds") {
+		t.Errorf("verify of an empty cache exited %d, want 1 saying nothing was compared:\n%s\n%s", code, stdout, stderr)
+	}
+
+	empty := newDeployment(t)
+	stdout, stderr, code = runOnce(t, empty.env(t), "verify")
+	if code != 0 || !strings.Contains(stdout, "verify: 0 cached projections checked in ") || !strings.Contains(stdout, "the event log is empty") {
+		t.Errorf("verify of an empty deployment exited %d, want 0 saying the log is empty:\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// `replay` (--from=auto) notices streams that lost every event of their
+// oldest aggregates, which leaves no version gap, says why it reads the
+// event store instead, and rebuilds every projection: verify then checks
+// all of them.
+func TestReplayCommandFallsBackWhenStreamsLostWholeAggregates(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	ctx := context.Background()
+	projections := 1 // the page-one list
+	part := func(name string) {
+		for i := range 2 {
+			p, err := d.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: fmt.Sprintf("%s-%d", name, i), Name: name, PriceCents: 100, Currency: "EUR", InitialStock: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := d.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("%s%d@example.com", name, i), Name: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}}); err != nil {
+				t.Fatal(err)
+			}
+			projections += 2 + 2 // product by id and SKU, customer and their orders
+		}
+		d.relayAll(t)
+	}
+	part("old")
+	old := map[string]int64{}
+	for _, s := range d.keys.EventStreams() {
+		n, err := d.redis.XLen(ctx, s).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[s] = n
+	}
+	part("new")
+	// Keep only the second part's entries: the first part's aggregates
+	// vanish whole.
+	for _, s := range d.keys.EventStreams() {
+		n, err := d.redis.XLen(ctx, s).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.redis.XTrimMaxLen(ctx, s, n-old[s]).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	stdout, stderr, code := runOnce(t, d.env(t), "replay")
+	if code != 0 || !strings.Contains(stdout, "the streams were trimmed") || !strings.Contains(stdout, "lost its oldest entries") ||
+		!strings.Contains(stdout, "replay: done from the event store") {
+		t.Fatalf("replay exited %d, want it to read the event store because the streams lost their oldest aggregates:\n%s\n%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = runOnce(t, d.env(t), "verify")
+	if want := fmt.Sprintf("verify: %d cached projections checked", projections); code != 0 || !strings.HasPrefix(stdout, want) || !strings.Contains(stdout, ", 0 drifted") {
+		t.Fatalf("verify exited %d, want %q and no drift:\n%s\n%s", code, want, stdout, stderr)
+	}
+}
+
 // Settings come from ORDERFLOW_* variables, flags win, and settings that
 // cannot work are refused before anything starts.
 func TestProjectorSettings(t *testing.T) {
