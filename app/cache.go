@@ -411,27 +411,32 @@ func newLeaseToken() string {
 	return hex.EncodeToString(b)
 }
 
-// invalidateAttempts bounds how often one eviction is tried before the
-// command answers anyway: its events are committed, and the projector
-// evicts the same keys from them.
-const invalidateAttempts = 3
+// invalidateFor bounds how long a command's evictions are retried before the command
+// answers anyway: its events are committed, and the projector evicts the
+// same keys from them. Slow replies on a busy machine are absorbed; a Redis
+// known to be down (breaker open) gets three attempts only, so writes stay
+// quick while it is gone.
+const (
+	invalidateFor          = time.Second
+	invalidateDownAttempts = 3
+)
 
 // Invalidate tombstones every stale key at the version its command reached
 // and bumps every stale tag. It runs after commit and before the command
-// answers (read-your-writes), so a failed eviction is tried again, a few
-// times, before it is reported and left to the projector.
+// answers (read-your-writes), so a failed eviction is tried again before it
+// is reported and left to the projector.
 func (c *Cache) Invalidate(ctx context.Context, stale []Invalidation) {
+	deadline := time.Now().Add(invalidateFor)
 	for _, inv := range stale {
-		var err error
 		pause := 5 * time.Millisecond
-		for attempt := range invalidateAttempts {
-			if attempt > 0 {
-				time.Sleep(pause)
-				pause *= 4
-			}
-			if err = c.invalidate(ctx, inv); err == nil {
+		err := c.invalidate(ctx, inv)
+		for attempt := 1; err != nil; attempt++ {
+			if time.Now().After(deadline) || (attempt >= invalidateDownAttempts && !c.store.Available()) {
 				break
 			}
+			time.Sleep(pause)
+			pause = min(pause*2, 100*time.Millisecond)
+			err = c.invalidate(ctx, inv)
 		}
 		if err != nil && c.cfg.OnInvalidateError != nil {
 			c.cfg.OnInvalidateError(inv, err)

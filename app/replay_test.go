@@ -545,7 +545,8 @@ func TestReplayNoticesStreamsThatLostWholeAggregates(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		lose func(f *replayFixture, h *lostAggregates)
-		want func(h *lostAggregates) string
+		// want lists what the error may say; any one will do.
+		want func(f *replayFixture, h *lostAggregates) []string
 	}{
 		{"the oldest aggregates trimmed", func(f *replayFixture, h *lostAggregates) {
 			for _, stream := range f.keys.EventStreams() {
@@ -557,20 +558,31 @@ func TestReplayNoticesStreamsThatLostWholeAggregates(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-		}, func(*lostAggregates) string { return "lost its oldest entries" }},
+		}, func(*replayFixture, *lostAggregates) []string { return []string{"lost its oldest entries"} }},
 		{"a stream emptied", func(f *replayFixture, h *lostAggregates) {
 			for shard := range f.keys.Shards() {
 				if err := f.redis.XTrimMaxLen(context.Background(), f.keys.ShardEventStream(domain.CustomerAggregate, shard), 0).Err(); err != nil {
 					t.Fatal(err)
 				}
 			}
-		}, func(*lostAggregates) string { return "is empty although the relay published up to" }},
+		}, func(*replayFixture, *lostAggregates) []string {
+			return []string{"is empty although the relay published up to"}
+		}},
 		{"an aggregate deleted from the middle", func(f *replayFixture, h *lostAggregates) {
 			stream := f.keys.AggregateEventStream(domain.CustomerAggregate, h.middle)
 			if n, err := f.redis.XDel(context.Background(), stream, h.middleEntry).Result(); err != nil || n != 1 {
 				t.Fatalf("XDEL %s %s: %d, %v", stream, h.middleEntry, n, err)
 			}
-		}, func(h *lostAggregates) string { return "had entries up to " + h.middleEntry + " deleted" }},
+		}, func(f *replayFixture, h *lostAggregates) []string {
+			deleted := "had entries up to " + h.middleEntry + " deleted"
+			if f.keys.Shards() > 1 {
+				// With the streams sharded, the aggregate from the middle of
+				// the log may be the oldest of its shard: then its deletion is
+				// a trim of that shard's stream.
+				return []string{deleted, "lost its oldest entries"}
+			}
+			return []string{deleted}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -583,8 +595,9 @@ func TestReplayNoticesStreamsThatLostWholeAggregates(t *testing.T) {
 
 			cfg := app.ReplayConfig{BatchSize: 4, Grace: 10 * time.Millisecond}
 			failed, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
-			if want := tc.want(h); !errors.Is(err, app.ErrReplayGap) || !strings.Contains(err.Error(), want) {
-				t.Fatalf("replay from streams that lost whole aggregates: %v; want ErrReplayGap saying %q", err, want)
+			want := tc.want(f, h)
+			if !errors.Is(err, app.ErrReplayGap) || !slices.ContainsFunc(want, func(w string) bool { return strings.Contains(err.Error(), w) }) {
+				t.Fatalf("replay from streams that lost whole aggregates: %v; want ErrReplayGap saying one of %q", err, want)
 			}
 			t.Logf("replay from the streams: %v", err)
 			if cur, next := f.pointers(); cur != "" || next != "" {
