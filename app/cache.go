@@ -413,11 +413,13 @@ func newLeaseToken() string {
 
 // invalidateFor bounds how long a command's evictions are retried before the command
 // answers anyway: its events are committed, and the projector evicts the
-// same keys from them. Slow replies on a busy machine are absorbed; a Redis
-// known to be down (breaker open) gets three attempts only, so writes stay
-// quick while it is gone.
+// same keys from them. An eviction given up while Redis serves again leaves a
+// stale HIT until the projector catches up, so slow replies on a busy machine
+// (which can also trip the breaker for a moment) are waited out. Only a Redis
+// already known to be down when the command began (breaker open: readers
+// bypass it) gets a few quick attempts, so writes stay quick while it is gone.
 const (
-	invalidateFor          = time.Second
+	invalidateFor          = 3 * time.Second
 	invalidateDownAttempts = 3
 )
 
@@ -427,11 +429,12 @@ const (
 // is reported and left to the projector.
 func (c *Cache) Invalidate(ctx context.Context, stale []Invalidation) {
 	deadline := time.Now().Add(invalidateFor)
+	downBefore := !c.store.Available()
 	for _, inv := range stale {
 		pause := 5 * time.Millisecond
 		err := c.invalidate(ctx, inv)
 		for attempt := 1; err != nil; attempt++ {
-			if time.Now().After(deadline) || (attempt >= invalidateDownAttempts && !c.store.Available()) {
+			if time.Now().After(deadline) || (downBefore && attempt >= invalidateDownAttempts) {
 				break
 			}
 			time.Sleep(pause)
