@@ -34,17 +34,25 @@ func (o *Outbox) ReadCommitted(ctx context.Context, after app.LogPosition, limit
 }
 
 // readCommitted is ReadCommitted of the transactions below the id below.
+// A caller that passes a bound has waited for every transaction of this
+// database below it to end, so the server-wide horizon no longer applies: a
+// transaction left open in another database must not hide events from it.
 func (o *Outbox) readCommitted(ctx context.Context, after app.LogPosition, below uint64, limit int) ([]app.CommittedEvent, error) {
+	var bound *string
+	if below != math.MaxUint64 {
+		b := strconv.FormatUint(below, 10)
+		bound = &b
+	}
 	rows, err := o.pool.Query(ctx, `
 		SELECT e.tx_id::text::bigint AS tx, e.global_position, e.event_id::text, e.stream_type, e.stream_id::text, e.version,
 		       e.event_type, e.schema_version, e.data, e.metadata, e.occurred_at
 		  FROM events e
 		 WHERE (e.tx_id, e.global_position) > ($1::text::xid8, $2)
-		   AND e.tx_id < LEAST(pg_snapshot_xmin(pg_current_snapshot()), $4::text::xid8)
+		   AND e.tx_id < COALESCE($4::text::xid8, pg_snapshot_xmin(pg_current_snapshot()))
 		 -- Qualified: a bare tx_id would name the bigint output column,
 		 -- and sorting by it cannot use the (tx_id, global_position) index.
 		 ORDER BY e.tx_id, e.global_position
-		 LIMIT $3`, strconv.FormatUint(after.TxID, 10), after.Position, limit, strconv.FormatUint(below, 10))
+		 LIMIT $3`, strconv.FormatUint(after.TxID, 10), after.Position, limit, bound)
 	if err != nil {
 		return nil, readFailed("outbox", err)
 	}

@@ -163,8 +163,9 @@ func (s ReplaySource) Estimate(ctx context.Context) (int64, error) {
 // That horizon is the server's, so any write transaction in flight, in any
 // database, holds back events that committed after it started. The first
 // read that finds nothing is therefore not the end: the source notes the
-// next transaction id to be assigned, waits until every transaction below
-// it has ended, and from then on reads the rest below that id. Everything
+// next transaction id to be assigned, waits until every transaction of this
+// database below it has ended, and from then on reads the rest below that
+// id, whatever other databases still hold open. Everything
 // committed before the catch-up is read; what commits later is the live
 // projectors' to write into both generations. Capping the end is what lets
 // a replay finish while writers keep committing.
@@ -208,30 +209,42 @@ func (s ReplaySource) decode(committed []app.CommittedEvent, after app.LogPositi
 }
 
 // awaitInFlight returns the next transaction id to be assigned once every
-// transaction below it has ended.
+// transaction of this database below it has ended. Transactions of other
+// databases on the same server cannot write this log, so they are not
+// waited for: a long one there (another service, another test's database)
+// would otherwise hold the replay back for as long as it runs.
 func (s ReplaySource) awaitInFlight(ctx context.Context) (uint64, error) {
 	var (
-		next string
-		done bool
+		next     string
+		inFlight []string
 	)
 	if err := s.store.pool.QueryRow(ctx, `
-		SELECT pg_snapshot_xmax(s)::text, pg_snapshot_xmin(s) >= pg_snapshot_xmax(s)
-		  FROM pg_current_snapshot() s`).Scan(&next, &done); err != nil {
+		SELECT pg_snapshot_xmax(s)::text,
+		       ARRAY(SELECT x::text FROM pg_snapshot_xip(s) x
+		              WHERE xid(x) IN (SELECT backend_xid FROM pg_stat_activity
+		                                WHERE datname = current_database() AND backend_xid IS NOT NULL)
+		                 -- A session of another role is shown without its
+		                 -- transaction id: then every transaction is waited for.
+		                 OR EXISTS (SELECT FROM pg_stat_activity
+		                             WHERE datname = current_database() AND query = '<insufficient privilege>'))
+		  FROM pg_current_snapshot() s`).Scan(&next, &inFlight); err != nil {
 		return 0, readFailed("replay horizon", err)
 	}
 	end, err := strconv.ParseUint(next, 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("replay horizon %q: %w", next, err)
 	}
-	if done {
+	if len(inFlight) == 0 {
 		return end, nil
 	}
 	if s.HeldBack != nil {
 		s.HeldBack()
 	}
 	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		var done bool
 		if err := s.store.pool.QueryRow(ctx,
-			`SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::text::xid8`, next).Scan(&done); err != nil {
+			`SELECT bool_and(pg_xact_status(x::xid8) IS DISTINCT FROM 'in progress') FROM unnest($1::text[]) x`,
+			inFlight).Scan(&done); err != nil {
 			return 0, readFailed("replay horizon", err)
 		}
 		if done {
