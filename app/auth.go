@@ -5,7 +5,7 @@ import (
 	"errors"
 )
 
-// Role is what a caller may do (SPEC §3 "Auth").
+// Role is what a caller may do (docs/guarantees.md, "Auth"; ADR 8).
 type Role string
 
 // The roles a token can carry.
@@ -49,8 +49,8 @@ type TokenVerifier interface {
 	Verify(token string) (Principal, error)
 }
 
-// Ownership rule (SPEC §3 "Auth"): a customer acts only for the customer id
-// that is its subject; an admin acts for anyone. A context without a
+// Ownership rule (docs/guarantees.md, "Auth"): a customer acts only for the
+// customer id that is its subject; an admin acts for anyone. A context without a
 // principal is trusted: the transport authenticates every route that needs
 // it before a use case runs, so no principal means authentication is off
 // or the caller is in-process (seeding, benchmarks).

@@ -11,7 +11,7 @@ import (
 // CacheFamily is a kind of cached read model; metrics and the TTL table are per family.
 type CacheFamily string
 
-// The cached read models of SPEC §4.
+// The cached read models (docs/guarantees.md, "Cache policy").
 const (
 	FamilyProduct        CacheFamily = "product"
 	FamilyProductBySKU   CacheFamily = "product_sku"
@@ -26,7 +26,8 @@ func CacheFamilies() []CacheFamily {
 	return []CacheFamily{FamilyProduct, FamilyProductBySKU, FamilyProductList, FamilyCustomer, FamilyCustomerOrders, FamilyOutput}
 }
 
-// TTL is the family's time to live before jitter (SPEC §4).
+// TTL is the family's time to live before jitter (docs/guarantees.md,
+// "Cache policy").
 func (f CacheFamily) TTL() time.Duration {
 	switch f {
 	case FamilyProduct, FamilyProductBySKU:

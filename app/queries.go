@@ -10,7 +10,7 @@ import (
 	"github.com/orderflow/orderflow/domain"
 )
 
-// Paging of the product list (SPEC §3 "Lists").
+// Paging of the product list (docs/guarantees.md, "Lists").
 const (
 	DefaultPageSize = 20
 	MaxPageSize     = 100

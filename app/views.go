@@ -2,7 +2,8 @@ package app
 
 import "time"
 
-// The representations of SPEC §3, as every transport and cache sees them.
+// The representations of docs/guarantees.md ("Representations"), as every
+// transport and cache sees them.
 
 // Product is a product's details with its live stock level; StockLevel is nil
 // when stock could not be read live.

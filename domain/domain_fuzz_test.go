@@ -15,10 +15,11 @@ import (
 )
 
 // Fuzz targets for the domain's constructors and validators. Each one checks
-// the rules against an independent reading of SPEC §3 "Validation": what is
-// accepted holds the invariants, and what is refused is refused with a
-// ValidationError naming only fields of the input. scripts/fuzz.sh runs them
-// for a bounded time; without -fuzz they run their seeds as plain tests.
+// the rules against an independent reading of docs/guarantees.md
+// ("Validation"): what is accepted holds the invariants, and what is refused
+// is refused with a ValidationError naming only fields of the input.
+// scripts/fuzz.sh runs them for a bounded time; without -fuzz they run their
+// seeds as plain tests.
 
 // validation returns the fields of err when it is a ValidationError, and
 // fails the test for any other error.
@@ -50,7 +51,7 @@ func onlyFields(t *testing.T, got []string, allowed ...string) {
 	}
 }
 
-// The rules, written again from the SPEC's words.
+// The rules, written again from the words of docs/guarantees.md.
 
 func skuOK(s string) bool {
 	if len(s) < 1 || len(s) > 64 {

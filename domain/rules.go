@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// Limits of SPEC §3 "Validation".
+// Limits of docs/guarantees.md, "Validation".
 const (
 	MaxPriceCents        int64 = 1_000_000_000_000
 	MaxNameLength              = 200

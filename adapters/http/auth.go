@@ -9,7 +9,7 @@ import (
 	"github.com/orderflow/orderflow/app"
 )
 
-// access is what a route asks of its caller (SPEC §3 "Auth"). Whether a
+// access is what a route asks of its caller (docs/guarantees.md, "Auth"). Whether a
 // customer owns what it names is the use case's to decide (app.ErrForbidden):
 // only the use case loads the order or sees the customer id in the body.
 type access int

@@ -59,8 +59,9 @@ func expiredToken(t *testing.T, secret string, role app.Role, sub string) string
 	return token
 }
 
-// anonymousRoute is SPEC §3's list of routes that need no token, stated
-// again here so that the tests do not trust the table they test.
+// anonymousRoute is the list of routes that need no token (docs/guarantees.md,
+// "Auth"), stated again here so that the tests do not trust the table they
+// test.
 func anonymousRoute(method, path string) bool {
 	path, _, _ = strings.Cut(path, "?")
 	switch {
@@ -125,7 +126,7 @@ func newAuthFixture(a *api) authFixture {
 	return f
 }
 
-// authRoute is one route of SPEC §3 and a request to it that succeeds for
+// authRoute is one route of the API and a request to it that succeeds for
 // a caller allowed to make it.
 type authRoute struct {
 	method, route string
@@ -207,10 +208,10 @@ func stateCount(t *testing.T, a *api) int64 {
 	return n
 }
 
-// TestAuthEveryRoute: every route of SPEC §3 × {no token, expired, bad
+// TestAuthEveryRoute: every route of the API × {no token, expired, bad
 // signature, wrong role, other customer, right customer, admin}, each
-// where it applies, answers the status and problem the SPEC gives; a refused
-// request changes nothing.
+// where it applies, answers the status and problem docs/guarantees.md
+// ("Auth") gives; a refused request changes nothing.
 func TestAuthEveryRoute(t *testing.T) {
 	base := newCachedAPI(t, cachedAPIOptions{})
 	keys := base.keys

@@ -1,6 +1,6 @@
-// Package http is OrderFlow's REST adapter (SPEC §3): an Echo instance that
-// turns requests into app commands and queries and their answers into JSON,
-// and every error into one RFC 9457 problem.
+// Package http is OrderFlow's REST adapter (openapi.yaml, docs/guarantees.md):
+// an Echo instance that turns requests into app commands and queries and
+// their answers into JSON, and every error into one RFC 9457 problem.
 //
 // Each concern has its own file: server.go wires routes and middleware,
 // middleware.go observes requests and recovers panics, metadata.go sets the

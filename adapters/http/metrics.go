@@ -14,7 +14,7 @@ import (
 // probing random paths add one series, not one per path.
 const unmatchedRoute = "unmatched"
 
-// httpMetrics are the API's rate, errors and latency (DESIGN "Observability").
+// httpMetrics are the API's rate, errors and latency (docs/metrics.md).
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec

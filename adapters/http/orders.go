@@ -11,7 +11,8 @@ import (
 	"github.com/orderflow/orderflow/domain"
 )
 
-// maxIdempotencyKeyLength bounds Idempotency-Key (SPEC §3: 1 to 255 printable ASCII).
+// maxIdempotencyKeyLength bounds Idempotency-Key: 1 to 255 printable ASCII
+// (docs/guarantees.md, "Idempotency").
 const maxIdempotencyKeyLength = 255
 
 func (s *Server) handlePlaceOrder(c echo.Context) error {
@@ -114,7 +115,8 @@ func (s *Server) handleGetOrder(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("get order: %w", err)
 	}
-	// Orders are never cached (SPEC §3): every read goes to PostgreSQL.
+	// Orders are never cached (docs/guarantees.md, "Cache policy"): every
+	// read goes to PostgreSQL.
 	return writeReply(c, reply{status: http.StatusOK, body: utcOrder(o), etag: versionETag(o.Version), xCache: app.CacheBypass})
 }
 

@@ -20,7 +20,8 @@ const problemContentType = "application/problem+json"
 // problemTypeBase prefixes every problem type; the last path segment is the kind.
 const problemTypeBase = "https://orderflow.dev/problems/"
 
-// problemKind names a kind of failure a client can act on (SPEC §3 "Problems").
+// problemKind names a kind of failure a client can act on (docs/guarantees.md,
+// "Problems").
 type problemKind string
 
 const (

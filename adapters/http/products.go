@@ -16,7 +16,8 @@ import (
 )
 
 // publicCatalogueMaxAge is how long clients and proxies may keep the public
-// catalogue (SPEC §3: output-cached 5 min).
+// catalogue: as long as the output cache keeps it (docs/guarantees.md,
+// "Cache policy").
 const publicCatalogueMaxAge = "public, max-age=300"
 
 func (s *Server) handleCreateProduct(c echo.Context) error {
@@ -77,8 +78,9 @@ func (s *Server) handleGetProductBySKU(c echo.Context) error {
 }
 
 // pathSKU reads the path parameter "sku" as given: lookups compare it
-// case-insensitively. A value no SKU can have (SPEC §3: 1 to 64 of
-// A-Z a-z 0-9 . _ -) is a malformed identifier, answered 400 like a malformed id.
+// case-insensitively. A value no SKU can have (1 to 64 of A-Z a-z 0-9 . _ -,
+// docs/guarantees.md "Validation") is a malformed identifier, answered 400
+// like a malformed id.
 func pathSKU(c echo.Context) (string, error) {
 	// Echo leaves escapes a client chose in the parameter; no SKU character
 	// needs one, so decoding them only helps clients that over-escape.
@@ -261,8 +263,8 @@ func writeProduct(c echo.Context, status int, p app.Product, location string) er
 
 func productLocation(id string) string { return "/api/v1/products/" + id }
 
-// utcProduct makes the timestamps render in UTC (SPEC §3), whatever zone the
-// store read them in.
+// utcProduct makes the timestamps render in UTC (docs/guarantees.md, "API
+// conventions"), whatever zone the store read them in.
 func utcProduct(p app.Product) app.Product {
 	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
 	return p

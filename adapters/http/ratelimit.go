@@ -14,8 +14,8 @@ import (
 	"github.com/orderflow/orderflow/app"
 )
 
-// Defaults of the mutation rate limit per client (SPEC §3: a burst of a few
-// hundred orders from one client passes).
+// Defaults of the mutation rate limit per client: generous enough that a
+// burst of a few hundred orders from one client passes (ADR 9).
 const (
 	DefaultRateLimit = 100 // mutations per second, sustained
 	DefaultRateBurst = 500 // mutations at once, after a quiet spell

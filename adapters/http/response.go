@@ -14,7 +14,7 @@ import (
 	"github.com/orderflow/orderflow/app"
 )
 
-// Response headers of SPEC §3.
+// Response headers of docs/guarantees.md ("API conventions") and openapi.yaml.
 const (
 	headerETag               = "ETag"
 	headerIfNoneMatch        = "If-None-Match"

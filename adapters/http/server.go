@@ -14,7 +14,7 @@ import (
 	"github.com/orderflow/orderflow/app"
 )
 
-// DefaultBodyLimit caps request bodies (SPEC §3: up to 1 MiB, 413 beyond).
+// DefaultBodyLimit caps request bodies: up to 1 MiB, 413 beyond (ADR 9).
 const DefaultBodyLimit int64 = 1 << 20
 
 // Config is what the HTTP adapter needs; NewServer validates it.
@@ -48,7 +48,7 @@ type Config struct {
 	// Degraded names the optional dependencies that are down (Redis: the
 	// API then answers from PostgreSQL); /readyz stays 200 but says so.
 	Degraded func(ctx context.Context) []string
-	// Tokens verifies bearer tokens (SPEC §3 "Auth"). Required unless
+	// Tokens verifies bearer tokens (ADR 8). Required unless
 	// AuthOff, which opens every route to anyone (ORDERFLOW_AUTH=off).
 	Tokens  app.TokenVerifier
 	AuthOff bool
@@ -118,8 +118,8 @@ type Server struct {
 	access map[string]access
 }
 
-// NewServer builds the API with every route of SPEC §3 and registers its
-// metrics on cfg.Registerer.
+// NewServer builds the API with every route of openapi.yaml and registers
+// its metrics on cfg.Registerer.
 func NewServer(cfg Config) (*Server, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -178,7 +178,7 @@ func NewServer(cfg Config) (*Server, error) {
 // Handler returns the API to serve, with http.Server or httptest.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// registerRoutes lists every route of SPEC §3; openapi.yaml documents exactly
+// registerRoutes lists every route of the API; openapi.yaml documents exactly
 // these, as openapi_test.go checks.
 func (s *Server) registerRoutes() {
 	e := s.echo

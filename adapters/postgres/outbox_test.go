@@ -406,8 +406,8 @@ func assertPerAggregateOrder(t *testing.T, f outboxFixture, stream []string) {
 // early and appends to an aggregate only after a transaction with a later id
 // appended to the same aggregate and committed puts that aggregate's next
 // version before the previous one. The relay publishes in outbox order, so
-// the stream would carry the versions out of order (SPEC §5: per-aggregate
-// order is preserved). These tests use the real commands or the exact
+// the stream would carry the versions out of order (docs/guarantees.md,
+// "Guarantees": per-aggregate order is preserved). These tests use the real commands or the exact
 // sequence of Tx calls of one, and accept a conflict that the command
 // handler would retry.
 

@@ -22,7 +22,7 @@ func newStore(t *testing.T) (*orderflowredis.CacheStore, string) {
 	return orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{}), prefix
 }
 
-// TestFencingRules walks DESIGN.md's fencing rule: a value at v replaces a
+// TestFencingRules walks the fencing rule of ADR 5: a value at v replaces a
 // missing key, an older value or a tombstone at ≤ v; a tombstone at v
 // replaces any value older than v; equal versions are idempotent.
 func TestFencingRules(t *testing.T) {

@@ -23,7 +23,8 @@ const DefaultConsumerGroup = "orderflow-projector"
 // MetaAttempts counts how often a handler ran on a parked entry.
 const MetaAttempts = "attempts"
 
-// ProjectorConfig configures the projector's Router (DESIGN "Known traps").
+// ProjectorConfig configures the projector's Router around Watermill's
+// traps (ADR 7, "Watermill's traps").
 type ProjectorConfig struct {
 	// SubscriberClient and DeadLetterClient are the projector's own: Close
 	// of a Watermill subscriber or publisher closes the client it was given.

@@ -433,8 +433,8 @@ func TestRouterIgnoresDuplicatedAndReorderedEntries(t *testing.T) {
 
 // Entries Watermill cannot unmarshal, and entries that are no event, are
 // parked after one attempt; the subscription stays open, so later events are
-// still projected (DESIGN, known traps: a failed unmarshal closes the
-// subscription and comes back after every claim).
+// still projected (Watermill's trap, ADR 7: a failed unmarshal closes the
+// subscription and the entry comes back after every claim).
 func TestRouterParksUnreadableEntriesAndKeepsConsuming(t *testing.T) {
 	t.Parallel()
 	f := newRouterFixture(t)
@@ -572,8 +572,9 @@ func TestRouterRetriesAFailingHandlerThenParksIt(t *testing.T) {
 }
 
 // Closing the Router may close the clients given to its subscriber and
-// dead-letter publisher, never the cache's: each has its own (DESIGN, known
-// traps). A configuration sharing one client is refused.
+// dead-letter publisher, never the cache's: each has its own (Close of a
+// Watermill subscriber or publisher closes its client, ADR 7). A
+// configuration sharing one client is refused.
 func TestRouterCloseLeavesTheCacheClientOpen(t *testing.T) {
 	t.Parallel()
 	f := newRouterFixture(t)
@@ -669,7 +670,7 @@ func TestRouterWithoutRetriesParksAfterOneAttempt(t *testing.T) {
 }
 
 // A handler slower than MaxIdleTime has its entry claimed by a peer while
-// it still runs (DESIGN, known traps): the peer projects it, the slow one
+// it still runs (Watermill's trap, ADR 7): the peer projects it, the slow one
 // finishes later, and the outcome is the same single, current value.
 func TestRouterEntryClaimedFromASlowHandler(t *testing.T) {
 	t.Parallel()

@@ -371,7 +371,7 @@ func (e *env) apiClient(clients int) *http.Client {
 
 // bearer adds an Authorization header to requests of non-anonymous routes.
 // Anonymous routes go without one, as anonymous clients send them: an
-// authenticated answer never enters the output cache (SPEC §3 "Auth").
+// authenticated answer never enters the output cache (ADR 8).
 type bearer struct {
 	next   http.RoundTripper
 	header string

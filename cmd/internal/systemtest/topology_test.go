@@ -1,6 +1,6 @@
 package systemtest_test
 
-// The replicated topology of SPEC §7 on one machine: two API instances
+// The replicated topology (docs/guarantees.md, "Topology") on one machine: two API instances
 // (the client alternates between them), two projectors in one consumer
 // group and two relays, active and standby, all real processes under a
 // mixed load. A write through one API is read back through the other at
