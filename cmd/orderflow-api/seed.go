@@ -46,7 +46,7 @@ func seed(ctx context.Context, a *app.Application, reads app.ReadModel, cfg Seed
 	nouns := []string{"Kettle", "Lamp", "Chair", "Backpack", "Notebook", "Headphones", "Mug", "Desk", "Bicycle", "Umbrella"}
 
 	products := make([]string, 0, cfg.Products)
-	bar := progress.New(out, progress.Config{Label: "seed: products", Total: int64(cfg.Products)})
+	bar := progress.New(out, progress.Config{Label: "seed", Unit: "products", Total: int64(cfg.Products)})
 	defer func() { bar.Stop() }()
 	for i := range cfg.Products {
 		p, err := a.Commands.CreateProduct.Handle(ctx, app.CreateProduct{
@@ -66,7 +66,7 @@ func seed(ctx context.Context, a *app.Application, reads app.ReadModel, cfg Seed
 	bar.Done()
 
 	customers := make([]string, 0, cfg.Customers)
-	bar = progress.New(out, progress.Config{Label: "seed: customers", Total: int64(cfg.Customers)})
+	bar = progress.New(out, progress.Config{Label: "seed", Unit: "customers", Total: int64(cfg.Customers)})
 	for i := range cfg.Customers {
 		c, err := a.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{
 			Email: fmt.Sprintf("customer%04d@example.com", i+1),
@@ -81,7 +81,7 @@ func seed(ctx context.Context, a *app.Application, reads app.ReadModel, cfg Seed
 	bar.Done()
 
 	var refused int
-	bar = progress.New(out, progress.Config{Label: "seed: orders", Total: int64(cfg.Orders)})
+	bar = progress.New(out, progress.Config{Label: "seed", Unit: "orders", Total: int64(cfg.Orders)})
 	for i := 0; i < cfg.Orders && len(customers) > 0 && len(products) > 0; i++ {
 		lines := make([]domain.LineRequest, 0, 3)
 		for _, j := range rng.Perm(len(products))[:1+rng.IntN(min(3, len(products)))] {

@@ -28,9 +28,9 @@ func TestSeedReportsProgress(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{
-		"seed: products: 20/20 (100%, ",
-		"seed: customers: 10/10 (100%, ",
-		"seed: orders: 30/30 (100%, ",
+		"seed: 20/20 products (100%, ",
+		"seed: 10/10 customers (100%, ",
+		"seed: 30/30 orders (100%, ",
 		"seed: 20 products, 10 customers, ",
 	} {
 		if !strings.Contains(got, want) {

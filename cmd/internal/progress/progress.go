@@ -65,6 +65,8 @@ type Progress struct {
 	mu        sync.Mutex
 	detail    string
 	bar       *progressbar.ProgressBar // nil when printing lines
+	shown     string                   // the bar's description
+	drawn     int64                    // the count the bar has
 	lastLine  time.Time
 	lastTenth int64
 
@@ -79,6 +81,7 @@ func New(out io.Writer, cfg Config) *Progress {
 	p.total.Store(cfg.Total)
 	p.lastLine = p.start
 	if useBar(out, cfg.Mode) {
+		p.shown = p.describe()
 		p.bar = p.newBar()
 	}
 	go p.run()
@@ -100,13 +103,12 @@ func useBar(out io.Writer, mode Mode) bool {
 func (p *Progress) newBar() *progressbar.ProgressBar {
 	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(p.out),
-		progressbar.OptionSetDescription(p.describe()),
+		progressbar.OptionSetDescription(p.shown),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionSetRenderBlankState(true),
 		progressbar.OptionUseANSICodes(true),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.out) }),
 	}
 	max := p.cfg.Total
 	if p.cfg.Duration > 0 {
@@ -179,17 +181,12 @@ func (p *Progress) end(keep bool) {
 			return
 		}
 		p.updateBar()
+		// Exit, not Finish: a job that stopped short keeps its figures.
+		_ = p.bar.Exit()
 		if !keep {
 			_ = p.bar.Clear()
-			_ = p.bar.Exit()
 			return
 		}
-		if p.bar.IsFinished() {
-			return
-		}
-		// A job that stopped short keeps its figures: Finish would show
-		// it complete.
-		_ = p.bar.Exit()
 		fmt.Fprintln(p.out)
 	})
 }
@@ -217,18 +214,25 @@ func (p *Progress) run() {
 	}
 }
 
-// updateBar draws the current figures; p.mu is held.
+// updateBar draws the current figures; p.mu is held. Each call to the bar
+// draws it, and a Set that adds nothing counts as a rate of zero in the
+// bar's rolling average, so only what changed is handed over.
 func (p *Progress) updateBar() {
+	if d := p.describe(); d != p.shown {
+		p.shown = d
+		p.bar.Describe(d)
+	}
 	if p.cfg.Duration > 0 {
-		p.bar.Describe(p.describe())
 		_ = p.bar.Set64(min(time.Since(p.start), p.cfg.Duration).Milliseconds())
 		return
 	}
 	if total := p.total.Load(); total > 0 && total != p.bar.GetMax64() {
 		p.bar.ChangeMax64(total)
 	}
-	p.bar.Describe(p.describe())
-	_ = p.bar.Set64(min(p.done.Load(), max(p.bar.GetMax64(), 0)))
+	if done := min(p.done.Load(), max(p.bar.GetMax64(), 0)); done != p.drawn {
+		p.drawn = done
+		_ = p.bar.Set64(done)
+	}
 }
 
 // describe is the bar's description: the label, and for a timed job the
@@ -273,7 +277,7 @@ func (p *Progress) fraction() float64 {
 
 // line is one plain line with the figures, final when the job has ended:
 //
-//	seed: products 120/300 (40%, 231/s, ETA 0s)
+//	seed: 120/300 products (40%, 231 products/s, ETA 1s)
 //	replay: streams: 5,000/100,000 events (5%, 12,000 events/s, ETA 8s)
 //	orders: 4.0s/10s, 12,345 (3,086/s, ETA 6s), 2 failed, a detail
 func (p *Progress) line(final bool) string {
