@@ -3,11 +3,10 @@ package http
 import (
 	"fmt"
 	"log/slog"
-	"net/http"
-	"runtime/debug"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/orderflow/orderflow/app"
 )
@@ -40,20 +39,21 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // recoverPanics turns a handler's panic into an error, answered as a 500
-// internal problem and logged with its stack. http.ErrAbortHandler is the
-// standard library's way to abort a response and must keep unwinding.
-func recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			r := recover()
-			if r == nil {
-				return
-			}
-			if r == http.ErrAbortHandler {
-				panic(r)
-			}
-			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
-		}()
-		return next(c)
-	}
+// internal problem and logged with its stack by handleError. The panic value
+// is formatted, not wrapped, so a panicking error never passes for a client
+// mistake. Echo re-panics http.ErrAbortHandler, the standard library's way
+// to abort a response.
+func recoverPanics() echo.MiddlewareFunc {
+	return middleware.RecoverWithConfig(middleware.RecoverConfig{
+		StackSize:           panicStackSize,
+		DisableStackAll:     true,
+		DisableErrorHandler: true,
+		LogErrorFunc: func(_ echo.Context, err error, stack []byte) error {
+			return fmt.Errorf("panic: %v\n%s", err, stack)
+		},
+	})
 }
+
+// panicStackSize bounds the stack logged for a panic. 64 KiB keeps a deep
+// stack whole, as debug.Stack did before; Echo's default keeps 4 KiB.
+const panicStackSize = 64 << 10

@@ -158,12 +158,12 @@ func NewServer(cfg Config) (*Server, error) {
 	// Order matters: metadata first so every log line has the correlation
 	// id; observe turns errors into responses before measuring them; panics
 	// become errors innermost, so they are answered and measured like any.
-	e.Use(s.withRequestMetadata, s.observe, recoverPanics, s.authenticate)
+	e.Use(s.withRequestMetadata, s.observe, recoverPanics(), s.authenticate)
 	// Security headers go on before routing, so even 404s carry them. The
 	// rate limit keys on the authenticated subject: it runs after
 	// authentication.
-	e.Pre(setSecurityHeaders)
-	e.Use(s.limitBody, s.rateLimit)
+	e.Pre(securityHeaders())
+	e.Use(s.limitBody(), s.rateLimit)
 	s.registerRoutes()
 	if err := checkRouteAccess(e.Routes(), s.access); err != nil {
 		return nil, err

@@ -261,25 +261,34 @@ type KeyspaceStats struct {
 
 // KeyspaceStats reads keyspace_hits and keyspace_misses from INFO stats.
 func (s *CacheStore) KeyspaceStats(ctx context.Context) (KeyspaceStats, error) {
-	v, err := s.do(func() (any, error) { return s.client.Info(ctx, "stats").Result() })
+	v, err := s.do(func() (any, error) { return s.client.InfoMap(ctx, "stats").Result() })
 	if err != nil {
 		return KeyspaceStats{}, err
 	}
-	var out KeyspaceStats
-	for line := range strings.Lines(v.(string)) {
-		name, value, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.ParseInt(value, 10, 64)
-		switch name {
-		case "keyspace_hits":
-			out.Hits = n
-		case "keyspace_misses":
-			out.Misses = n
-		}
+	stats := v.(map[string]map[string]string)["Stats"]
+	hits, err := infoInt(stats, "keyspace_hits")
+	if err != nil {
+		return KeyspaceStats{}, err
 	}
-	return out, nil
+	misses, err := infoInt(stats, "keyspace_misses")
+	if err != nil {
+		return KeyspaceStats{}, err
+	}
+	return KeyspaceStats{Hits: hits, Misses: misses}, nil
+}
+
+// infoInt reads one integer field of an INFO section; a field the server
+// does not report counts as zero.
+func infoInt(section map[string]string, name string) (int64, error) {
+	v, ok := section[name]
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("INFO stats %s=%q: %w", name, v, err)
+	}
+	return n, nil
 }
 
 // ScanPrefix lists every key under prefix in batches, on every master of a

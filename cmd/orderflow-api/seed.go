@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/cmd/internal/progress"
 	"github.com/orderflow/orderflow/cmd/internal/service"
 	"github.com/orderflow/orderflow/domain"
 )
@@ -45,7 +46,8 @@ func seed(ctx context.Context, a *app.Application, reads app.ReadModel, cfg Seed
 	nouns := []string{"Kettle", "Lamp", "Chair", "Backpack", "Notebook", "Headphones", "Mug", "Desk", "Bicycle", "Umbrella"}
 
 	products := make([]string, 0, cfg.Products)
-	progress := newProgress(out, "products", cfg.Products)
+	bar := progress.New(out, progress.Config{Label: "seed", Unit: "products", Total: int64(cfg.Products)})
+	defer func() { bar.Stop() }()
 	for i := range cfg.Products {
 		p, err := a.Commands.CreateProduct.Handle(ctx, app.CreateProduct{
 			SKU:          fmt.Sprintf("DEMO-%05d", i+1),
@@ -59,11 +61,12 @@ func seed(ctx context.Context, a *app.Application, reads app.ReadModel, cfg Seed
 			return fmt.Errorf("seed product %d: %w", i+1, err)
 		}
 		products = append(products, p.ID)
-		progress.step()
+		bar.Add(1)
 	}
+	bar.Done()
 
 	customers := make([]string, 0, cfg.Customers)
-	progress = newProgress(out, "customers", cfg.Customers)
+	bar = progress.New(out, progress.Config{Label: "seed", Unit: "customers", Total: int64(cfg.Customers)})
 	for i := range cfg.Customers {
 		c, err := a.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{
 			Email: fmt.Sprintf("customer%04d@example.com", i+1),
@@ -73,11 +76,12 @@ func seed(ctx context.Context, a *app.Application, reads app.ReadModel, cfg Seed
 			return fmt.Errorf("seed customer %d: %w", i+1, err)
 		}
 		customers = append(customers, c.ID)
-		progress.step()
+		bar.Add(1)
 	}
+	bar.Done()
 
 	var refused int
-	progress = newProgress(out, "orders", cfg.Orders)
+	bar = progress.New(out, progress.Config{Label: "seed", Unit: "orders", Total: int64(cfg.Orders)})
 	for i := 0; i < cfg.Orders && len(customers) > 0 && len(products) > 0; i++ {
 		lines := make([]domain.LineRequest, 0, 3)
 		for _, j := range rng.Perm(len(products))[:1+rng.IntN(min(3, len(products)))] {
@@ -86,7 +90,7 @@ func seed(ctx context.Context, a *app.Application, reads app.ReadModel, cfg Seed
 		placed, err := a.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: customers[rng.IntN(len(customers))], Lines: lines})
 		if errors.Is(err, domain.ErrInsufficientStock) {
 			refused++
-			progress.step()
+			bar.Add(1)
 			continue
 		}
 		if err != nil {
@@ -95,8 +99,9 @@ func seed(ctx context.Context, a *app.Application, reads app.ReadModel, cfg Seed
 		if err := advance(ctx, a, placed.Order.ID, rng.IntN(4)); err != nil {
 			return fmt.Errorf("seed order %d: %w", i+1, err)
 		}
-		progress.step()
+		bar.Add(1)
 	}
+	bar.Done()
 	fmt.Fprintf(out, "seed: %d products, %d customers, %d orders (%d refused for stock) in %s\n",
 		len(products), len(customers), cfg.Orders-refused, refused, time.Since(start).Round(time.Millisecond))
 	return nil
@@ -120,24 +125,4 @@ func advance(ctx context.Context, a *app.Application, orderID string, stage int)
 		return err
 	}
 	return nil
-}
-
-// progress prints a line at every tenth of a long operation.
-type progress struct {
-	out        io.Writer
-	what       string
-	done, want int
-	start      time.Time
-}
-
-func newProgress(out io.Writer, what string, want int) *progress {
-	return &progress{out: out, what: what, want: want, start: time.Now()}
-}
-
-func (p *progress) step() {
-	p.done++
-	if p.want < 10 || p.done%(p.want/10) == 0 || p.done == p.want {
-		rate := float64(p.done) / max(time.Since(p.start).Seconds(), 1e-9)
-		fmt.Fprintf(p.out, "seed: %s %d/%d (%.0f/s)\n", p.what, p.done, p.want, rate)
-	}
 }

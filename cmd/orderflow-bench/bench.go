@@ -555,14 +555,9 @@ func deleteKeys(ctx context.Context, rdb *redis.Client, prefix string) error {
 
 // redisDescription names the Redis server version.
 func redisDescription(ctx context.Context, rdb *redis.Client) string {
-	info, err := rdb.Info(ctx, "server").Result()
-	if err != nil {
-		return "Redis (unknown version)"
-	}
-	for line := range strings.Lines(info) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
-			return "Redis " + v
-		}
+	info := rdb.InfoMap(ctx, "server")
+	if v := info.Item("Server", "redis_version"); info.Err() == nil && v != "" {
+		return "Redis " + v
 	}
 	return "Redis (unknown version)"
 }

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/orderflow/orderflow/cmd/internal/progress"
 )
 
 // op is one operation of a closed-loop client: worker numbers the client and
@@ -117,12 +119,13 @@ func runClosedLoop(ctx context.Context, out io.Writer, label string, clients int
 	}
 	var (
 		workers   = make([]worker, clients)
-		ok, bad   atomic.Int64
 		samplesMu sync.Mutex
 		samples   []string
 		wg        sync.WaitGroup
 	)
 	cpu0, machine0 := processCPU(), readMachineCPU()
+	// A run no longer than period gets only its summary line.
+	bar := progress.New(out, progress.Config{Label: "  " + label, Unit: "ok", Duration: d, Every: max(period, d+time.Second)})
 	start := time.Now()
 	deadline := start.Add(d)
 	for i := range clients {
@@ -137,14 +140,14 @@ func runClosedLoop(ctx context.Context, out io.Writer, label string, clients int
 				err := do(ctx, i, rng)
 				if err == nil {
 					w.latencies = append(w.latencies, time.Since(t))
-					ok.Add(1)
+					bar.Add(1)
 					continue
 				}
 				if ctx.Err() != nil {
 					return
 				}
 				w.failed++
-				bad.Add(1)
+				bar.Fail(1)
 				kind := "error"
 				var k kinded
 				if errors.As(err, &k) {
@@ -159,21 +162,8 @@ func runClosedLoop(ctx context.Context, out io.Writer, label string, clients int
 			}
 		}()
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	// A run no longer than period gets only its summary line.
-	tick := time.NewTicker(max(period, d+time.Second))
-	defer tick.Stop()
-	for waiting := true; waiting; {
-		select {
-		case <-done:
-			waiting = false
-		case <-tick.C:
-			elapsed := time.Since(start)
-			fmt.Fprintf(out, "  %s: %4.1fs/%s  %s ok (%s/s)  %d failed\n", label, elapsed.Seconds(), d,
-				thousands(float64(ok.Load())), thousands(float64(ok.Load())/elapsed.Seconds()), bad.Load())
-		}
-	}
+	wg.Wait()
+	bar.Stop()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -217,8 +207,8 @@ func runOpenLoop(ctx context.Context, out io.Writer, label string, rate float64,
 		maxLate time.Duration
 	)
 	cpu0, machine0 := processCPU(), readMachineCPU()
+	bar := progress.New(out, progress.Config{Label: fmt.Sprintf("  %s at %s/s", label, thousands(rate)), Unit: "done", Duration: d, Every: period})
 	start := time.Now()
-	lastPrint := start
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
@@ -241,12 +231,14 @@ func runOpenLoop(ctx context.Context, out io.Writer, label string, rate float64,
 			defer mu.Unlock()
 			if err == nil {
 				lat = append(lat, took)
+				bar.Add(1)
 				return
 			}
 			if ctx.Err() != nil {
 				return
 			}
 			failed++
+			bar.Fail(1)
 			kind := "error"
 			var k kinded
 			if errors.As(err, &k) {
@@ -257,16 +249,9 @@ func runOpenLoop(ctx context.Context, out io.Writer, label string, rate float64,
 				samples = append(samples, msg)
 			}
 		}()
-		if now := time.Now(); now.Sub(lastPrint) >= period {
-			lastPrint = now
-			mu.Lock()
-			done, bad := len(lat), failed
-			mu.Unlock()
-			fmt.Fprintf(out, "  %s: %4.1fs/%s  %s started, %s done at %s/s target  %d failed\n", label, now.Sub(start).Seconds(), d,
-				thousands(float64(i+1)), thousands(float64(done)), thousands(rate), bad)
-		}
 	}
 	wg.Wait()
+	bar.Stop()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -290,7 +275,7 @@ func runCount(ctx context.Context, out io.Writer, label string, n, clients int, 
 		next atomic.Int64
 		wg   sync.WaitGroup
 	)
-	p := newProgress(out, label, n, "")
+	p := progress.New(out, progress.Config{Label: "  " + label, Total: int64(n)})
 	for range min(clients, n) {
 		wg.Add(1)
 		go func() {
@@ -304,45 +289,17 @@ func runCount(ctx context.Context, out io.Writer, label string, n, clients int, 
 					cancel(fmt.Errorf("%s %d: %w", label, i+1, err))
 					return
 				}
-				p.add(1)
+				p.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	return context.Cause(ctx)
-}
-
-// progress prints a line at every tenth of a counted operation.
-type progress struct {
-	mu    sync.Mutex
-	out   io.Writer
-	label string
-	unit  string
-	total int
-	done  int
-	start time.Time
-}
-
-func newProgress(out io.Writer, label string, total int, unit string) *progress {
-	return &progress{out: out, label: label, unit: unit, total: total, start: time.Now()}
-}
-
-// add records n more done and prints when a tenth boundary was crossed.
-func (p *progress) add(n int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	before := p.done
-	p.done += n
-	if p.done*10/max(p.total, 1) == before*10/max(p.total, 1) && p.done != p.total {
-		return
+	if err := context.Cause(ctx); err != nil {
+		p.Stop()
+		return err
 	}
-	elapsed := time.Since(p.start)
-	unit := p.unit
-	if unit != "" {
-		unit = " " + unit
-	}
-	fmt.Fprintf(p.out, "  %s: %s/%s%s (%3.0f%%, %s/s, %s)\n", p.label, thousands(float64(p.done)), thousands(float64(p.total)), unit,
-		100*float64(p.done)/float64(max(p.total, 1)), thousands(float64(p.done)/max(elapsed.Seconds(), 1e-9)), elapsed.Round(100*time.Millisecond))
+	p.Done()
+	return nil
 }
 
 // processCPU is the CPU time (user + system) this process used so far.

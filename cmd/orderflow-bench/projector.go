@@ -21,6 +21,7 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/cmd/internal/progress"
 	"github.com/orderflow/orderflow/domain"
 )
 
@@ -355,27 +356,33 @@ type replayRun struct {
 // replayDone matches the summary line of orderflow-projector replay.
 const replayDone = `^replay: done from the (.+?): (\d+) events folded, \d+ keys written into generation "[^"]*" in (\S+) \(([\d.]+) events/s\).*; (\S+) in all$`
 
-// runReplay runs `orderflow-projector replay --from=from`, echoing its
-// progress lines at most every progress period, and parses its summary.
+// replayProgress matches a progress line of orderflow-projector replay,
+// printed in plain lines because its output is a pipe here (progress package).
+const replayProgress = `^replay: (.+?): ([\d,]+)/([\d,]+) events \(`
+
+// runReplay runs `orderflow-projector replay --from=from`, showing its
+// progress as the bench's own (a bar on a terminal, a line every progress
+// period otherwise), and parses its summary.
 func runReplay(ctx context.Context, e *env, from, label string) (replayRun, error) {
-	done := regexp.MustCompile(replayDone)
+	done, progressed := regexp.MustCompile(replayDone), regexp.MustCompile(replayProgress)
 	pr, pw := io.Pipe()
 	var summary []string
 	scanned := make(chan error, 1)
 	go func() {
+		report := progress.NewPhased(e.out, progress.Config{Unit: "events", Every: e.cfg.ProgressPeriod})
+		defer report.Stop()
 		sc := bufio.NewScanner(pr)
-		last := time.Time{}
 		for sc.Scan() {
 			line := sc.Text()
-			if m := done.FindStringSubmatch(line); m != nil {
-				summary = m
-				fmt.Fprintf(e.out, "  %s\n", line)
+			if m := progressed.FindStringSubmatch(line); m != nil {
+				report.Update("  replay: "+m[1], parseCount(m[2]), parseCount(m[3]))
 				continue
 			}
-			if time.Since(last) >= e.cfg.ProgressPeriod || !strings.Contains(line, " events/s, ETA ") {
-				last = time.Now()
-				fmt.Fprintf(e.out, "  %s\n", line)
+			if m := done.FindStringSubmatch(line); m != nil {
+				summary = m
+				report.Stop()
 			}
+			report.Println("  " + line)
 		}
 		_, _ = io.Copy(io.Discard, pr)
 		scanned <- sc.Err()
@@ -600,4 +607,11 @@ func waitProjected(ctx context.Context, e *env, relay *process) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// parseCount reads a count printed with thousands separators; 0 when it is
+// not one.
+func parseCount(s string) int64 {
+	n, _ := strconv.ParseInt(strings.ReplaceAll(s, ",", ""), 10, 64)
+	return n
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/orderflow/orderflow/adapters/postgres"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/cmd/internal/progress"
 	"github.com/orderflow/orderflow/domain"
 )
 
@@ -237,7 +238,9 @@ func waitCheckpointTenths(ctx context.Context, e *env, relay *process, first, ta
 	passed := 0
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
-	lastPrint := time.Now()
+	// The count is estimated from global positions: "about" so many events.
+	bar := progress.New(e.out, progress.Config{Label: "  relay: about", Total: int64(events), Unit: "events published", Every: e.cfg.ProgressPeriod})
+	defer bar.Stop()
 	deadline := time.Now().Add(limit)
 	for {
 		s, err := e.redis.Get(ctx, e.keys.RelayCheckpoint()).Result()
@@ -261,11 +264,7 @@ func waitCheckpointTenths(ctx context.Context, e *env, relay *process, first, ta
 		if !target.After(cp) {
 			return time.Since(since), tenths, nil
 		}
-		if now := time.Now(); now.Sub(lastPrint) >= e.cfg.ProgressPeriod {
-			lastPrint = now
-			fmt.Fprintf(e.out, "  relay: about %s/%s events published (%3.0f%%), %s\n", thousands(share*float64(events)), thousands(float64(events)), 100*share,
-				now.Sub(since).Round(100*time.Millisecond))
-		}
+		bar.Set(int64(share * float64(events)))
 		if time.Now().After(deadline) {
 			return 0, tenths, fmt.Errorf("the relay's checkpoint %s did not reach %s within %s", cp, target, limit)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/orderflow/orderflow/adapters/postgres"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/cmd/internal/progress"
 	"github.com/orderflow/orderflow/domain"
 )
 
@@ -309,7 +310,8 @@ func aggregateLoads(ctx context.Context, e *env) (*loadCost, error) {
 	}
 
 	longID := uuid.Must(uuid.NewV7()).String()
-	p := newProgress(e.out, "long stream", longEvents, "events")
+	p := progress.New(e.out, progress.Config{Label: "  long stream", Total: int64(longEvents), Unit: "events"})
+	defer func() { p.Stop() }()
 	for chunk := range longEvents / longStreamChunk {
 		err := store.Update(ctx, func(ctx context.Context, tx app.Tx) error {
 			var prod *domain.Product
@@ -338,8 +340,9 @@ func aggregateLoads(ctx context.Context, e *env) (*loadCost, error) {
 		if err != nil {
 			return nil, fmt.Errorf("long stream at chunk %d: %w", chunk+1, err)
 		}
-		p.add(longStreamChunk)
+		p.Add(longStreamChunk)
 	}
+	p.Done()
 
 	cost := &loadCost{longEvents: int64(longEvents), snapshotEvery: store.SnapshotEvery, iterations: e.cfg.LoadIterations()}
 	err = e.db.pool.QueryRow(ctx, `SELECT COALESCE(max(version), 0) FROM snapshots WHERE stream_id = $1`, longID).Scan(&cost.snapshotVersion)
@@ -375,13 +378,14 @@ func aggregateLoads(ctx context.Context, e *env) (*loadCost, error) {
 	warmup := min(50, max(n/10, 1))
 	e.printf("timing %s loads of each product (after %d warm-up loads), interleaved, within %s", thousands(float64(n)), warmup, budget)
 	var shortTx, longTx, shortLoad, longLoad []time.Duration
-	p = newProgress(e.out, "loads", n, "pairs")
+	p = progress.New(e.out, progress.Config{Label: "  loads", Total: int64(n), Unit: "pairs"})
 	var timing time.Time
 	for i := -warmup; i < n; i++ {
 		if i == 0 {
 			timing = time.Now()
 		}
 		if i >= minPairs && time.Since(timing) > budget {
+			p.Stop()
 			e.printf("  loads: time budget of %s used up after %s pairs (--load-budget)", budget, thousands(float64(i)))
 			cost.iterations = i
 			break
@@ -407,9 +411,10 @@ func aggregateLoads(ctx context.Context, e *env) (*loadCost, error) {
 			}
 		}
 		if i >= 0 {
-			p.add(1)
+			p.Add(1)
 		}
 	}
+	p.Done()
 	cost.shortTx, cost.longTx = median(shortTx), median(longTx)
 	cost.shortLoad, cost.longLoad = median(shortLoad), median(longLoad)
 	e.printf("  medians: short %s (load %s), long %s (load %s)", cost.shortTx.Round(time.Microsecond), cost.shortLoad.Round(time.Microsecond),

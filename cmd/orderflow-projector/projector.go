@@ -19,6 +19,7 @@ import (
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/cmd/internal/progress"
 	"github.com/orderflow/orderflow/cmd/internal/service"
 	"github.com/orderflow/orderflow/migrations"
 	"github.com/orderflow/orderflow/projections"
@@ -400,14 +401,15 @@ func (m *Main) replay(ctx context.Context, d *deps) error {
 	if err != nil {
 		return err
 	}
+	report := progress.NewPhased(m.stdout, progress.Config{Unit: "events"})
+	defer report.Stop()
 	cfg := app.ReplayConfig{Progress: func(p app.ReplayProgress) {
-		fmt.Fprintf(m.stdout, "replay: %s: %d/%d events, %.0f events/s, ETA %s\n",
-			p.Source, p.Events, p.Estimate, p.Rate(), p.ETA().Round(time.Second))
+		report.Update("replay: "+p.Source, p.Events, p.Estimate)
 	}}
 	events := postgres.NewStore(d.pool)
 	fromStore := postgres.NewReplaySource(events)
 	fromStore.HeldBack = func() {
-		fmt.Fprintln(m.stdout, "replay: waiting for transactions in flight to end: events committed after they began are not readable before")
+		report.Println("replay: waiting for transactions in flight to end: events committed after they began are not readable before")
 	}
 	var source app.ReplaySource = streams.NewReplaySource(d.cacheClient, d.keys, events)
 	if m.Config.ReplayFrom == "store" {
@@ -415,9 +417,11 @@ func (m *Main) replay(ctx context.Context, d *deps) error {
 	}
 	sum, err := app.Replay(ctx, cache, store, source, cfg)
 	if errors.Is(err, app.ErrReplayGap) && m.Config.ReplayFrom == "auto" {
+		report.Stop()
 		fmt.Fprintf(m.stdout, "replay: the streams were trimmed (%v); reading the event store instead\n", err)
 		sum, err = app.Replay(ctx, cache, store, fromStore, cfg)
 	}
+	report.Stop()
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
