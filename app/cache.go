@@ -140,6 +140,7 @@ type Cache struct {
 	store CacheStore
 	cfg   CacheConfig
 	group singleflight.Group
+	fresh freshLoads
 	stats map[CacheFamily]*FamilyStats
 	gens  atomic.Pointer[generations]
 }
@@ -285,8 +286,12 @@ func (c *Cache) getOrLoad(ctx context.Context, key CacheKey, load rawLoader) (En
 		c.cfg.OnStoreGet(key.Family, time.Since(start))
 	}
 	if err != nil {
-		// The store is down: PostgreSQL answers, nothing is cached.
-		data, version, err := c.timedLoad(ctx, key.Family, load)
+		// The store is down or too slow: PostgreSQL answers, nothing is
+		// cached, and concurrent readers share loads that began after they
+		// arrived.
+		data, version, err := c.fresh.do(ctx, redisKey, func(ctx context.Context) ([]byte, int64, error) {
+			return c.timedLoad(ctx, key.Family, load)
+		})
 		if err != nil {
 			return Encoded{}, "", err
 		}
