@@ -26,13 +26,13 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
-	"github.com/orderflow/orderflow/adapters/tcpproxy"
+	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 	"github.com/orderflow/orderflow/app"
 )
 
 // The API with its real cache: PostgreSQL and Redis of the test instance,
 // each test with its own database and key prefix, optionally reached
-// through a tcpproxy that a test cuts to take the dependency away.
+// through a faultproxy that a test cuts to take the dependency away.
 
 // pollLimit bounds every wait for a condition.
 const pollLimit = 20 * time.Second
@@ -54,7 +54,7 @@ type cachedAPI struct {
 	cache  *app.Cache
 	client *http.Client
 	// pgProxy and redisProxy are set when the options asked for them.
-	pgProxy, redisProxy *tcpproxy.Proxy
+	pgProxy, redisProxy *faultproxy.Proxy
 }
 
 func newCachedAPI(t *testing.T, opts cachedAPIOptions) *cachedAPI {
@@ -65,9 +65,9 @@ func newCachedAPI(t *testing.T, opts cachedAPIOptions) *cachedAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pgProxy *tcpproxy.Proxy
+	var pgProxy *faultproxy.Proxy
 	if opts.proxyPostgres {
-		pgProxy = tcpproxy.Start(t, net.JoinHostPort(poolCfg.ConnConfig.Host, strconv.Itoa(int(poolCfg.ConnConfig.Port))))
+		pgProxy = faultproxy.Start(t, net.JoinHostPort(poolCfg.ConnConfig.Host, strconv.Itoa(int(poolCfg.ConnConfig.Port))))
 		host, port := splitHostPort(t, pgProxy.Addr())
 		poolCfg.ConnConfig.Host, poolCfg.ConnConfig.Port = host, port
 		poolCfg.ConnConfig.ConnectTimeout = 2 * time.Second
@@ -83,9 +83,9 @@ func newCachedAPI(t *testing.T, opts cachedAPIOptions) *cachedAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var redisProxy *tcpproxy.Proxy
+	var redisProxy *faultproxy.Proxy
 	if opts.proxyRedis {
-		redisProxy = tcpproxy.Start(t, redisOpts.Addr)
+		redisProxy = faultproxy.Start(t, redisOpts.Addr)
 		redisOpts.Addr = redisProxy.Addr()
 	}
 	if opts.redisTimeout > 0 {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
-	"github.com/orderflow/orderflow/adapters/tcpproxy"
+	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 	"github.com/orderflow/orderflow/app"
 )
 
@@ -178,7 +178,7 @@ func jitteredRedisURL(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := tcpproxy.Start(t, target.Host)
+	proxy := faultproxy.Start(t, target.Host)
 	proxy.Jitter(10 * time.Millisecond)
 	target.Host = proxy.Addr()
 	return target.String()

@@ -37,7 +37,7 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
-	"github.com/orderflow/orderflow/adapters/tcpproxy"
+	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain"
 )
@@ -751,7 +751,7 @@ func TestRelayRecoversFromRedisOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := tcpproxy.Start(t, target.Host)
+	proxy := faultproxy.Start(t, target.Host)
 	viaProxy := *target
 	viaProxy.Host = proxy.Addr()
 	r := e.start(map[string]string{"ORDERFLOW_REDIS_URL": viaProxy.String()})
