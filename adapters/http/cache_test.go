@@ -26,8 +26,8 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
-	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 )
 
 // The API with its real cache: PostgreSQL and Redis of the test instance,
@@ -39,7 +39,7 @@ const pollLimit = 20 * time.Second
 
 type cachedAPIOptions struct {
 	// proxyPostgres and proxyRedis route the API's connections through a
-	// tcpproxy each, for the test to cut.
+	// faultproxy each, for the test to cut.
 	proxyPostgres, proxyRedis bool
 	// redisTimeout bounds one Redis call (0: go-redis defaults), as
 	// ORDERFLOW_REDIS_TIMEOUT does.

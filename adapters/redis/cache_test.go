@@ -12,8 +12,8 @@ import (
 
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
-	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 )
 
 func newStore(t *testing.T) (*orderflowredis.CacheStore, string) {

@@ -19,8 +19,8 @@ import (
 
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
-	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 )
 
 // TestNoStaleReadUnderConcurrentWriters: writers change prices, a profile

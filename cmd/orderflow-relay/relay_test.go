@@ -37,9 +37,9 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
-	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 )
 
 var (
