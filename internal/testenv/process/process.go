@@ -34,7 +34,8 @@ type Spec struct {
 	// AddrEnv names the setting that receives the program's HTTP address
 	// (the API, or the ops server of the relay and the projector): Addr,
 	// or when Addr is empty a free loopback address chosen by New. A
-	// restart keeps the address. "" when the program serves none.
+	// restart keeps the address. "" when the program serves no HTTP, or
+	// takes Addr in its arguments (redis-server).
 	AddrEnv string
 	Addr    string
 	// Output receives the program's standard output and error as they
@@ -85,8 +86,8 @@ func New(spec Spec) (*Process, error) {
 	if settings == nil {
 		settings = map[string]string{}
 	}
+	p.Addr = spec.Addr
 	if spec.AddrEnv != "" {
-		p.Addr = spec.Addr
 		if p.Addr == "" {
 			addr, err := FreeAddr()
 			if err != nil {
