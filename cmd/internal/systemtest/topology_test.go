@@ -174,7 +174,6 @@ func activeRelay(t *testing.T, ctx context.Context, a, b *process.Process) (acti
 	return active, standby
 }
 
-
 // readYourWrites writes through one API instance and reads through the
 // other at once, never accepting the state from before the write.
 type readYourWrites struct {

@@ -301,6 +301,15 @@ func (p *Process) ExitCode() int {
 	return p.code
 }
 
+// Err is how the last run ended, with the program's last words: nil while
+// it runs and after a clean exit.
+func (p *Process) Err() error {
+	if p.Running() {
+		return nil
+	}
+	return p.exitError()
+}
+
 func (p *Process) exitError() error {
 	p.mu.Lock()
 	err := p.err
