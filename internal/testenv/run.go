@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"os/exec"
 	"testing"
 	"time"
@@ -22,11 +23,22 @@ const ProcessWait = 60 * time.Second
 // process (see Track).
 func StartProcess(tb testing.TB, spec process.Spec) *process.Process {
 	tb.Helper()
+	return start(tb, spec, true)
+}
+
+// StartListening is StartProcess for a program whose readiness is what the
+// test looks at (a standby relay is never ready): it waits only until the
+// program logs that it listens, where it was told.
+func StartListening(tb testing.TB, spec process.Spec) *process.Process {
+	tb.Helper()
+	return start(tb, spec, false)
+}
+
+func start(tb testing.TB, spec process.Spec, ready bool) *process.Process {
+	tb.Helper()
 	if _, set := spec.Settings["ORDERFLOW_LOG_FORMAT"]; !set {
 		s := map[string]string{"ORDERFLOW_LOG_FORMAT": "json"}
-		for k, v := range spec.Settings {
-			s[k] = v
-		}
+		maps.Copy(s, spec.Settings)
 		spec.Settings = s
 	}
 	p, err := process.New(spec)
@@ -40,12 +52,20 @@ func StartProcess(tb testing.TB, spec process.Spec) *process.Process {
 	if p.Addr == "" {
 		return p
 	}
-	if err := p.WaitReady(context.Background(), ProcessWait); err != nil {
-		tb.Fatal(err)
+	if ready {
+		if err := p.WaitReady(context.Background(), ProcessWait); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	if spec.Settings["ORDERFLOW_LOG_FORMAT"] == "json" {
 		WaitFor(tb, ProcessWait, p.Name+" logs where it listens", func() (bool, string) {
-			return p.Logs().Listening() != "", "no listening record yet"
+			if p.Logs().Listening() != "" {
+				return true, ""
+			}
+			if !p.Running() {
+				tb.Fatalf("%s exited before listening: %v\n%s", p.Name, p.Err(), p.Tail(40))
+			}
+			return false, "no listening record yet"
 		})
 		if got := p.Logs().Listening(); got != p.Addr {
 			tb.Fatalf("%s listens on %q, want %q (loopback)", p.Name, got, p.Addr)
