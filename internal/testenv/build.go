@@ -11,25 +11,27 @@ import (
 	"github.com/orderflow/orderflow/internal/testenv/process"
 )
 
-// built holds the binaries of this test binary. It is process-wide on
-// purpose: the tests of a package share one build, and TestMain (Main)
-// removes it when they are done.
-var built struct {
+// builds are the binaries of this test binary, with and without the race
+// detector. They are process-wide on purpose: the tests of a package share
+// one build, and TestMain (Main) removes them when the tests are done.
+var builds [2]struct {
 	once sync.Once
 	dir  string
 	bin  process.Binaries
 	err  error
 }
 
-// buildTimeout bounds the one `go build` of a test binary.
+// buildTimeout bounds one `go build` of the three binaries.
 const buildTimeout = 10 * time.Minute
 
 // Main runs the tests of a package that starts binaries and removes the
 // binaries afterwards; call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
-	if built.dir != "" {
-		_ = os.RemoveAll(built.dir)
+	for i := range builds {
+		if builds[i].dir != "" {
+			_ = os.RemoveAll(builds[i].dir)
+		}
 	}
 	os.Exit(code)
 }
@@ -39,19 +41,37 @@ func Main(m *testing.M) {
 // with it, and returns their paths. The package's TestMain must call Main.
 func Binaries(tb testing.TB) process.Binaries {
 	tb.Helper()
-	built.once.Do(func() {
-		built.dir, built.err = os.MkdirTemp("", "orderflow-testenv-")
-		if built.err != nil {
+	return binaries(tb, RaceEnabled())
+}
+
+// BinariesWithoutRace is Binaries built without the race detector, for a
+// test whose subject is timing across processes (a thousand requests
+// arriving while one load is held), which the detector's slowdown would
+// turn into a different test.
+func BinariesWithoutRace(tb testing.TB) process.Binaries {
+	tb.Helper()
+	return binaries(tb, false)
+}
+
+func binaries(tb testing.TB, race bool) process.Binaries {
+	tb.Helper()
+	b := &builds[0]
+	if race {
+		b = &builds[1]
+	}
+	b.once.Do(func() {
+		b.dir, b.err = os.MkdirTemp("", "orderflow-testenv-")
+		if b.err != nil {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 		defer cancel()
-		built.bin, built.err = process.Build(ctx, built.dir, RaceEnabled())
+		b.bin, b.err = process.Build(ctx, b.dir, race)
 	})
-	if built.err != nil {
-		tb.Fatalf("testenv: build the binaries: %v", built.err)
+	if b.err != nil {
+		tb.Fatalf("testenv: build the binaries: %v", b.err)
 	}
-	return built.bin
+	return b.bin
 }
 
 // RaceEnabled reports whether this test binary runs with the race detector.
