@@ -48,7 +48,9 @@ type Env struct {
 	RedisURL string
 	Keys     app.Keyspace
 
-	// CacheStore and Cache are set with Options.Cache.
+	// CacheRedis, CacheStore and Cache are set with Options.Cache: the
+	// cache store has a client of its own, as in the binaries.
+	CacheRedis redis.UniversalClient
 	CacheStore *orderflowredis.CacheStore
 	Cache      *app.Cache
 }
@@ -67,7 +69,8 @@ func New(tb testing.TB, opts Options) *Env {
 	}
 	var err error
 	if opts.Cache {
-		e.CacheStore = orderflowredis.NewCacheStore(redistest.NewClient(tb, orderflowredis.PoolOptions{}), orderflowredis.BreakerConfig{})
+		e.CacheRedis = redistest.NewClient(tb, orderflowredis.PoolOptions{})
+		e.CacheStore = orderflowredis.NewCacheStore(e.CacheRedis, orderflowredis.BreakerConfig{})
 		cfg := opts.CacheConfig
 		cfg.Keys = e.Keys
 		if e.Cache, err = app.NewCache(e.CacheStore, cfg); err != nil {
