@@ -17,9 +17,8 @@ import (
 
 	orderflowhttp "github.com/orderflow/orderflow/adapters/http"
 	"github.com/orderflow/orderflow/adapters/jwt"
-	"github.com/orderflow/orderflow/adapters/postgres"
-	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // The API end to end over real PostgreSQL: each test gets its own database
@@ -38,12 +37,8 @@ type api struct {
 
 func newAPI(t *testing.T) *api {
 	t.Helper()
-	pool, _ := pgtest.NewPool(t)
-	store := postgres.NewStore(pool)
-	application, err := app.New(store, store, nil)
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
+	e := testenv.New(t, testenv.Options{})
+	pool, store, application := e.Pool, e.Store, e.App
 	reg := prometheus.NewRegistry()
 	keys := testKeys(t)
 	server, err := orderflowhttp.NewServer(orderflowhttp.Config{

@@ -16,9 +16,8 @@ import (
 
 	orderflowhttp "github.com/orderflow/orderflow/adapters/http"
 	"github.com/orderflow/orderflow/adapters/jwt"
-	"github.com/orderflow/orderflow/adapters/postgres"
-	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // testSecret signs the tokens of every API the tests build.
@@ -316,12 +315,8 @@ func TestAuthEveryRoute(t *testing.T) {
 // newAuthServer builds a server over a fresh database, with auth on or off.
 func newAuthServer(t *testing.T, authOff bool) *orderflowhttp.Server {
 	t.Helper()
-	pool, _ := pgtest.NewPool(t)
-	store := postgres.NewStore(pool)
-	application, err := app.New(store, store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := testenv.New(t, testenv.Options{})
+	store, application := e.Store, e.App
 	reg := prometheus.NewRegistry()
 	cfg := orderflowhttp.Config{App: application, Registerer: reg, Gatherer: reg, Ready: store.Ping, AuthOff: authOff}
 	if !authOff {

@@ -26,20 +26,21 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
-	"github.com/orderflow/orderflow/adapters/tcpproxy"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 )
 
 // The API with its real cache: PostgreSQL and Redis of the test instance,
 // each test with its own database and key prefix, optionally reached
-// through a tcpproxy that a test cuts to take the dependency away.
+// through a faultproxy that a test cuts to take the dependency away.
 
 // pollLimit bounds every wait for a condition.
 const pollLimit = 20 * time.Second
 
 type cachedAPIOptions struct {
 	// proxyPostgres and proxyRedis route the API's connections through a
-	// tcpproxy each, for the test to cut.
+	// faultproxy each, for the test to cut.
 	proxyPostgres, proxyRedis bool
 	// redisTimeout bounds one Redis call (0: go-redis defaults), as
 	// ORDERFLOW_REDIS_TIMEOUT does.
@@ -54,7 +55,7 @@ type cachedAPI struct {
 	cache  *app.Cache
 	client *http.Client
 	// pgProxy and redisProxy are set when the options asked for them.
-	pgProxy, redisProxy *tcpproxy.Proxy
+	pgProxy, redisProxy *faultproxy.Proxy
 }
 
 func newCachedAPI(t *testing.T, opts cachedAPIOptions) *cachedAPI {
@@ -65,9 +66,9 @@ func newCachedAPI(t *testing.T, opts cachedAPIOptions) *cachedAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pgProxy *tcpproxy.Proxy
+	var pgProxy *faultproxy.Proxy
 	if opts.proxyPostgres {
-		pgProxy = tcpproxy.Start(t, net.JoinHostPort(poolCfg.ConnConfig.Host, strconv.Itoa(int(poolCfg.ConnConfig.Port))))
+		pgProxy = faultproxy.Start(t, net.JoinHostPort(poolCfg.ConnConfig.Host, strconv.Itoa(int(poolCfg.ConnConfig.Port))))
 		host, port := splitHostPort(t, pgProxy.Addr())
 		poolCfg.ConnConfig.Host, poolCfg.ConnConfig.Port = host, port
 		poolCfg.ConnConfig.ConnectTimeout = 2 * time.Second
@@ -83,9 +84,9 @@ func newCachedAPI(t *testing.T, opts cachedAPIOptions) *cachedAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var redisProxy *tcpproxy.Proxy
+	var redisProxy *faultproxy.Proxy
 	if opts.proxyRedis {
-		redisProxy = tcpproxy.Start(t, redisOpts.Addr)
+		redisProxy = faultproxy.Start(t, redisOpts.Addr)
 		redisOpts.Addr = redisProxy.Addr()
 	}
 	if opts.redisTimeout > 0 {
@@ -220,7 +221,7 @@ func (a *cachedAPI) get(path string, allowed ...app.CacheStatus) response {
 // second read, unless a Redis call timed out), failing when it never is.
 func (a *cachedAPI) warm(path string) {
 	a.t.Helper()
-	eventually(a.t, "GET "+path+" served from the cache", func() (bool, string) {
+	testenv.WaitFor(a.t, pollLimit, "GET "+path+" served from the cache", func() (bool, string) {
 		r := a.get(path, app.CacheHit, app.CacheMiss)
 		return r.header.Get("X-Cache") == string(app.CacheHit), r.header.Get("X-Cache")
 	})
@@ -243,24 +244,6 @@ func itemByID(page app.ProductPage, id string) (app.ProductListItem, bool) {
 		}
 	}
 	return app.ProductListItem{}, false
-}
-
-// eventually polls cond every 20ms until it holds, failing after pollLimit.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(pollLimit)
-	last := ""
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last: %s", what, last)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestReadYourWritesThroughTheCache: after a command answered, every read
@@ -491,12 +474,12 @@ func TestRedisDownServesFromPostgres(t *testing.T) {
 	expectReady(t, a, "degraded")
 
 	a.redisProxy.Restore()
-	eventually(t, "reads served from Redis again", func() (bool, string) {
+	testenv.WaitFor(t, pollLimit, "reads served from Redis again", func() (bool, string) {
 		r := a.must(http.MethodGet, paths["product"], "")
 		return r.status == http.StatusOK && r.header.Get("X-Cache") == string(app.CacheHit), fmt.Sprintf("%d %s", r.status, r.header.Get("X-Cache"))
 	})
 	for name, p := range paths {
-		eventually(t, name+" served from Redis again", func() (bool, string) {
+		testenv.WaitFor(t, pollLimit, name+" served from Redis again", func() (bool, string) {
 			r := a.must(http.MethodGet, p, "")
 			return r.status == http.StatusOK && r.header.Get("X-Cache") == string(app.CacheHit), fmt.Sprintf("%d %s", r.status, r.header.Get("X-Cache"))
 		})
@@ -509,7 +492,7 @@ func TestRedisDownServesFromPostgres(t *testing.T) {
 // of Redis may time out on a busy machine.
 func eventuallyReady(t *testing.T, a *cachedAPI) {
 	t.Helper()
-	eventually(t, "readiness ok", func() (bool, string) {
+	testenv.WaitFor(t, pollLimit, "readiness ok", func() (bool, string) {
 		r := a.must(http.MethodGet, "/readyz", "")
 		return r.status == http.StatusOK && r.json(t)["status"] == "ok", string(r.body)
 	})
@@ -574,7 +557,7 @@ func TestPostgresDownServesCachedReads(t *testing.T) {
 	expectProblem(t, a.must(http.MethodGet, "/readyz", ""), http.StatusServiceUnavailable, "unavailable")
 
 	a.pgProxy.Restore()
-	eventually(t, "live stock again", func() (bool, string) {
+	testenv.WaitFor(t, pollLimit, "live stock again", func() (bool, string) {
 		r := a.must(http.MethodGet, "/api/v1/products/"+warm, "")
 		if r.status != http.StatusOK {
 			return false, fmt.Sprintf("%d %s", r.status, r.body)

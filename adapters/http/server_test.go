@@ -1,7 +1,6 @@
 package http
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,19 +8,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // testServer is a Server whose logs a test can read.
 type testServer struct {
 	*Server
-	logs *syncBuffer
+	logs *testenv.LogSink
 }
 
 // newTestServer builds a Server over application with a private registry.
@@ -35,7 +34,7 @@ func newTestServer(t *testing.T, application *app.Application, ready func(contex
 	if ready == nil {
 		ready = func(context.Context) error { return nil }
 	}
-	logs := &syncBuffer{}
+	logs := testenv.NewLogSink()
 	reg := prometheus.NewRegistry()
 	s, err := NewServer(Config{
 		App:        application,
@@ -124,24 +123,6 @@ func wantFields(t *testing.T, p problem, fields ...string) {
 	for f, msgs := range got {
 		t.Errorf("unexpected failing field %q: %v", f, msgs)
 	}
-}
-
-// syncBuffer is a bytes.Buffer that handlers may write from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestConfigValidate(t *testing.T) {

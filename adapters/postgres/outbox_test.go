@@ -14,11 +14,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orderflow/orderflow/adapters/postgres"
-	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // outboxFixture is a fresh database with the store, the outbox and the
@@ -33,13 +33,8 @@ type outboxFixture struct {
 
 func newOutboxFixture(t *testing.T) outboxFixture {
 	t.Helper()
-	pool, dsn := pgtest.NewPool(t)
-	store := postgres.NewStore(pool)
-	a, err := app.New(store, store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return outboxFixture{pool: pool, dsn: dsn, store: store, outbox: postgres.NewOutbox(pool), app: a}
+	e := testenv.New(t, testenv.Options{})
+	return outboxFixture{pool: e.Pool, dsn: e.DSN, store: e.Store, outbox: postgres.NewOutbox(e.Pool), app: e.App}
 }
 
 func (f outboxFixture) createProduct(t *testing.T, sku string) string {
@@ -147,7 +142,7 @@ func (f outboxFixture) logInCommitOrder(t *testing.T) []logEntry {
 func (f outboxFixture) readAll(t *testing.T, size int) []app.CommittedEvent {
 	t.Helper()
 	var all []app.CommittedEvent
-	awaitOutbox(t, 30*time.Second, "outbox yields the whole log", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "outbox yields the whole log", func() (bool, string) {
 		all = f.readFrom(t, app.LogPosition{}, size)
 		n := len(f.logInCommitOrder(t))
 		return len(all) == n, fmt.Sprintf("%d of %d events", len(all), n)
@@ -231,7 +226,7 @@ func (f outboxFixture) startRelay(t *testing.T) *relayHarness {
 func (h *relayHarness) awaitRounds(t *testing.T) {
 	t.Helper()
 	target := h.rounds.Load() + 2
-	awaitOutbox(t, 30*time.Second, "relay rounds", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "relay rounds", func() (bool, string) {
 		n := h.rounds.Load()
 		return n >= target, fmt.Sprintf("rounds %d, want %d", n, target)
 	})
@@ -254,25 +249,10 @@ func (h *relayHarness) published(t *testing.T) []string {
 // awaitPublished waits until the product stream holds exactly want, in order.
 func (h *relayHarness) awaitPublished(t *testing.T, want []string) {
 	t.Helper()
-	awaitOutbox(t, 30*time.Second, "stream contents", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "stream contents", func() (bool, string) {
 		got := h.published(t)
 		return slices.Equal(got, want), fmt.Sprintf("stream %v\nwant   %v", got, want)
 	})
-}
-
-func awaitOutbox(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s: %s", what, timeout, state)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval of a deadline loop
-	}
 }
 
 func logIDs(entries []logEntry) []string {
@@ -320,7 +300,7 @@ func TestRelayWaitsForEarlierTransactionThatCommitsLater(t *testing.T) {
 		t.Fatalf("log has %d events, want %d", len(all), len(before)+2)
 	}
 	var newer []app.CommittedEvent
-	awaitOutbox(t, 30*time.Second, "outbox yields A and B", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "outbox yields A and B", func() (bool, string) {
 		newer = f.readFrom(t, checkpoint, 100)
 		return len(newer) == 2, fmt.Sprintf("%d events", len(newer))
 	})
@@ -638,7 +618,7 @@ func TestOutboxKeepsAggregateOrderUnderConcurrentCancelsAndRestocks(t *testing.T
 // awaitLockWaiters waits until n sessions of the test database wait for a lock.
 func (f outboxFixture) awaitLockWaiters(t *testing.T, n int) {
 	t.Helper()
-	awaitOutbox(t, 30*time.Second, "lock waiters", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "lock waiters", func() (bool, string) {
 		var got int
 		err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&got)
@@ -678,7 +658,7 @@ func TestOutboxStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.restock(t, p)
-	awaitOutbox(t, 30*time.Second, "oldest in-flight age", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "oldest in-flight age", func() (bool, string) {
 		stats, err = f.outbox.Stats(ctx, all[len(all)-1].At)
 		if err != nil {
 			t.Fatal(err)
@@ -699,7 +679,7 @@ func TestOutboxStats(t *testing.T) {
 func (f outboxFixture) awaitStats(t *testing.T, cp app.LogPosition, ok func(postgres.OutboxStats) bool) postgres.OutboxStats {
 	t.Helper()
 	var stats postgres.OutboxStats
-	awaitOutbox(t, 30*time.Second, "outbox stats", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "outbox stats", func() (bool, string) {
 		var err error
 		if stats, err = f.outbox.Stats(context.Background(), cp); err != nil {
 			t.Fatal(err)
@@ -741,7 +721,7 @@ func TestTryLeadIsExclusiveAndWakesOnAppend(t *testing.T) {
 		t.Fatal(err)
 	}
 	var next *postgres.Leadership
-	awaitOutbox(t, 10*time.Second, "lock after release", func() (bool, string) {
+	testenv.WaitFor(t, 10*time.Second, "lock after release", func() (bool, string) {
 		next, err = postgres.TryLead(ctx, f.dsn)
 		if err != nil {
 			t.Fatal(err)

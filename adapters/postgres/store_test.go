@@ -16,6 +16,7 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 type fixture struct {
@@ -26,13 +27,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	pool, _ := pgtest.NewPool(t)
-	store := postgres.NewStore(pool)
-	a, err := app.New(store, store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fixture{pool: pool, store: store, app: a}
+	e := testenv.New(t, testenv.Options{})
+	return fixture{pool: e.Pool, store: e.Store, app: e.App}
 }
 
 func (f fixture) product(t *testing.T, sku string, stock int64) app.Product {

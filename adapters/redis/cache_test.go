@@ -12,8 +12,8 @@ import (
 
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
-	"github.com/orderflow/orderflow/adapters/tcpproxy"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 )
 
 func newStore(t *testing.T) (*orderflowredis.CacheStore, string) {
@@ -185,7 +185,7 @@ func TestBreakerRidesOutAStall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := tcpproxy.Start(t, target.Host)
+	proxy := faultproxy.Start(t, target.Host)
 	client := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { _ = client.Close() })
 	store := orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{ConsecutiveFailures: 3, OpenFor: time.Minute, Window: time.Hour})

@@ -12,10 +12,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orderflow/orderflow/adapters/postgres"
-	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // The read path over real PostgreSQL and Redis: the cache service as the
@@ -39,32 +39,16 @@ type readPath struct {
 
 func newReadPath(t *testing.T) *readPath {
 	t.Helper()
-	pool, _ := pgtest.NewPool(t)
-	client, prefix := redistest.New(t)
-	rp := &readPath{
-		pg:         postgres.NewStore(pool),
-		cacheStore: orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{}),
-		redis:      client,
-		keys:       app.Keyspace{Prefix: prefix},
-		storeGets:  make(chan app.CacheFamily, 1024),
-	}
-	cache, err := app.NewCache(rp.cacheStore, app.CacheConfig{
-		Keys: rp.keys,
+	storeGets := make(chan app.CacheFamily, 1024)
+	e := testenv.New(t, testenv.Options{Cache: true, CacheConfig: app.CacheConfig{
 		OnStoreGet: func(f app.CacheFamily, _ time.Duration) {
 			select {
-			case rp.storeGets <- f:
+			case storeGets <- f:
 			default:
 			}
 		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp.cache = cache
-	if rp.app, err = app.New(rp.pg, rp.pg, cache); err != nil {
-		t.Fatal(err)
-	}
-	return rp
+	}})
+	return &readPath{app: e.App, cache: e.Cache, pg: e.Store, cacheStore: e.CacheStore, redis: e.Redis, keys: e.Keys, storeGets: storeGets}
 }
 
 func (rp *readPath) createProduct(t *testing.T, sku string, priceCents int64) app.Product {

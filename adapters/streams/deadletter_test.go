@@ -18,6 +18,7 @@ import (
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // errStoreDown is the cause the tests below break and fix.
@@ -49,8 +50,8 @@ func TestDeadLettersListReplayAndDrop(t *testing.T) {
 		}
 		customers = append(customers, c)
 	}
-	f.relayAll()
-	f.waitFor("both entries parked", func() (bool, string) {
+	f.RelayAll(f.t)
+	testenv.WaitFor(f.t, routerWait, "both entries parked", func() (bool, string) {
 		ok, detail := f.caughtUp(0)()
 		return ok && f.parked() == 2, detail
 	})
@@ -103,11 +104,11 @@ func TestDeadLettersListReplayAndDrop(t *testing.T) {
 	if n, err := dl.Replay(ctx, []string{parked[0].ID, "0-1"}); err != nil || n != 1 {
 		t.Fatalf("Replay = %d, %v; want 1 (an unknown id is skipped)", n, err)
 	}
-	f.waitFor("the re-driven entry applied", func() (bool, string) {
+	testenv.WaitFor(f.t, routerWait, "the re-driven entry applied", func() (bool, string) {
 		e := f.cached(app.CustomerKey(customers[0].ID))
 		return e.Found && !e.Tombstone, fmt.Sprintf("%+v", e)
 	})
-	f.waitFor("the group to catch up", f.caughtUp(1))
+	testenv.WaitFor(f.t, routerWait, "the group to catch up", f.caughtUp(1))
 
 	all, err := f.redis.XRange(ctx, stream, "-", "+").Result()
 	if err != nil {
@@ -166,7 +167,7 @@ func TestDeadLettersReplayAnUnreadableEntryVerbatim(t *testing.T) {
 	stream := f.keys.EventStream(domain.ProductAggregate)
 	raw := map[string]any{"payload": "{}", "source": "somebody else", "n": "7"}
 	f.xadd(stream, raw)
-	f.waitFor("the entry parked", func() (bool, string) {
+	testenv.WaitFor(f.t, routerWait, "the entry parked", func() (bool, string) {
 		ok, detail := f.caughtUp(1)()
 		return ok && f.parked() == 1, detail
 	})
@@ -188,7 +189,7 @@ func TestDeadLettersReplayAnUnreadableEntryVerbatim(t *testing.T) {
 	if len(entries) != 2 || !reflect.DeepEqual(entries[1].Values, raw) {
 		t.Fatalf("stream after the replay: %+v, want the raw entry appended verbatim %v", entries, raw)
 	}
-	f.waitFor("the entry parked again", func() (bool, string) {
+	testenv.WaitFor(f.t, routerWait, "the entry parked again", func() (bool, string) {
 		ok, detail := f.caughtUp(2)()
 		return ok && f.parked() == 1, detail
 	})

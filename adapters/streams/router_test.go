@@ -20,12 +20,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orderflow/orderflow/adapters/postgres"
-	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/projections"
 )
 
@@ -35,32 +35,26 @@ const routerWait = 30 * time.Second
 // routerFixture is one test's database, keyspace and projector pieces: the
 // projector's own cache client, and the fenced cache and refresher over it.
 type routerFixture struct {
-	t           *testing.T
-	pool        *pgxpool.Pool
-	store       *postgres.Store
-	app         *app.Application
-	redis       redis.UniversalClient
-	keys        app.Keyspace
-	cacheClient redis.UniversalClient
-	cstore      *orderflowredis.CacheStore
-	cache       *app.Cache
-	refresher   *app.Refresher
+	*testenv.Env
+	t         *testing.T
+	pool      *pgxpool.Pool
+	store     *postgres.Store
+	app       *app.Application
+	redis     redis.UniversalClient
+	keys      app.Keyspace
+	cstore    *orderflowredis.CacheStore
+	cache     *app.Cache
+	refresher *app.Refresher
 }
 
 func newRouterFixture(t *testing.T) *routerFixture {
 	t.Helper()
-	pool, _ := pgtest.NewPool(t)
-	client, prefix := redistest.New(t)
-	f := &routerFixture{t: t, pool: pool, store: postgres.NewStore(pool), redis: client, keys: app.Keyspace{Prefix: prefix, StreamShards: redistest.StreamShards(t)}}
+	// The application writes without evicting: the projector under test
+	// is what fills the cache.
+	e := testenv.New(t, testenv.Options{Cache: true, Uncached: true})
+	f := &routerFixture{t: t, Env: e, pool: e.Pool, store: e.Store, app: e.App, redis: e.Redis, keys: e.Keys,
+		cstore: e.CacheStore, cache: e.Cache}
 	var err error
-	if f.app, err = app.New(f.store, f.store, nil); err != nil {
-		t.Fatal(err)
-	}
-	f.cacheClient = f.newClient()
-	f.cstore = orderflowredis.NewCacheStore(f.cacheClient, orderflowredis.BreakerConfig{})
-	if f.cache, err = app.NewCache(f.cstore, app.CacheConfig{Keys: f.keys}); err != nil {
-		t.Fatal(err)
-	}
 	if f.refresher, err = app.NewRefresher(f.store, f.cache); err != nil {
 		t.Fatal(err)
 	}
@@ -133,51 +127,6 @@ func (f *routerFixture) run(cfg streams.ProjectorConfig, handle message.NoPublis
 		f.t.Fatal("router did not start")
 	}
 	return r
-}
-
-func (f *routerFixture) waitFor(what string, cond func() (bool, string)) {
-	f.t.Helper()
-	deadline := time.Now().Add(routerWait)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("timed out waiting for %s: %s", what, detail)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// relayAll publishes every committed event as the relay does.
-func (f *routerFixture) relayAll() {
-	f.t.Helper()
-	ctx := context.Background()
-	outbox := postgres.NewOutbox(f.pool)
-	pub := streams.NewPublisher(f.redis, f.keys, 1_000_000)
-	f.waitFor("every event relayed", func() (bool, string) {
-		cp, err := pub.Checkpoint(ctx)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		events, err := outbox.ReadCommitted(ctx, cp, 500)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		if len(events) > 0 {
-			if err := pub.Publish(ctx, cp, events); err != nil {
-				f.t.Fatal(err)
-			}
-			return false, "publishing"
-		}
-		var left int64
-		if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2)`,
-			strconv.FormatUint(cp.TxID, 10), cp.Position).Scan(&left); err != nil {
-			f.t.Fatal(err)
-		}
-		return left == 0, fmt.Sprintf("%d events not readable yet", left)
-	})
 }
 
 // caughtUp holds once the streams hold every event plus extra entries added
@@ -372,11 +321,11 @@ func TestRouterIgnoresDuplicatedAndReorderedEntries(t *testing.T) {
 
 	r := rand.New(rand.NewPCG(4, 4))
 	products, customers := f.commands(r, nil, nil)
-	f.relayAll()
-	f.waitFor("the first history projected", f.caughtUp(0))
+	f.RelayAll(f.t)
+	testenv.WaitFor(f.t, routerWait, "the first history projected", f.caughtUp(0))
 	f.commands(r, products, customers)
-	f.relayAll()
-	f.waitFor("the second history projected", f.caughtUp(0))
+	f.RelayAll(f.t)
+	testenv.WaitFor(f.t, routerWait, "the second history projected", f.caughtUp(0))
 	before := f.snapshot()
 	if d := f.drift(); d.Drifted != 0 || d.Checked != len(before) {
 		t.Fatalf("before the duplicates: %+v over %d keys", d, len(before))
@@ -403,7 +352,7 @@ func TestRouterIgnoresDuplicatedAndReorderedEntries(t *testing.T) {
 	for _, c := range copies {
 		f.xadd(c.stream, c.values)
 	}
-	f.waitFor("the duplicates consumed", f.caughtUp(int64(len(copies))))
+	testenv.WaitFor(f.t, routerWait, "the duplicates consumed", f.caughtUp(int64(len(copies))))
 	if got := handled.Load() - handledBefore; got != int64(len(copies)) {
 		t.Errorf("the handler applied %d duplicates, want all %d (none parked)", got, len(copies))
 	}
@@ -445,8 +394,8 @@ func TestRouterParksUnreadableEntriesAndKeepsConsuming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.relayAll()
-	f.waitFor("the first customer projected", f.caughtUp(0))
+	f.RelayAll(f.t)
+	testenv.WaitFor(f.t, routerWait, "the first customer projected", f.caughtUp(0))
 
 	stream := f.keys.EventStream(domain.CustomerAggregate)
 	noUUID := f.xadd(stream, map[string]any{"payload": "{}", "hello": "world"})
@@ -457,8 +406,8 @@ func TestRouterParksUnreadableEntriesAndKeepsConsuming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.relayAll()
-	f.waitFor("every entry consumed", f.caughtUp(3))
+	f.RelayAll(f.t)
+	testenv.WaitFor(f.t, routerWait, "every entry consumed", f.caughtUp(3))
 	if e := f.cached(app.CustomerKey(second.ID)); !e.Found || e.Tombstone {
 		t.Fatalf("the customer registered after the bad entries was not projected: %+v", e)
 	}
@@ -524,8 +473,8 @@ func TestRouterRetriesAFailingHandlerThenParksIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.relayAll()
-	f.waitFor("the setup projected", f.caughtUp(0))
+	f.RelayAll(f.t)
+	testenv.WaitFor(f.t, routerWait, "the setup projected", f.caughtUp(0))
 
 	ghost, ghostID := ghostOrderPaid(t)
 	f.xadd(f.keys.EventStream(domain.OrderAggregate), ghost)
@@ -538,8 +487,8 @@ func TestRouterRetriesAFailingHandlerThenParksIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.relayAll()
-	f.waitFor("every entry consumed", f.caughtUp(1))
+	f.RelayAll(f.t)
+	testenv.WaitFor(f.t, routerWait, "every entry consumed", f.caughtUp(1))
 
 	if e := f.cached(app.CustomerOrdersKey(c.ID)); !e.Found || !strings.Contains(string(e.Data), order.Order.ID) {
 		t.Errorf("the order placed after the ghost entry was not projected: %+v", e)
@@ -584,11 +533,11 @@ func TestRouterCloseLeavesTheCacheClientOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.relayAll()
-	f.waitFor("the customer projected", f.caughtUp(0))
+	f.RelayAll(f.t)
+	testenv.WaitFor(f.t, routerWait, "the customer projected", f.caughtUp(0))
 	r.stop()
 
-	if err := f.cacheClient.Ping(ctx).Err(); err != nil {
+	if err := f.CacheRedis.Ping(ctx).Err(); err != nil {
 		t.Errorf("the cache client after router.Close: %v", err)
 	}
 	if err := f.refresher.Customer(ctx, c.ID); err != nil {
@@ -630,7 +579,7 @@ func TestRouterStartsOnEmptyStreams(t *testing.T) {
 	f := newRouterFixture(t)
 	ctx := context.Background()
 	r := f.run(streams.ProjectorConfig{}, f.handler())
-	f.waitFor("the group on every stream", func() (bool, string) {
+	testenv.WaitFor(f.t, routerWait, "the group on every stream", func() (bool, string) {
 		lags, err := streams.ConsumerLag(ctx, f.redis, f.keys, streams.DefaultConsumerGroup)
 		return err == nil && len(lags) == len(f.keys.EventStreams()), fmt.Sprintf("%+v %v", lags, err)
 	})
@@ -638,8 +587,8 @@ func TestRouterStartsOnEmptyStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.relayAll()
-	f.waitFor("the first entry projected", func() (bool, string) {
+	f.RelayAll(f.t)
+	testenv.WaitFor(f.t, routerWait, "the first entry projected", func() (bool, string) {
 		e := f.cached(app.CustomerKey(c.ID))
 		return e.Found && !e.Tombstone, fmt.Sprintf("%+v", e)
 	})
@@ -659,7 +608,7 @@ func TestRouterWithoutRetriesParksAfterOneAttempt(t *testing.T) {
 	f.run(streams.ProjectorConfig{MaxRetries: -1}, f.handler())
 	ghost, _ := ghostOrderPaid(t)
 	f.xadd(f.keys.EventStream(domain.OrderAggregate), ghost)
-	f.waitFor("the entry parked", func() (bool, string) {
+	testenv.WaitFor(f.t, routerWait, "the entry parked", func() (bool, string) {
 		ok, detail := f.caughtUp(1)()
 		return ok && f.parked() == 1, detail
 	})
@@ -700,10 +649,10 @@ func TestRouterEntryClaimedFromASlowHandler(t *testing.T) {
 		}
 		return projectCounted(msg)
 	})
-	f.relayAll()
+	f.RelayAll(f.t)
 	<-held
 	stream := f.keys.AggregateEventStream(domain.CustomerAggregate, c.ID)
-	f.waitFor("the held entry to be idle past MaxIdleTime", func() (bool, string) {
+	testenv.WaitFor(f.t, routerWait, "the held entry to be idle past MaxIdleTime", func() (bool, string) {
 		p, err := f.redis.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: streams.DefaultConsumerGroup, Start: "-", End: "+", Count: 10}).Result()
 		if err != nil || len(p) != 1 {
 			return false, fmt.Sprintf("%+v %v", p, err)
@@ -713,14 +662,14 @@ func TestRouterEntryClaimedFromASlowHandler(t *testing.T) {
 
 	// The peer claims it when it starts.
 	f.run(streams.ProjectorConfig{Consumer: "peer", MaxIdleTime: time.Second}, projectCounted)
-	f.waitFor("the peer to project the claimed entry", func() (bool, string) {
+	testenv.WaitFor(f.t, routerWait, "the peer to project the claimed entry", func() (bool, string) {
 		e := f.cached(app.CustomerKey(c.ID))
 		return e.Found && !e.Tombstone && e.Version == 1, fmt.Sprintf("%+v", e)
 	})
 	before := f.cached(app.CustomerKey(c.ID))
 	close(release)
-	f.waitFor("everything acknowledged", f.caughtUp(0))
-	f.waitFor("the slow handler to finish too", func() (bool, string) {
+	testenv.WaitFor(f.t, routerWait, "everything acknowledged", f.caughtUp(0))
+	testenv.WaitFor(f.t, routerWait, "the slow handler to finish too", func() (bool, string) {
 		return done.Load() == 2, fmt.Sprintf("%d projections finished", done.Load())
 	})
 	if after := f.cached(app.CustomerKey(c.ID)); after.Version != 1 || string(after.Data) != string(before.Data) {
@@ -745,9 +694,9 @@ func TestWorkersShareTheStreamsAndConverge(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f.relayAll()
+	f.RelayAll(f.t)
 	f.run(streams.ProjectorConfig{Workers: 4}, f.handler())
-	f.waitFor("the group caught up", f.caughtUp(0))
+	testenv.WaitFor(f.t, routerWait, "the group caught up", f.caughtUp(0))
 	consumers := map[string]bool{}
 	for shard := range f.keys.Shards() {
 		infos, err := f.redis.XInfoConsumers(ctx, f.keys.ShardEventStream("customer", shard), streams.DefaultConsumerGroup).Result()

@@ -1,29 +1,22 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
-	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/internal/testenv/process"
 )
 
 // The API binary as it is deployed: separate processes sharing one
@@ -32,170 +25,34 @@ import (
 // waitLimit bounds every wait for a condition.
 const waitLimit = 60 * time.Second
 
-// buildAPI builds this command into a temporary directory.
-func buildAPI(t *testing.T) string {
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// startAPI runs orderflow-api serve (built without the race detector: these
+// tests are about timing across processes) with settings as KEY=VALUE pairs
+// on a free loopback port, waits until it is ready, and stops it with
+// SIGTERM on cleanup.
+func startAPI(t *testing.T, env ...string) *process.Process {
 	t.Helper()
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
+	settings := map[string]string{
+		"ORDERFLOW_JWT_SECRET": testSecret,
+		"ORDERFLOW_RATE_LIMIT": "0",
 	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	bin := filepath.Join(t.TempDir(), "orderflow-api")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/orderflow-api")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		settings[k] = v
 	}
-	return bin
+	return testenv.StartProcess(t, process.Spec{Name: "orderflow-api", Path: testenv.BinariesWithoutRace(t).API,
+		Args: []string{"serve"}, Settings: settings, AddrEnv: "ORDERFLOW_HTTP_ADDR"})
 }
 
-// syncBuffer is a log sink that the test reads while the process writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// apiProcess is one running orderflow-api serve.
-type apiProcess struct {
-	url  string
-	logs *syncBuffer
-}
-
-// startAPI runs the binary with env on a free loopback port, waits until it
-// is ready, and stops it with SIGTERM on cleanup.
-func startAPI(t *testing.T, bin string, env ...string) *apiProcess {
-	t.Helper()
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), append([]string{
-		"ORDERFLOW_HTTP_ADDR=127.0.0.1:0",
-		"ORDERFLOW_LOG_FORMAT=json",
-		"ORDERFLOW_JWT_SECRET=" + testSecret,
-		"ORDERFLOW_RATE_LIMIT=0",
-	}, env...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	cmd.Stdout = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	addrs := make(chan string, 1)
-	go func() {
-		// Copy every log line, and pick the bound address from "listening".
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Bytes()
-			_, _ = logs.Write(append(line, '\n'))
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
-				select {
-				case addrs <- rec.Addr:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(logs, stderr)
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("orderflow-api exited with %v after SIGTERM; logs:\n%s", err, logs)
-			}
-		case <-time.After(waitLimit):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("orderflow-api did not stop on SIGTERM; logs:\n%s", logs)
-		}
-	})
-
-	var addr string
-	select {
-	case addr = <-addrs:
-	case err := <-exited:
-		t.Fatalf("orderflow-api exited before listening: %v; logs:\n%s", err, logs)
-	case <-time.After(waitLimit):
-		t.Fatalf("orderflow-api did not listen; logs:\n%s", logs)
-	}
-	if !strings.HasPrefix(addr, "127.0.0.1:") {
-		t.Fatalf("orderflow-api listens on %q, want loopback", addr)
-	}
-	p := &apiProcess{url: "http://" + addr, logs: logs}
-	deadline := time.Now().Add(waitLimit)
-	for {
-		res, err := http.Get(p.url + "/readyz")
-		if err == nil {
-			_ = res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s/readyz never answered 200 (last: %v); logs:\n%s", p.url, err, logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// scrape reads a process's /metrics page.
-func scrape(t *testing.T, url string) string {
-	t.Helper()
-	res, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s/metrics: %d, %v", url, res.StatusCode, err)
-	}
-	return string(body)
-}
-
-// metricSum adds up the samples of a metric that carry label, as
-// Prometheus's text format shows them; found is false when there are none.
-func metricSum(t *testing.T, page, name, label string) (sum float64, found bool) {
-	t.Helper()
-	for line := range strings.Lines(page) {
-		if !strings.HasPrefix(line, name+"{") || !strings.Contains(line, label) {
-			continue
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		sum += v
-		found = true
-	}
-	return sum, found
-}
-
-// mustMetricSum is metricSum over every process, failing t when one has no sample.
-func mustMetricSum(t *testing.T, procs []*apiProcess, name, label string) float64 {
+// mustMetricSum is testenv.MetricSum over every process, failing t when one has no sample.
+func mustMetricSum(t *testing.T, procs []*process.Process, name, label string) float64 {
 	t.Helper()
 	var total float64
 	for _, p := range procs {
-		v, found := metricSum(t, scrape(t, p.url), name, label)
+		v, found := testenv.MetricSum(t, testenv.Scrape(t, p.URL()), name, label)
 		if !found {
-			t.Fatalf("%s/metrics has no %s with %s", p.url, name, label)
+			t.Fatalf("%s/metrics has no %s with %s", p.URL(), name, label)
 		}
 		total += v
 	}
@@ -249,18 +106,17 @@ func waitingForLock(ctx context.Context, t *testing.T, conn *pgx.Conn) int {
 // TestStampedeAcrossProcesses: 1000 concurrent misses of one product,
 // spread over two API processes, load it from PostgreSQL exactly once.
 func TestStampedeAcrossProcesses(t *testing.T) {
-	bin := buildAPI(t)
-	dsn := pgtest.NewDatabase(t)
-	redisClient, prefix := redistest.New(t)
+	d := testenv.New(t, testenv.Options{Redis: true})
+	dsn, redisClient, prefix := d.DSN, d.Redis, d.Keys.Prefix
 	env := []string{
 		"ORDERFLOW_DATABASE_URL=" + dsn,
-		"ORDERFLOW_REDIS_URL=" + redistest.URL(t),
+		"ORDERFLOW_REDIS_URL=" + d.RedisURL,
 		"ORDERFLOW_KEY_PREFIX=" + prefix,
 		"ORDERFLOW_MIGRATE_ON_START=false", // pgtest migrated it
 	}
-	procs := []*apiProcess{startAPI(t, bin, env...), startAPI(t, bin, env...)}
+	procs := []*process.Process{startAPI(t, env...), startAPI(t, env...)}
 
-	req, err := http.NewRequest(http.MethodPost, procs[0].url+"/api/v1/products",
+	req, err := http.NewRequest(http.MethodPost, procs[0].URL()+"/api/v1/products",
 		strings.NewReader(`{"sku":"STAMPEDE-1","name":"Hot item","description":"d","priceCents":4200,"currency":"EUR","initialStock":100}`))
 	if err != nil {
 		t.Fatal(err)
@@ -297,7 +153,7 @@ func TestStampedeAcrossProcesses(t *testing.T) {
 	// Open the connections first, so that the reads below start together
 	// instead of trickling in behind TCP handshakes.
 	fire(t, n, func(i int) error {
-		res, err := client.Get(procs[i%len(procs)].url + "/healthz")
+		res, err := client.Get(procs[i%len(procs)].URL() + "/healthz")
 		if err != nil {
 			return err
 		}
@@ -337,7 +193,7 @@ func TestStampedeAcrossProcesses(t *testing.T) {
 	reads := make(chan []error, 1)
 	go func() {
 		reads <- fireErrs(n, func(i int) error {
-			res, err := client.Get(procs[i%len(procs)].url + "/api/v1/products/" + product.ID)
+			res, err := client.Get(procs[i%len(procs)].URL() + "/api/v1/products/" + product.ID)
 			if err != nil {
 				return err
 			}
@@ -362,7 +218,7 @@ func TestStampedeAcrossProcesses(t *testing.T) {
 	for !allIn && time.Now().Before(holdUntil) {
 		var looked float64
 		for _, p := range procs {
-			v, _ := metricSum(t, scrape(t, p.url), "orderflow_cache_redis_duration_seconds_count", `family="product"`)
+			v, _ := testenv.MetricSum(t, testenv.Scrape(t, p.URL()), "orderflow_cache_redis_duration_seconds_count", `family="product"`)
 			looked += v
 		}
 		allIn = looked >= n && waitingForLock(ctx, t, conn) >= 1
@@ -397,7 +253,7 @@ func TestStampedeAcrossProcesses(t *testing.T) {
 	}
 	if loads != 1 {
 		t.Errorf("%d concurrent misses over two processes loaded the product %v times, want exactly 1 (X-Cache %v)\nlogs of the first process:\n%s",
-			n, loads, served, procs[0].logs)
+			n, loads, served, procs[0].Logs())
 	}
 	t.Logf("X-Cache: %v", served)
 }

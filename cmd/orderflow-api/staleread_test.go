@@ -17,10 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
-	"github.com/orderflow/orderflow/adapters/tcpproxy"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
+	"github.com/orderflow/orderflow/internal/testenv/process"
 )
 
 // TestNoStaleReadUnderConcurrentWriters: writers change prices, a profile
@@ -29,18 +30,17 @@ import (
 // never show state older than that write: each reader takes what has been
 // acknowledged so far before it sends, and compares the answer with it.
 func TestNoStaleReadUnderConcurrentWriters(t *testing.T) {
-	bin := buildAPI(t)
-	dsn := pgtest.NewDatabase(t)
-	_, prefix := redistest.New(t)
-	start := func() *apiProcess {
-		return startAPI(t, bin,
+	d := testenv.New(t, testenv.Options{Redis: true})
+	dsn, prefix := d.DSN, d.Keys.Prefix
+	start := func() *process.Process {
+		return startAPI(t,
 			"ORDERFLOW_DATABASE_URL="+dsn,
 			"ORDERFLOW_REDIS_URL="+jitteredRedisURL(t),
 			"ORDERFLOW_KEY_PREFIX="+prefix,
 			"ORDERFLOW_MIGRATE_ON_START=false", // pgtest migrated it
 		)
 	}
-	procs := []*apiProcess{start(), start()}
+	procs := []*process.Process{start(), start()}
 	w := &staleWorld{t: t, procs: procs, token: adminToken(t), client: &http.Client{
 		Timeout:   waitLimit,
 		Transport: &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64},
@@ -178,7 +178,7 @@ func jitteredRedisURL(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := tcpproxy.Start(t, target.Host)
+	proxy := faultproxy.Start(t, target.Host)
 	proxy.Jitter(10 * time.Millisecond)
 	target.Host = proxy.Addr()
 	return target.String()
@@ -187,7 +187,7 @@ func jitteredRedisURL(t *testing.T) string {
 // staleWorld is what the stale-read test's writers have had acknowledged.
 type staleWorld struct {
 	t         *testing.T
-	procs     []*apiProcess
+	procs     []*process.Process
 	token     string
 	client    *http.Client
 	products  []*staleProduct
@@ -227,7 +227,7 @@ func (c *staleCustomer) ackedOrders() map[string]string {
 
 // send makes one request through a random process and decodes a 2xx body into out.
 func (w *staleWorld) send(method, path, body string, auth bool, out any) (int, http.Header, error) {
-	url := w.procs[rand.IntN(len(w.procs))].url + path
+	url := w.procs[rand.IntN(len(w.procs))].URL() + path
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)

@@ -48,7 +48,7 @@ func runMix(ctx context.Context, e *env, r *Report) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, relay.stop()) }()
+	defer func() { err = errors.Join(err, relay.Stop(stopWithin)) }()
 	sd, err := seedMix(ctx, e, store, nProducts, nCustomers)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
@@ -71,7 +71,7 @@ func runMix(ctx context.Context, e *env, r *Report) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, projector.stop()) }()
+	defer func() { err = errors.Join(err, projector.Stop(stopWithin)) }()
 
 	counter, err := newQueryCounter(ctx, e)
 	if err != nil {
@@ -407,20 +407,20 @@ func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached boo
 	if err != nil {
 		return nil, err
 	}
-	defer func() { err = errors.Join(err, reader.stop()) }()
+	defer func() { err = errors.Join(err, reader.Stop(stopWithin)) }()
 	writer, err := startAPI(ctx, e, "orderflow-api (writes, "+mode+")", extra...)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { err = errors.Join(err, writer.stop()) }()
-	e.printf("%s: reads on %s (role %s), writes on %s", mode, reader.URL, counter.role, writer.URL)
+	defer func() { err = errors.Join(err, writer.Stop(stopWithin)) }()
+	e.printf("%s: reads on %s (role %s), writes on %s", mode, reader.URL(), counter.role, writer.URL())
 
 	client := e.apiClient(64)
 	defer client.CloseIdleConnections()
 	// Writes are recorded in every phase, reads only where they are judged.
-	unjudged := mixTarget{client: client, readURL: reader.URL, writeURL: writer.URL, sd: sd}
+	unjudged := mixTarget{client: client, readURL: reader.URL(), writeURL: writer.URL(), sd: sd}
 	if cached {
-		if err := warmMix(ctx, e, client, reader.URL, sd); err != nil {
+		if err := warmMix(ctx, e, client, reader.URL(), sd); err != nil {
 			return nil, fmt.Errorf("warm the cache: %w", err)
 		}
 	}
@@ -471,7 +471,7 @@ func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached boo
 
 	scrapeClient := newHTTPClient(1)
 	defer scrapeClient.CloseIdleConnections()
-	before, err := scrape(ctx, scrapeClient, reader.URL)
+	before, err := scrape(ctx, scrapeClient, reader.URL())
 	if err != nil {
 		return nil, err
 	}
@@ -483,7 +483,7 @@ func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached boo
 	wcpu0, err1 := writer.CPU()
 	sampling, stopSampling := context.WithCancel(ctx)
 	breaker := make(chan breakerSamples, 1)
-	go func() { breaker <- sampleBreaker(sampling, scrapeClient, reader.URL) }()
+	go func() { breaker <- sampleBreaker(sampling, scrapeClient, reader.URL()) }()
 	run.res, err = runOpenLoop(ctx, e.out, mode, rate.perSecond, e.cfg.Mix(), e.cfg.ProgressPeriod, do(window, run))
 	stopSampling()
 	run.breaker = <-breaker
@@ -500,7 +500,7 @@ func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached boo
 	if err != nil {
 		return nil, err
 	}
-	after, err := scrape(ctx, scrapeClient, reader.URL)
+	after, err := scrape(ctx, scrapeClient, reader.URL())
 	if err != nil {
 		return nil, err
 	}

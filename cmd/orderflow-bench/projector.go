@@ -23,6 +23,7 @@ import (
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/cmd/internal/progress"
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/internal/testenv/process"
 )
 
 // The projector suite answers the questions of the "orderflow-projector" issue:
@@ -43,7 +44,7 @@ func runProjector(ctx context.Context, e *env, r *Report) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, relay.stop()) }()
+	defer func() { err = errors.Join(err, relay.Stop(stopWithin)) }()
 	var lead atomic.Int64
 	gate := func(ctx context.Context, appended int64) error {
 		for {
@@ -63,8 +64,8 @@ func runProjector(ctx context.Context, e *env, r *Report) (err error) {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-relay.done:
-				return fmt.Errorf("orderflow-relay exited: %v", relay.err)
+			case <-relay.Done():
+				return fmt.Errorf("orderflow-relay exited: %v", relay.Err())
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
@@ -394,7 +395,7 @@ func runReplay(ctx context.Context, e *env, from, label string) (replayRun, erro
 		_ = pw.Close()
 		return replayRun{}, err
 	}
-	err = p.wait(ctx)
+	err = p.Wait(ctx)
 	_ = pw.Close()
 	if scanErr := <-scanned; err == nil {
 		err = scanErr
@@ -448,15 +449,15 @@ type freshness struct {
 
 // measureFreshness starts two projectors at the streams' end, finds the
 // maximum order rate, and writes at half of it in an open loop.
-func measureFreshness(ctx context.Context, e *env, relay *process, store *postgres.Store, lg *mixedLog) (fr *freshness, err error) {
+func measureFreshness(ctx context.Context, e *env, relay *process.Process, store *postgres.Store, lg *mixedLog) (fr *freshness, err error) {
 	if err := createGroupsAtEnd(ctx, e); err != nil {
 		return nil, err
 	}
 	fr = &freshness{}
-	var projectors []*process
+	var projectors []*process.Process
 	defer func() {
 		for _, p := range projectors {
-			err = errors.Join(err, p.stop())
+			err = errors.Join(err, p.Stop(stopWithin))
 		}
 		if err == nil {
 			for _, p := range projectors {
@@ -473,8 +474,8 @@ func measureFreshness(ctx context.Context, e *env, relay *process, store *postgr
 			return nil, err
 		}
 		projectors = append(projectors, p)
-		fr.startup = max(fr.startup, p.Startup)
-		e.printf("orderflow-projector %d %s ready in %s", i+1, p.URL, p.Startup.Round(time.Millisecond))
+		fr.startup = max(fr.startup, p.Startup())
+		e.printf("orderflow-projector %d %s ready in %s", i+1, p.URL(), p.Startup().Round(time.Millisecond))
 	}
 
 	application, err := app.New(store, store, nil)
@@ -555,11 +556,11 @@ type freshnessHistograms struct {
 	all, orders, relay, handled histogram
 }
 
-func freshnessSnapshot(ctx context.Context, client *http.Client, relay *process, projectors []*process) (freshnessHistograms, error) {
+func freshnessSnapshot(ctx context.Context, client *http.Client, relay *process.Process, projectors []*process.Process) (freshnessHistograms, error) {
 	const freshnessName = "orderflow_projector_freshness_seconds"
 	var h freshnessHistograms
 	for _, p := range projectors {
-		fams, err := scrape(ctx, client, p.URL)
+		fams, err := scrape(ctx, client, p.URL())
 		if err != nil {
 			return h, err
 		}
@@ -567,7 +568,7 @@ func freshnessSnapshot(ctx context.Context, client *http.Client, relay *process,
 		h.orders = h.orders.plus(fams.histogram(freshnessName, map[string]string{"aggregate_type": domain.OrderAggregate}))
 		h.handled = h.handled.plus(fams.histogram("orderflow_projector_handler_duration_seconds", map[string]string{"aggregate_type": domain.OrderAggregate}))
 	}
-	fams, err := scrape(ctx, client, relay.URL)
+	fams, err := scrape(ctx, client, relay.URL())
 	if err != nil {
 		return h, err
 	}
@@ -577,7 +578,7 @@ func freshnessSnapshot(ctx context.Context, client *http.Client, relay *process,
 
 // waitProjected waits until the relay published everything committed so far
 // and the consumer group has nothing left to deliver or acknowledge.
-func waitProjected(ctx context.Context, e *env, relay *process) error {
+func waitProjected(ctx context.Context, e *env, relay *process.Process) error {
 	_, last, err := logBounds(ctx, e.db.pool)
 	if err != nil {
 		return err

@@ -16,6 +16,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/internal/testenv/process"
 )
 
 // The read suite answers the questions of the "Cached reads" issue:
@@ -28,19 +30,19 @@ import (
 //  3. Does a cold key read by many clients of two API processes at once cost
 //     PostgreSQL one load, where naive cache-aside costs many?
 func runRead(ctx context.Context, e *env, r *Report) (err error) {
-	var procs []*process
+	var procs []*process.Process
 	defer func() {
 		for _, p := range procs {
-			err = errors.Join(err, p.stop())
+			err = errors.Join(err, p.Stop(stopWithin))
 		}
 	}()
-	start := func(label string, env ...string) (*process, error) {
+	start := func(label string, env ...string) (*process.Process, error) {
 		p, err := startAPI(ctx, e, label, env...)
 		if err != nil {
 			return nil, err
 		}
 		procs = append(procs, p)
-		e.printf("%s %s ready in %s", label, p.URL, p.Startup.Round(time.Millisecond))
+		e.printf("%s %s ready in %s", label, p.URL(), p.Startup().Round(time.Millisecond))
 		return p, nil
 	}
 	cached, err := start("orderflow-api (cached)")
@@ -57,7 +59,7 @@ func runRead(ctx context.Context, e *env, r *Report) (err error) {
 	}
 	client := e.apiClient(e.cfg.Clients)
 	defer client.CloseIdleConnections()
-	products, customers, err := seed(ctx, e, client, cached.URL)
+	products, customers, err := seed(ctx, e, client, cached.URL())
 	if err != nil {
 		return err
 	}
@@ -68,7 +70,7 @@ func runRead(ctx context.Context, e *env, r *Report) (err error) {
 	defer func() { err = errors.Join(err, base.close()) }()
 	e.printf("baseline Echo server %s (in this process)", base.URL)
 
-	sizes, err := warmReads(ctx, e, client, cached.URL, products, customers)
+	sizes, err := warmReads(ctx, e, client, cached.URL(), products, customers)
 	if err != nil {
 		return fmt.Errorf("warm the cache: %w", err)
 	}
@@ -168,15 +170,15 @@ func runRead(ctx context.Context, e *env, r *Report) (err error) {
 	)
 	var startup time.Duration
 	for _, p := range procs {
-		startup = max(startup, p.Startup)
+		startup = max(startup, p.Startup())
 	}
 	r.add(figure("orderflow-api start-up to /readyz (slowest of 3)", ms(startup), "ms").goal("value", "<=", 2000))
 	for _, p := range procs {
 		rss, err := p.PeakRSS()
 		if err != nil {
-			return fmt.Errorf("%s memory: %w", p.name, err)
+			return fmt.Errorf("%s memory: %w", p.Name, err)
 		}
-		r.add(figure(p.name+" peak RSS", rss, "MiB").goal("value", "<=", 150))
+		r.add(figure(p.Name+" peak RSS", rss, "MiB").goal("value", "<=", 150))
 	}
 	for _, ph := range []*readPhase{apiCustomer, apiList, apiProduct, uncachedList} {
 		r.add(figure(ph.label+": orderflow-api CPU per request", float64(ph.apiCPU)/float64(time.Microsecond)/float64(max(ph.res.OK, 1)), "µs"))
@@ -208,7 +210,7 @@ type readPhase struct {
 	label string // the table's figure
 	do    op
 	// proc is the API process serving it, nil for the baselines.
-	proc   *process
+	proc   *process.Process
 	res    *loadResult
 	apiCPU time.Duration
 }
@@ -223,7 +225,7 @@ func (ph *readPhase) cpu() (time.Duration, error) {
 
 // readPhases lists the phases in the order of a round: each baseline next to
 // the workload it is compared with.
-func readPhases(client *http.Client, baseURL string, cached, uncached *process, products, customers []string) []*readPhase {
+func readPhases(client *http.Client, baseURL string, cached, uncached *process.Process, products, customers []string) []*readPhase {
 	anyOf := func(rng *rand.Rand, ids []string) string { return ids[rng.IntN(len(ids))] }
 	return []*readPhase{
 		{name: "bare echo", label: "bare Echo handler (baseline)", do: func(ctx context.Context, _ int, _ *rand.Rand) error {
@@ -233,23 +235,23 @@ func readPhases(client *http.Client, baseURL string, cached, uncached *process, 
 			return getCached(ctx, client, baseURL+"/redis/customers:"+anyOf(rng, customers), "")
 		}},
 		{name: "api customer", label: "GET /api/v1/customers/{id} (cached)", proc: cached, do: func(ctx context.Context, _ int, rng *rand.Rand) error {
-			return getCached(ctx, client, cached.URL+"/api/v1/customers/"+anyOf(rng, customers), "HIT")
+			return getCached(ctx, client, cached.URL()+"/api/v1/customers/"+anyOf(rng, customers), "HIT")
 		}},
 		{name: "echo+redis list", label: "Echo + one Redis GET, page one's body", do: func(ctx context.Context, _ int, _ *rand.Rand) error {
 			return getCached(ctx, client, baseURL+"/redis/products:list", "")
 		}},
 		{name: "api list", label: "GET /api/v1/products page one (cached)", proc: cached, do: func(ctx context.Context, _ int, _ *rand.Rand) error {
-			return getCached(ctx, client, cached.URL+"/api/v1/products", "HIT")
+			return getCached(ctx, client, cached.URL()+"/api/v1/products", "HIT")
 		}},
 		{name: "echo+pgx product", label: "Echo + one pgx primary-key read of a product", do: func(ctx context.Context, _ int, rng *rand.Rand) error {
 			return getCached(ctx, client, baseURL+"/pg/products/"+anyOf(rng, products), "")
 		}},
 		{name: "api product", label: "GET /api/v1/products/{id} (details cached, stock live)", proc: cached, do: func(ctx context.Context, _ int, rng *rand.Rand) error {
-			return getCached(ctx, client, cached.URL+"/api/v1/products/"+anyOf(rng, products), "HIT")
+			return getCached(ctx, client, cached.URL()+"/api/v1/products/"+anyOf(rng, products), "HIT")
 		}},
 		{name: "api list uncached", label: "GET /api/v1/products page one, ORDERFLOW_CACHE=false", proc: uncached, do: func(ctx context.Context, _ int, _ *rand.Rand) error {
 			// The uncached API answers X-Cache MISS: nothing is cached.
-			return getCached(ctx, client, uncached.URL+"/api/v1/products", "")
+			return getCached(ctx, client, uncached.URL()+"/api/v1/products", "")
 		}},
 	}
 }
@@ -392,9 +394,9 @@ type stampedes struct {
 
 // runStampedes alternates trials of the API (cold key, then the same key
 // warm) with trials of the naive cache-aside, ABBA, each on a new product.
-func runStampedes(ctx context.Context, e *env, a, b *process, client *http.Client) (*stampedes, error) {
+func runStampedes(ctx context.Context, e *env, a, b *process.Process, client *http.Client) (*stampedes, error) {
 	n, keys := e.cfg.StampedeGets, e.cfg.StampedeKeys()
-	apis := []*process{a, b}
+	apis := []*process.Process{a, b}
 	// One keep-alive connection per GET, dialled before the trials.
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost, t.MaxConnsPerHost = 2*n, n, 0
@@ -402,7 +404,7 @@ func runStampedes(ctx context.Context, e *env, a, b *process, client *http.Clien
 	sc := &http.Client{Transport: t, Timeout: 30 * time.Second}
 	defer sc.CloseIdleConnections()
 	if _, err := burst(ctx, n, func(ctx context.Context, i int) error {
-		return getCached(ctx, sc, apis[i%2].URL+"/healthz", "")
+		return getCached(ctx, sc, apis[i%2].URL()+"/healthz", "")
 	}); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -421,7 +423,7 @@ func runStampedes(ctx context.Context, e *env, a, b *process, client *http.Clien
 	for i := range keys {
 		apiFirst := i%2 == 0
 		for _, api := range []bool{apiFirst, !apiFirst} {
-			id, err := createProduct(ctx, client, a.URL, fmt.Sprintf("STAMPEDE-%d-%t", i, api))
+			id, err := createProduct(ctx, client, a.URL(), fmt.Sprintf("STAMPEDE-%d-%t", i, api))
 			if err != nil {
 				return nil, err
 			}
@@ -439,7 +441,7 @@ func runStampedes(ctx context.Context, e *env, a, b *process, client *http.Clien
 				return nil, err
 			}
 			get := func(ctx context.Context, i int) error {
-				return getCached(ctx, sc, apis[i%2].URL+"/api/v1/products/"+id, "")
+				return getCached(ctx, sc, apis[i%2].URL()+"/api/v1/products/"+id, "")
 			}
 			cold, err := burst(ctx, n, get)
 			if err != nil {
@@ -516,10 +518,10 @@ func burst(ctx context.Context, n int, do func(ctx context.Context, i int) error
 }
 
 // productLoads sums orderflow_cache_loads_total{family="product"} over the APIs.
-func productLoads(ctx context.Context, client *http.Client, apis []*process) (float64, error) {
+func productLoads(ctx context.Context, client *http.Client, apis []*process.Process) (float64, error) {
 	var sum float64
 	for _, a := range apis {
-		fams, err := scrape(ctx, client, a.URL)
+		fams, err := scrape(ctx, client, a.URL())
 		if err != nil {
 			return 0, err
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/cmd/internal/progress"
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/internal/testenv/process"
 )
 
 // The relay suite answers the questions of the "orderflow-relay" issue:
@@ -67,7 +68,7 @@ func runRelay(ctx context.Context, e *env, r *Report) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, relay.stop()) }()
+	defer func() { err = errors.Join(err, relay.Stop(stopWithin)) }()
 	d, err := drainLog(ctx, e, relay, first, target, backlog)
 	if err != nil {
 		return err
@@ -97,7 +98,7 @@ func runRelay(ctx context.Context, e *env, r *Report) (err error) {
 			against(bareRow).goal("ratio", ">=", 5),
 		figure("relay drain, last tenth of the backlog", float64(backlog)/10/d.lastTenth.Seconds(), "events/s").
 			against(figure("first tenth", float64(backlog)/10/d.firstTenth.Seconds(), "events/s")),
-		figure("orderflow-relay start-up to /readyz", ms(relay.Startup), "ms").goal("value", "<=", 2000),
+		figure("orderflow-relay start-up to /readyz", ms(relay.Startup()), "ms").goal("value", "<=", 2000),
 		figure("maximum write rate (restocks through the store, closed loop)", lat.max.Rate(), "tx/s").against(bareRow),
 		figure("open-loop writer at half of it (achieved)", lat.writes.Rate(), "tx/s").against(figure("target", lat.writes.Target, "tx/s")),
 		xaddP50,
@@ -114,7 +115,7 @@ func runRelay(ctx context.Context, e *env, r *Report) (err error) {
 		figure("machine CPU busy during the open loop", 100*lat.writes.Machine.Busy(), "%"),
 	)
 	r.note("Backlog: %s events appended through the store before the relay started, in transactions of up to %d events (%d products created and restocked %d times each, %d builders), at %s events/s. The drain is timed from the relay's exec to its checkpoint reaching the last committed (tx id, position): %s, %s of it start-up.",
-		thousands(float64(backlog)), restockChunk, len(products), restocksPerProduct-1, restockBuilders, thousands(float64(backlog)/built.Seconds()), d.took.Round(time.Millisecond), relay.Startup.Round(time.Millisecond))
+		thousands(float64(backlog)), restockChunk, len(products), restocksPerProduct-1, restockBuilders, thousands(float64(backlog)/built.Seconds()), d.took.Round(time.Millisecond), relay.Startup().Round(time.Millisecond))
 	r.note("The first tenth of the drain (start-up included) took %s, the last tenth %s: a relay whose reads cost the same whatever the backlog drains at a steady rate; a last tenth much faster than the first means each batch's read costs time in proportion to the backlog left.",
 		d.firstTenth.Round(time.Millisecond), d.lastTenth.Round(time.Millisecond))
 	r.note("Bare append: %d clients, %s transactions of one StockAdded-sized row into bench_events, a copy of the events table with its indexes (the relay must not see them), %s before and %s after the drain.",
@@ -201,11 +202,11 @@ type drained struct {
 // drainLog waits until the relay's checkpoint reaches target, printing
 // progress, and waits for the relay to be ready. The time counts from the
 // relay's start.
-func drainLog(ctx context.Context, e *env, relay *process, first, target app.LogPosition, events int) (*drained, error) {
+func drainLog(ctx context.Context, e *env, relay *process.Process, first, target app.LogPosition, events int) (*drained, error) {
 	machine0 := readMachineCPU()
 	ready := make(chan error, 1)
-	go func() { ready <- relay.waitReady(ctx, e.cfg.ReadyTimeout) }()
-	took, tenths, err := waitCheckpointTenths(ctx, e, relay, first, target, events, relay.Started, 10*time.Minute)
+	go func() { ready <- relay.WaitReady(ctx, e.cfg.ReadyTimeout) }()
+	took, tenths, err := waitCheckpointTenths(ctx, e, relay, first, target, events, relay.Started(), 10*time.Minute)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +218,7 @@ func drainLog(ctx context.Context, e *env, relay *process, first, target app.Log
 		return nil, fmt.Errorf("orderflow-relay CPU: %w", err)
 	}
 	e.printf("  relay drained %s events in %s from its start (%s events/s); ready after %s; relay CPU %.0f%% of the machine, machine busy %.0f%%",
-		thousands(float64(events)), took.Round(time.Millisecond), thousands(float64(events)/took.Seconds()), relay.Startup.Round(time.Millisecond),
+		thousands(float64(events)), took.Round(time.Millisecond), thousands(float64(events)/took.Seconds()), relay.Startup().Round(time.Millisecond),
 		100*cpuShare(d.relayCPU, took), 100*d.machine.Busy())
 	return d, nil
 }
@@ -225,7 +226,7 @@ func drainLog(ctx context.Context, e *env, relay *process, first, target app.Log
 // waitCheckpoint polls the relay's checkpoint every 2 ms until it reaches
 // target and returns the time since since. Progress is estimated from the
 // global positions between first and target.
-func waitCheckpoint(ctx context.Context, e *env, relay *process, first, target app.LogPosition, events int, since time.Time, limit time.Duration) (time.Duration, error) {
+func waitCheckpoint(ctx context.Context, e *env, relay *process.Process, first, target app.LogPosition, events int, since time.Time, limit time.Duration) (time.Duration, error) {
 	took, _, err := waitCheckpointTenths(ctx, e, relay, first, target, events, since, limit)
 	return took, err
 }
@@ -233,7 +234,7 @@ func waitCheckpoint(ctx context.Context, e *env, relay *process, first, target a
 // waitCheckpointTenths is waitCheckpoint that also returns when the
 // checkpoint passed each tenth of the way from first to target (by global
 // position, since since).
-func waitCheckpointTenths(ctx context.Context, e *env, relay *process, first, target app.LogPosition, events int, since time.Time, limit time.Duration) (time.Duration, [10]time.Duration, error) {
+func waitCheckpointTenths(ctx context.Context, e *env, relay *process.Process, first, target app.LogPosition, events int, since time.Time, limit time.Duration) (time.Duration, [10]time.Duration, error) {
 	var tenths [10]time.Duration
 	passed := 0
 	tick := time.NewTicker(2 * time.Millisecond)
@@ -271,8 +272,8 @@ func waitCheckpointTenths(ctx context.Context, e *env, relay *process, first, ta
 		select {
 		case <-ctx.Done():
 			return 0, tenths, ctx.Err()
-		case <-relay.done:
-			return 0, tenths, fmt.Errorf("orderflow-relay exited: %v", relay.err)
+		case <-relay.Done():
+			return 0, tenths, fmt.Errorf("orderflow-relay exited: %v", relay.Err())
 		case <-tick.C:
 		}
 	}
@@ -309,7 +310,7 @@ type committed struct {
 // writes at half of it in an open loop, in rounds alternating with an
 // open-loop XADD baseline, and matches every written event with its stream
 // entry.
-func commitToXAdd(ctx context.Context, e *env, relay *process, store *postgres.Store, products []string) (*latencies, error) {
+func commitToXAdd(ctx context.Context, e *env, relay *process.Process, store *postgres.Store, products []string) (*latencies, error) {
 	application, err := app.New(store, store, nil)
 	if err != nil {
 		return nil, err
@@ -359,7 +360,7 @@ func commitToXAdd(ctx context.Context, e *env, relay *process, store *postgres.S
 	xadd := func(ctx context.Context, _ int, _ time.Time) error {
 		return e.redis.XAdd(ctx, &redis.XAddArgs{Stream: scratch, MaxLen: 100_000, Approx: true, Values: sample[0].Values}).Err()
 	}
-	hist0, err := scrape(ctx, newHTTPClient(1), relay.URL)
+	hist0, err := scrape(ctx, newHTTPClient(1), relay.URL())
 	if err != nil {
 		return nil, err
 	}
@@ -391,7 +392,7 @@ func commitToXAdd(ctx context.Context, e *env, relay *process, store *postgres.S
 	if _, err := waitCheckpoint(ctx, e, relay, last, last, 0, time.Now(), time.Minute); err != nil {
 		return nil, err
 	}
-	hist1, err := scrape(ctx, newHTTPClient(1), relay.URL)
+	hist1, err := scrape(ctx, newHTTPClient(1), relay.URL())
 	if err != nil {
 		return nil, err
 	}

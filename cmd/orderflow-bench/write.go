@@ -122,14 +122,14 @@ func appendVersusOrders(ctx context.Context, e *env) (run *timedRun, err error) 
 		return nil, err
 	}
 	defer func() {
-		if stopErr := api.stop(); stopErr != nil {
+		if stopErr := api.Stop(stopWithin); stopErr != nil {
 			err = errors.Join(err, stopErr)
 		}
 	}()
-	e.printf("orderflow-api %s ready in %s", api.URL, api.Startup.Round(time.Millisecond))
+	e.printf("orderflow-api %s ready in %s", api.URL(), api.Startup().Round(time.Millisecond))
 	client := e.apiClient(e.cfg.Clients)
 	defer client.CloseIdleConnections()
-	products, customers, err := seed(ctx, e, client, api.URL)
+	products, customers, err := seed(ctx, e, client, api.URL())
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func appendVersusOrders(ctx context.Context, e *env) (run *timedRun, err error) 
 	lines := make([]int, e.cfg.Clients) // per client, so no locking
 	placeOrder := func(ctx context.Context, worker int, rng *rand.Rand) error {
 		body, n := orderBody(rng, products, customers)
-		if err := postJSON(ctx, client, api.URL, "/api/v1/orders", body, nil); err != nil {
+		if err := postJSON(ctx, client, api.URL(), "/api/v1/orders", body, nil); err != nil {
 			return err
 		}
 		lines[worker] += n
@@ -161,7 +161,7 @@ func appendVersusOrders(ctx context.Context, e *env) (run *timedRun, err error) 
 	slice := e.cfg.Duration() / time.Duration(rounds)
 	e.printf("%d clients, %d rounds of %s each of bare append (BEGIN; INSERT INTO events; INSERT INTO bench_outbox; COMMIT) and POST /api/v1/orders",
 		e.cfg.Clients, rounds, slice)
-	run = &timedRun{startup: api.Startup}
+	run = &timedRun{startup: api.Startup()}
 	for i := range rounds {
 		bareFirst := i%2 == 0
 		for _, bare := range []bool{bareFirst, !bareFirst} {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,34 +8,25 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/orderflow/orderflow/adapters/postgres"
-	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
-	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
-	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/internal/testenv/process"
 )
 
 // The projector as it is deployed: orderflow-api, orderflow-relay and
@@ -46,330 +36,67 @@ import (
 // waitLimit bounds every wait for a condition.
 const waitLimit = 60 * time.Second
 
-var (
-	binDir    string
-	buildOnce sync.Once
-	buildErr  error
-)
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "orderflow-projector-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// raceEnabled reports whether this test binary runs with the race detector;
-// the binaries under test are then built with it too.
-func raceEnabled() bool {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range info.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
-// binary builds the three commands once per test run and returns the path of one.
-func binary(t *testing.T, name string) string {
+// start runs one of the binaries the way StartProcess does (ready, on
+// loopback, stopped on cleanup), with settings given as KEY=VALUE.
+func start(t *testing.T, name, path, addrEnv string, env []string, args ...string) *process.Process {
 	t.Helper()
-	buildOnce.Do(func() {
-		gomod, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			buildErr = fmt.Errorf("go env GOMOD: %w", err)
-			return
-		}
-		args := []string{"build"}
-		if raceEnabled() {
-			args = append(args, "-race")
-		}
-		args = append(args, "-o", binDir+string(filepath.Separator),
-			"./cmd/orderflow-api", "./cmd/orderflow-relay", "./cmd/orderflow-projector")
-		build := exec.Command("go", args...)
-		build.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-		if out, err := build.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, name)
-}
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// process is one running binary.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	url  string // its HTTP server: the API, or the ops endpoints
-	done chan struct{}
-	err  error // set when done is closed
-}
-
-// start runs bin with args and env on a free loopback port, waits until
-// /readyz answers 200, and on cleanup stops it with SIGTERM (expecting a
-// clean exit) unless the test killed it.
-func start(t *testing.T, name, bin string, env []string, args ...string) *process {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), append([]string{"ORDERFLOW_LOG_FORMAT=json"}, env...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &process{name: name, cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout = p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addrs := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			line := sc.Bytes()
-			_, _ = p.logs.Write(append(line, '\n'))
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
-				select {
-				case addrs <- rec.Addr:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(p.logs, stderr)
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.done:
-				if p.err != nil {
-					t.Errorf("%s exited with %v after SIGTERM; logs:\n%s", name, p.err, tail(p.logs.String()))
-				}
-			case <-time.After(waitLimit):
-				_ = cmd.Process.Kill()
-				<-p.done
-				t.Errorf("%s did not stop on SIGTERM; logs:\n%s", name, tail(p.logs.String()))
-			}
-		}
-		if strings.Contains(p.logs.String(), "WARNING: DATA RACE") {
-			t.Errorf("%s reported a data race:\n%s", name, p.logs)
-		}
-	})
-
-	var addr string
-	select {
-	case addr = <-addrs:
-	case <-p.done:
-		t.Fatalf("%s exited before listening: %v; logs:\n%s", name, p.err, p.logs)
-	case <-time.After(waitLimit):
-		t.Fatalf("%s did not listen; logs:\n%s", name, p.logs)
-	}
-	if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.1" {
-		t.Fatalf("%s listens on %q, want loopback", name, addr)
-	}
-	p.url = "http://" + addr
-	waitFor(t, name+" ready", func() (bool, string) {
-		res, err := http.Get(p.url + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		_ = res.Body.Close()
-		return res.StatusCode == http.StatusOK, res.Status
-	})
-	return p
-}
-
-// kill sends SIGKILL: the process gets no chance to ack, drain or close.
-func (p *process) kill(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(waitLimit):
-		t.Fatalf("%s survived SIGKILL", p.name)
-	}
-}
-
-func tail(s string) string {
-	const max = 8000
-	if len(s) > max {
-		return "…" + s[len(s)-max:]
-	}
-	return s
+	return testenv.StartProcess(t, process.Spec{Name: name, Path: path, Args: args, Settings: settingsOf(env), AddrEnv: addrEnv})
 }
 
 // runOnce runs a subcommand to its end and returns its stdout, stderr and exit code.
 func runOnce(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary(t, "orderflow-projector"), args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	default:
-		t.Fatalf("orderflow-projector %v: %v", args, err)
-	}
-	if strings.Contains(errOut.String(), "WARNING: DATA RACE") {
-		t.Errorf("orderflow-projector %v reported a data race:\n%s", args, errOut.String())
-	}
-	return out.String(), errOut.String(), code
+	return testenv.RunOnce(t, process.Spec{Name: "orderflow-projector", Path: testenv.Binaries(t).Projector, Args: args, Settings: settingsOf(env)})
 }
 
-// waitFor polls cond until it holds, failing t with cond's last word after waitLimit.
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %s", what, detail)
-		}
-		time.Sleep(20 * time.Millisecond)
+// settingsOf turns KEY=VALUE pairs into settings; a later pair wins.
+func settingsOf(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
 	}
+	return m
 }
 
-// deployment is one test's database and keyspace, and in-process access to both.
-type deployment struct {
-	dsn    string
-	pool   *pgxpool.Pool
-	store  *postgres.Store
-	app    *app.Application
-	redis  redis.UniversalClient
-	keys   app.Keyspace
-	cache  *app.Cache
-	cstore *orderflowredis.CacheStore
-}
+// deployment is one test's database and keyspace, and in-process access to
+// both. Its commands evict what they change, as the API does, so the
+// projector writes over tombstones as it would in production.
+type deployment struct{ *testenv.Env }
 
 func newDeployment(t *testing.T) *deployment {
 	t.Helper()
-	pool, dsn := pgtest.NewPool(t)
-	client, prefix := redistest.New(t)
-	d := &deployment{dsn: dsn, pool: pool, store: postgres.NewStore(pool), redis: client, keys: app.Keyspace{Prefix: prefix, StreamShards: redistest.StreamShards(t)}}
-	d.cstore = orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{})
-	var err error
-	if d.cache, err = app.NewCache(d.cstore, app.CacheConfig{Keys: d.keys}); err != nil {
-		t.Fatal(err)
-	}
-	// Commands evict what they change, as the API does, so the projector
-	// writes over tombstones as it would in production.
-	if d.app, err = app.New(d.store, d.store, d.cache); err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return &deployment{testenv.New(t, testenv.Options{Cache: true})}
 }
 
 // env is what every binary of this deployment is started with.
 func (d *deployment) env(t *testing.T, extra ...string) []string {
-	return append([]string{
-		"ORDERFLOW_DATABASE_URL=" + d.dsn,
-		"ORDERFLOW_REDIS_URL=" + redistest.URL(t),
-		"ORDERFLOW_KEY_PREFIX=" + d.keys.Prefix,
-		"ORDERFLOW_STREAM_SHARDS=" + strconv.Itoa(d.keys.Shards()),
+	env := []string{
 		"ORDERFLOW_HTTP_ADDR=127.0.0.1:0",
 		"ORDERFLOW_RELAY_HTTP_ADDR=127.0.0.1:0",
 		"ORDERFLOW_PROJECTOR_HTTP_ADDR=127.0.0.1:0",
-		"ORDERFLOW_MIGRATE_ON_START=false", // pgtest migrated it
 		"ORDERFLOW_JWT_SECRET=" + apiTestSecret,
 		"ORDERFLOW_RATE_LIMIT=0",
-	}, extra...)
-}
-
-func (d *deployment) startAPI(t *testing.T) *process {
-	return start(t, "orderflow-api", binary(t, "orderflow-api"), d.env(t), "serve")
-}
-
-func (d *deployment) startRelay(t *testing.T) *process {
-	return start(t, "orderflow-relay", binary(t, "orderflow-relay"), d.env(t, "ORDERFLOW_RELAY_POLL_INTERVAL=50ms"))
-}
-
-func (d *deployment) startProjector(t *testing.T, consumer string, extra ...string) *process {
-	env := d.env(t, append([]string{"ORDERFLOW_CONSUMER=" + consumer}, extra...)...)
-	return start(t, "orderflow-projector "+consumer, binary(t, "orderflow-projector"), env, "run")
-}
-
-// relayAll publishes every committed event onto the streams in-process,
-// exactly as the relay does, and returns once none is left.
-func (d *deployment) relayAll(t *testing.T) {
-	t.Helper()
-	ctx := context.Background()
-	outbox := postgres.NewOutbox(d.pool)
-	pub := streams.NewPublisher(d.redis, d.keys, 1_000_000)
-	waitFor(t, "every event relayed", func() (bool, string) {
-		cp, err := pub.Checkpoint(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		events, err := outbox.ReadCommitted(ctx, cp, 500)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(events) > 0 {
-			if err := pub.Publish(ctx, cp, events); err != nil {
-				t.Fatal(err)
-			}
-			return false, "publishing"
-		}
-		left := d.eventsAfter(t, cp)
-		return left == 0, fmt.Sprintf("%d committed events after %v not readable yet", left, cp)
-	})
-}
-
-func (d *deployment) eventsAfter(t *testing.T, cp app.LogPosition) int64 {
-	t.Helper()
-	var n int64
-	err := d.pool.QueryRow(context.Background(),
-		`SELECT count(*) FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2)`,
-		strconv.FormatUint(cp.TxID, 10), cp.Position).Scan(&n)
-	if err != nil {
-		t.Fatal(err)
 	}
-	return n
+	for k, v := range d.Settings() {
+		env = append(env, k+"="+v)
+	}
+	return append(env, extra...)
+}
+
+func (d *deployment) startAPI(t *testing.T) *process.Process {
+	return start(t, "orderflow-api", testenv.Binaries(t).API, "ORDERFLOW_HTTP_ADDR", d.env(t), "serve")
+}
+
+func (d *deployment) startRelay(t *testing.T) *process.Process {
+	return start(t, "orderflow-relay", testenv.Binaries(t).Relay, "ORDERFLOW_RELAY_HTTP_ADDR", d.env(t, "ORDERFLOW_RELAY_POLL_INTERVAL=50ms"))
+}
+
+func (d *deployment) startProjector(t *testing.T, consumer string, extra ...string) *process.Process {
+	env := d.env(t, append([]string{"ORDERFLOW_CONSUMER=" + consumer}, extra...)...)
+	return start(t, "orderflow-projector "+consumer, testenv.Binaries(t).Projector, "ORDERFLOW_PROJECTOR_HTTP_ADDR", env, "run")
 }
 
 // caughtUp holds once every event is on the streams (extra entries were
@@ -378,11 +105,11 @@ func (d *deployment) caughtUp(t *testing.T, extra int64) func() (bool, string) {
 	return func() (bool, string) {
 		ctx := context.Background()
 		var events, entries int64
-		if err := d.pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&events); err != nil {
+		if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&events); err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range d.keys.EventStreams() {
-			n, err := d.redis.XLen(ctx, s).Result()
+		for _, s := range d.Keys.EventStreams() {
+			n, err := d.Redis.XLen(ctx, s).Result()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -391,11 +118,11 @@ func (d *deployment) caughtUp(t *testing.T, extra int64) func() (bool, string) {
 		if entries != events+extra {
 			return false, fmt.Sprintf("%d stream entries, want %d events + %d added", entries, events, extra)
 		}
-		lags, err := streams.ConsumerLag(ctx, d.redis, d.keys, streams.DefaultConsumerGroup)
+		lags, err := streams.ConsumerLag(ctx, d.Redis, d.Keys, streams.DefaultConsumerGroup)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(lags) != len(d.keys.EventStreams()) {
+		if len(lags) != len(d.Keys.EventStreams()) {
 			return false, fmt.Sprintf("group on %d streams: %+v", len(lags), lags)
 		}
 		for _, l := range lags {
@@ -407,20 +134,10 @@ func (d *deployment) caughtUp(t *testing.T, extra int64) func() (bool, string) {
 	}
 }
 
-// entry reads a cache entry as the cache service stored it.
-func (d *deployment) entry(t *testing.T, key app.CacheKey) app.CacheEntry {
-	t.Helper()
-	e, err := d.cstore.Get(context.Background(), d.keys.Key("", key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
 // value decodes the value at key; ok is false for a miss or a tombstone.
 func value[T any](t *testing.T, d *deployment, key app.CacheKey) (v T, version int64, ok bool) {
 	t.Helper()
-	e := d.entry(t, key)
+	e := d.Entry(t, key)
 	if !e.Found || e.Tombstone {
 		return v, 0, false
 	}
@@ -434,44 +151,14 @@ func value[T any](t *testing.T, d *deployment, key app.CacheKey) (v T, version i
 func (d *deployment) drift(t *testing.T) app.Drift {
 	t.Helper()
 	ctx := context.Background()
-	if err := d.cache.RefreshGenerations(ctx); err != nil {
+	if err := d.Cache.RefreshGenerations(ctx); err != nil {
 		t.Fatal(err)
 	}
-	drift, err := app.Verify(ctx, d.cache, d.cstore, d.store)
+	drift, err := app.Verify(ctx, d.Cache, d.CacheStore, d.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return drift
-}
-
-func scrape(t *testing.T, url string) string {
-	t.Helper()
-	res, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s/metrics: %d, %v", url, res.StatusCode, err)
-	}
-	return string(body)
-}
-
-// metric sums the samples of a metric whose labels contain label.
-func metric(page, name, label string) (sum float64, found bool) {
-	for line := range strings.Lines(page) {
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok || (rest[0] != '{' && rest[0] != ' ') || !strings.Contains(line, label) {
-			continue
-		}
-		fields := strings.Fields(line)
-		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
-			sum += v
-			found = true
-		}
-	}
-	return sum, found
 }
 
 func doJSON(t *testing.T, method, url, body string, out any) *http.Response {
@@ -519,52 +206,52 @@ func TestPriceChangeReachesTheCacheThroughEveryProcess(t *testing.T) {
 	projector := d.startProjector(t, "e2e")
 
 	var p app.Product
-	doJSON(t, http.MethodPost, api.url+"/api/v1/products",
+	doJSON(t, http.MethodPost, api.URL()+"/api/v1/products",
 		`{"sku":"E2E-1","name":"End to end","description":"d","priceCents":1000,"currency":"EUR","initialStock":5}`, &p)
 	// The public catalogue is cached by the API before the change.
 	var before app.ProductPage
-	doJSON(t, http.MethodGet, api.url+"/public/products", "", &before)
+	doJSON(t, http.MethodGet, api.URL()+"/public/products", "", &before)
 	if len(before.Items) != 1 || before.Items[0].PriceCents != 1000 {
 		t.Fatalf("public catalogue before the change: %+v", before)
 	}
 
 	var changed app.Product
-	doJSON(t, http.MethodPut, api.url+"/api/v1/products/"+p.ID+"/price", `{"priceCents":2500}`, &changed)
+	doJSON(t, http.MethodPut, api.URL()+"/api/v1/products/"+p.ID+"/price", `{"priceCents":2500}`, &changed)
 	if changed.PriceCents != 2500 || changed.Version != 2 {
 		t.Fatalf("price change answered %+v", changed)
 	}
 
 	// Nothing reads through the API meanwhile, so only the projector can
 	// turn the API's tombstones into values.
-	waitFor(t, "the projector to rewrite products:{id}", func() (bool, string) {
+	testenv.WaitFor(t, waitLimit, "the projector to rewrite products:{id}", func() (bool, string) {
 		got, version, ok := value[app.Product](t, d, app.ProductKey(p.ID))
 		return ok && got.PriceCents == 2500 && version == 2, fmt.Sprintf("%+v at v%d (value: %v)", got, version, ok)
 	})
-	waitFor(t, "the projector to rewrite products:sku and products:list", func() (bool, string) {
+	testenv.WaitFor(t, waitLimit, "the projector to rewrite products:sku and products:list", func() (bool, string) {
 		bySKU, _, ok1 := value[app.Product](t, d, app.ProductSKUKey("e2e-1"))
 		list, _, ok2 := value[app.ProductPage](t, d, app.ProductListKey())
 		ok := ok1 && ok2 && bySKU.PriceCents == 2500 && len(list.Items) == 1 && list.Items[0].PriceCents == 2500
 		return ok, fmt.Sprintf("by SKU %+v (%v), list %+v (%v)", bySKU, ok1, list, ok2)
 	})
-	if got := d.entry(t, app.ProductKey(p.ID)); got.Data != nil && bytes.Contains(got.Data, []byte(`"stockLevel":5`)) {
+	if got := d.Entry(t, app.ProductKey(p.ID)); got.Data != nil && bytes.Contains(got.Data, []byte(`"stockLevel":5`)) {
 		t.Errorf("cached details carry stock: %s", got.Data)
 	}
 
 	var public app.ProductPage
-	doJSON(t, http.MethodGet, api.url+"/public/products", "", &public)
+	doJSON(t, http.MethodGet, api.URL()+"/public/products", "", &public)
 	if len(public.Items) != 1 || public.Items[0].PriceCents != 2500 {
 		t.Errorf("public catalogue after the change: %+v", public)
 	}
 	var read app.Product
-	res := doJSON(t, http.MethodGet, api.url+"/api/v1/products/"+p.ID, "", &read)
+	res := doJSON(t, http.MethodGet, api.URL()+"/api/v1/products/"+p.ID, "", &read)
 	if read.PriceCents != 2500 || res.Header.Get("X-Cache") != "HIT" {
 		t.Errorf("GET product: price %d, X-Cache %q; want 2500 served from the projector's entry (HIT)", read.PriceCents, res.Header.Get("X-Cache"))
 	}
 
 	// A handler's duration is observed once it returns, just after its
 	// cache write, which the waits above may already have seen.
-	waitFor(t, "the projector's handler metrics", func() (bool, string) {
-		n, _ := metric(scrape(t, projector.url), "orderflow_projector_handler_duration_seconds_count", `aggregate_type="product"`)
+	testenv.WaitFor(t, waitLimit, "the projector's handler metrics", func() (bool, string) {
+		n, _ := testenv.MetricSum(t, testenv.Scrape(t, projector.URL()), "orderflow_projector_handler_duration_seconds_count", `aggregate_type="product"`)
 		return n >= 2, fmt.Sprintf("orderflow_projector_handler_duration_seconds_count{product} = %v, want at least 2 (created, price changed)", n)
 	})
 	if drift := d.drift(t); drift.Drifted != 0 || drift.Checked < 3 {
@@ -583,18 +270,18 @@ func TestKilledProjectorsPendingEntriesAreClaimedByAnother(t *testing.T) {
 
 	var customers []app.Customer
 	for i := range 6 {
-		c, err := d.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("k%d@example.com", i), Name: fmt.Sprintf("Kill %d", i)})
+		c, err := d.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("k%d@example.com", i), Name: fmt.Sprintf("Kill %d", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		customers = append(customers, c)
 	}
-	product, err := d.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "KILL-1", Name: "Kill", PriceCents: 100, Currency: "EUR", InitialStock: 50})
+	product, err := d.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "KILL-1", Name: "Kill", PriceCents: 100, Currency: "EUR", InitialStock: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range customers[:3] {
-		if _, err := d.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: product.ID, Quantity: 1}}}); err != nil {
+		if _, err := d.App.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: product.ID, Quantity: 1}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -602,7 +289,7 @@ func TestKilledProjectorsPendingEntriesAreClaimedByAnother(t *testing.T) {
 	// Reads of the customers table wait behind this lock, so the customer
 	// and order handlers hold the entries they were given: those stay
 	// pending, unacknowledged, for as long as the test wants.
-	conn, err := pgx.Connect(ctx, d.dsn)
+	conn, err := pgx.Connect(ctx, d.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -617,17 +304,17 @@ func TestKilledProjectorsPendingEntriesAreClaimedByAnother(t *testing.T) {
 	unlock := sync.OnceFunc(func() { _ = tx.Rollback(ctx) })
 	t.Cleanup(unlock)
 
-	d.relayAll(t)
-	customerStream := d.keys.AggregateEventStream(domain.CustomerAggregate, customers[0].ID)
-	waitFor(t, "entries pending at the doomed projector", func() (bool, string) {
-		pending, err := d.redis.XPending(ctx, customerStream, streams.DefaultConsumerGroup).Result()
+	d.RelayAll(t)
+	customerStream := d.Keys.AggregateEventStream(domain.CustomerAggregate, customers[0].ID)
+	testenv.WaitFor(t, waitLimit, "entries pending at the doomed projector", func() (bool, string) {
+		pending, err := d.Redis.XPending(ctx, customerStream, streams.DefaultConsumerGroup).Result()
 		if err != nil {
 			return false, err.Error()
 		}
 		return pending.Count > 0 && pending.Consumers["doomed"] > 0, fmt.Sprintf("%+v", pending)
 	})
-	first.kill(t)
-	pendingAtKill, err := d.redis.XPending(ctx, customerStream, streams.DefaultConsumerGroup).Result()
+	first.Kill()
+	pendingAtKill, err := d.Redis.XPending(ctx, customerStream, streams.DefaultConsumerGroup).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -638,7 +325,7 @@ func TestKilledProjectorsPendingEntriesAreClaimedByAnother(t *testing.T) {
 	unlock()
 
 	survivor := d.startProjector(t, "survivor", "ORDERFLOW_PROJECTOR_MAX_IDLE=1s")
-	waitFor(t, "the survivor to claim and project everything", d.caughtUp(t, 0))
+	testenv.WaitFor(t, waitLimit, "the survivor to claim and project everything", d.caughtUp(t, 0))
 	for _, c := range customers {
 		got, version, ok := value[app.Customer](t, d, app.CustomerKey(c.ID))
 		if !ok || got.Email != c.Email || version != 1 {
@@ -654,7 +341,7 @@ func TestKilledProjectorsPendingEntriesAreClaimedByAnother(t *testing.T) {
 	if drift := d.drift(t); drift.Drifted != 0 || drift.Checked != 6+3+3 {
 		t.Errorf("verify: %+v, want 12 checked (6 customers, 3 order lists, product, SKU, list) and none drifted", drift)
 	}
-	consumers, err := d.redis.XInfoConsumers(ctx, customerStream, streams.DefaultConsumerGroup).Result()
+	consumers, err := d.Redis.XInfoConsumers(ctx, customerStream, streams.DefaultConsumerGroup).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -663,7 +350,7 @@ func TestKilledProjectorsPendingEntriesAreClaimedByAnother(t *testing.T) {
 			t.Errorf("consumer %s still holds %d entries", c.Name, c.Pending)
 		}
 	}
-	if n, _ := metric(scrape(t, survivor.url), "orderflow_projector_handler_duration_seconds_count", `aggregate_type="customer"`); n < 1 {
+	if n, _ := testenv.MetricSum(t, testenv.Scrape(t, survivor.URL()), "orderflow_projector_handler_duration_seconds_count", `aggregate_type="customer"`); n < 1 {
 		t.Errorf("the survivor projected no customer event (handler count %v)", n)
 	}
 }
@@ -676,16 +363,16 @@ func TestTwoProjectorsUnderLoadConverge(t *testing.T) {
 	d := newDeployment(t)
 	ctx := context.Background()
 	d.startRelay(t)
-	projectors := []*process{d.startProjector(t, "a"), d.startProjector(t, "b")}
+	projectors := []*process.Process{d.startProjector(t, "a"), d.startProjector(t, "b")}
 
 	var products, customers []string
 	for i := range 6 {
-		p, err := d.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: fmt.Sprintf("LOAD-%d", i), Name: fmt.Sprintf("Load %d", i), PriceCents: 100, Currency: "EUR", InitialStock: 1_000_000})
+		p, err := d.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: fmt.Sprintf("LOAD-%d", i), Name: fmt.Sprintf("Load %d", i), PriceCents: 100, Currency: "EUR", InitialStock: 1_000_000})
 		if err != nil {
 			t.Fatal(err)
 		}
 		products = append(products, p.ID)
-		c, err := d.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("load%d@example.com", i), Name: "Load"})
+		c, err := d.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("load%d@example.com", i), Name: "Load"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -705,16 +392,16 @@ func TestTwoProjectorsUnderLoadConverge(t *testing.T) {
 				p, c := products[r.IntN(len(products))], customers[r.IntN(len(customers))]
 				switch r.IntN(6) {
 				case 0:
-					_, err = d.app.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: p, PriceCents: int64(100 + r.IntN(10_000))})
+					_, err = d.App.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: p, PriceCents: int64(100 + r.IntN(10_000))})
 				case 1:
 					name := fmt.Sprintf("Load %d/%d", w, n)
-					_, err = d.app.Commands.ChangeProductDetails.Handle(ctx, app.ChangeProductDetails{ProductID: p, Name: &name})
+					_, err = d.App.Commands.ChangeProductDetails.Handle(ctx, app.ChangeProductDetails{ProductID: p, Name: &name})
 				case 2:
 					name := fmt.Sprintf("Customer %d/%d", w, n)
-					_, err = d.app.Commands.UpdateCustomer.Handle(ctx, app.UpdateCustomer{CustomerID: c, Name: &name})
+					_, err = d.App.Commands.UpdateCustomer.Handle(ctx, app.UpdateCustomer{CustomerID: c, Name: &name})
 				case 3, 4:
 					var o app.PlacedOrder
-					o, err = d.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c, Lines: []domain.LineRequest{{ProductID: p, Quantity: 1}}})
+					o, err = d.App.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c, Lines: []domain.LineRequest{{ProductID: p, Quantity: 1}}})
 					orders = append(orders, o.Order.ID)
 				default:
 					if len(orders) == 0 {
@@ -723,11 +410,11 @@ func TestTwoProjectorsUnderLoadConverge(t *testing.T) {
 					o := app.OrderTransition{OrderID: orders[r.IntN(len(orders))]}
 					switch r.IntN(3) {
 					case 0:
-						_, err = d.app.Commands.PayOrder.Handle(ctx, o)
+						_, err = d.App.Commands.PayOrder.Handle(ctx, o)
 					case 1:
-						_, err = d.app.Commands.ShipOrder.Handle(ctx, o)
+						_, err = d.App.Commands.ShipOrder.Handle(ctx, o)
 					default:
-						_, err = d.app.Commands.CancelOrder.Handle(ctx, o)
+						_, err = d.App.Commands.CancelOrder.Handle(ctx, o)
 					}
 					if errors.Is(err, domain.ErrIllegalTransition) {
 						err = nil
@@ -755,7 +442,7 @@ func TestTwoProjectorsUnderLoadConverge(t *testing.T) {
 	}
 	t.Logf("%d commands in 3 s (%d refused after losing every append race)", ops.Load(), conflicts.Load())
 
-	waitFor(t, "the group to catch up", d.caughtUp(t, 0))
+	testenv.WaitFor(t, waitLimit, "the group to catch up", d.caughtUp(t, 0))
 	stdout, stderr, code := runOnce(t, d.env(t), "verify")
 	if code != 0 || !regexp.MustCompile(`checked in .*, 0 drifted`).MatchString(stdout) {
 		t.Fatalf("verify exited %d:\n%s\n%s", code, stdout, stderr)
@@ -765,8 +452,8 @@ func TestTwoProjectorsUnderLoadConverge(t *testing.T) {
 		t.Errorf("verify checked %d projections, want every product, SKU, customer and the list at least:\n%s", checked, stdout)
 	}
 	for _, p := range projectors {
-		if _, found := metric(scrape(t, p.url), "orderflow_projector_handler_duration_seconds_count", ""); !found {
-			t.Errorf("%s exposes no orderflow_projector_handler_duration_seconds", p.name)
+		if _, found := testenv.MetricSum(t, testenv.Scrape(t, p.URL()), "orderflow_projector_handler_duration_seconds_count", ""); !found {
+			t.Errorf("%s exposes no orderflow_projector_handler_duration_seconds", p.Name)
 		}
 	}
 }
@@ -780,23 +467,23 @@ func TestParkedEntriesAreListedReplayedAndDropped(t *testing.T) {
 	ctx := context.Background()
 	d.startProjector(t, "dlq", "ORDERFLOW_PROJECTOR_MAX_RETRIES=1")
 
-	fine, err := d.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "fine@example.com", Name: "Fine"})
+	fine, err := d.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "fine@example.com", Name: "Fine"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken, err := d.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "broken@example.com", Name: "Broken"})
+	broken, err := d.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "broken@example.com", Name: "Broken"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The cause: the read table lost the customer's row, so its projection
 	// cannot be loaded. The row is kept aside to be put back later.
-	if _, err := d.pool.Exec(ctx, `CREATE TABLE customers_aside AS SELECT * FROM customers WHERE id = '`+broken.ID+`'`); err != nil {
+	if _, err := d.Pool.Exec(ctx, `CREATE TABLE customers_aside AS SELECT * FROM customers WHERE id = '`+broken.ID+`'`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.pool.Exec(ctx, `DELETE FROM customers WHERE id = $1`, broken.ID); err != nil {
+	if _, err := d.Pool.Exec(ctx, `DELETE FROM customers WHERE id = $1`, broken.ID); err != nil {
 		t.Fatal(err)
 	}
-	d.relayAll(t)
+	d.RelayAll(t)
 	// A second poison entry no fix can help: an order that never existed was paid.
 	ghost := uuid.NewString()
 	ghostEntry := streams.Message(app.CommittedEvent{
@@ -808,18 +495,18 @@ func TestParkedEntriesAreListedReplayedAndDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.redis.XAdd(ctx, &redis.XAddArgs{Stream: d.keys.EventStream(domain.OrderAggregate), Values: fields}).Err(); err != nil {
+	if err := d.Redis.XAdd(ctx, &redis.XAddArgs{Stream: d.Keys.EventStream(domain.OrderAggregate), Values: fields}).Err(); err != nil {
 		t.Fatal(err)
 	}
 
 	// Later events still flow.
-	p, err := d.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "DLQ-1", Name: "After", PriceCents: 700, Currency: "EUR"})
+	p, err := d.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "DLQ-1", Name: "After", PriceCents: 700, Currency: "EUR"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.relayAll(t)
-	waitFor(t, "later events projected and both poison entries parked", func() (bool, string) {
-		n, err := d.redis.XLen(ctx, d.keys.DeadLetterStream()).Result()
+	d.RelayAll(t)
+	testenv.WaitFor(t, waitLimit, "later events projected and both poison entries parked", func() (bool, string) {
+		n, err := d.Redis.XLen(ctx, d.Keys.DeadLetterStream()).Result()
 		if err != nil {
 			return false, err.Error()
 		}
@@ -827,7 +514,7 @@ func TestParkedEntriesAreListedReplayedAndDropped(t *testing.T) {
 		_, _, customer := value[app.Customer](t, d, app.CustomerKey(fine.ID))
 		return n == 2 && product && customer, fmt.Sprintf("%d parked, product projected %v, customer projected %v", n, product, customer)
 	})
-	waitFor(t, "the group to catch up", d.caughtUp(t, 1))
+	testenv.WaitFor(t, waitLimit, "the group to catch up", d.caughtUp(t, 1))
 
 	stdout, stderr, code := runOnce(t, d.env(t), "dlq", "list")
 	if code != 0 || !strings.HasPrefix(stdout, "2 parked entries\n") {
@@ -859,19 +546,19 @@ func TestParkedEntriesAreListedReplayedAndDropped(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "dropped 1 parked entries") {
 		t.Fatalf("dlq drop exited %d: %s", code, stdout)
 	}
-	if _, err := d.pool.Exec(ctx, `INSERT INTO customers SELECT * FROM customers_aside`); err != nil {
+	if _, err := d.Pool.Exec(ctx, `INSERT INTO customers SELECT * FROM customers_aside`); err != nil {
 		t.Fatal(err)
 	}
 	stdout, _, code = runOnce(t, d.env(t), "dlq", "replay", "--all")
 	if code != 0 || !strings.Contains(stdout, "re-drove 1 of 1 parked entries") {
 		t.Fatalf("dlq replay --all exited %d: %s", code, stdout)
 	}
-	waitFor(t, "the re-driven entry to be projected", func() (bool, string) {
+	testenv.WaitFor(t, waitLimit, "the re-driven entry to be projected", func() (bool, string) {
 		got, version, ok := value[app.Customer](t, d, app.CustomerKey(broken.ID))
 		return ok && got.Email == broken.Email && version == 1, fmt.Sprintf("%+v v%d (value %v)", got, version, ok)
 	})
-	waitFor(t, "the group to catch up", d.caughtUp(t, 2))
-	if n, err := d.redis.XLen(ctx, d.keys.DeadLetterStream()).Result(); err != nil || n != 0 {
+	testenv.WaitFor(t, waitLimit, "the group to catch up", d.caughtUp(t, 2))
+	if n, err := d.Redis.XLen(ctx, d.Keys.DeadLetterStream()).Result(); err != nil || n != 0 {
 		t.Errorf("dead-letter stream holds %d entries after the replay (%v), want 0", n, err)
 	}
 	stdout, _, _ = runOnce(t, d.env(t), "dlq", "list")
@@ -893,7 +580,7 @@ func TestMaxRetriesZeroParksAfterOneAttempt(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
-	logs := &syncBuffer{}
+	logs := testenv.NewLogSink()
 	m := NewMain(io.Discard, logs, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -915,20 +602,20 @@ func TestMaxRetriesZeroParksAfterOneAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctxBG := context.Background()
-	if err := d.redis.XAdd(ctxBG, &redis.XAddArgs{Stream: d.keys.EventStream(domain.OrderAggregate), Values: fields}).Err(); err != nil {
+	if err := d.Redis.XAdd(ctxBG, &redis.XAddArgs{Stream: d.Keys.EventStream(domain.OrderAggregate), Values: fields}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the entry parked", func() (bool, string) {
+	testenv.WaitFor(t, waitLimit, "the entry parked", func() (bool, string) {
 		select {
 		case err := <-done:
 			done <- err
 			t.Fatalf("run ended: %v; logs:\n%s", err, logs)
 		default:
 		}
-		n, err := d.redis.XLen(ctxBG, d.keys.DeadLetterStream()).Result()
+		n, err := d.Redis.XLen(ctxBG, d.Keys.DeadLetterStream()).Result()
 		return err == nil && n == 1, fmt.Sprintf("%d parked (%v)", n, err)
 	})
-	parked, err := streams.NewDeadLetters(d.redis, d.keys).List(ctxBG, 10)
+	parked, err := streams.NewDeadLetters(d.Redis, d.Keys).List(ctxBG, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -948,30 +635,30 @@ func TestReplayCommandFallsBackToTheStoreWhenStreamsWereTrimmed(t *testing.T) {
 
 	var products []string
 	for i := range 3 {
-		p, err := d.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: fmt.Sprintf("RP-%d", i), Name: fmt.Sprintf("Replayed %d", i), PriceCents: 100, Currency: "EUR", InitialStock: 10})
+		p, err := d.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: fmt.Sprintf("RP-%d", i), Name: fmt.Sprintf("Replayed %d", i), PriceCents: 100, Currency: "EUR", InitialStock: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
 		products = append(products, p.ID)
-		c, err := d.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("rp%d@example.com", i), Name: "Replayed"})
+		c, err := d.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("rp%d@example.com", i), Name: "Replayed"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		o, err := d.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}})
+		o, err := d.App.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := d.app.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: o.Order.ID}); err != nil {
+		if _, err := d.App.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: o.Order.ID}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := d.app.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: products[0], PriceCents: 150}); err != nil {
+	if _, err := d.App.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: products[0], PriceCents: 150}); err != nil {
 		t.Fatal(err)
 	}
-	d.relayAll(t)
-	waitFor(t, "the projector to catch up", d.caughtUp(t, 0))
-	for _, s := range d.keys.EventStreams() {
-		if err := d.redis.XTrimMaxLen(ctx, s, 2).Err(); err != nil {
+	d.RelayAll(t)
+	testenv.WaitFor(t, waitLimit, "the projector to catch up", d.caughtUp(t, 0))
+	for _, s := range d.Keys.EventStreams() {
+		if err := d.Redis.XTrimMaxLen(ctx, s, 2).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -984,7 +671,7 @@ func TestReplayCommandFallsBackToTheStoreWhenStreamsWereTrimmed(t *testing.T) {
 	if gen == nil {
 		t.Fatalf("replay names no generation:\n%s", stdout)
 	}
-	if cur, err := d.redis.Get(ctx, d.keys.Generation()).Result(); err != nil || cur != gen[1] {
+	if cur, err := d.Redis.Get(ctx, d.Keys.Generation()).Result(); err != nil || cur != gen[1] {
 		t.Fatalf("generation pointer %q (%v), want %q", cur, err, gen[1])
 	}
 	stdout, stderr, code = runOnce(t, d.env(t), "verify")
@@ -993,13 +680,13 @@ func TestReplayCommandFallsBackToTheStoreWhenStreamsWereTrimmed(t *testing.T) {
 		t.Fatalf("verify exited %d, want %q and no drift:\n%s\n%s", code, want, stdout, stderr)
 	}
 
-	if _, err := d.app.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: products[1], PriceCents: 999}); err != nil {
+	if _, err := d.App.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: products[1], PriceCents: 999}); err != nil {
 		t.Fatal(err)
 	}
-	d.relayAll(t)
-	key := d.keys.Key(gen[1], app.ProductKey(products[1]))
-	waitFor(t, "the projector to write the new generation", func() (bool, string) {
-		e, err := d.cstore.Get(ctx, key)
+	d.RelayAll(t)
+	key := d.Keys.Key(gen[1], app.ProductKey(products[1]))
+	testenv.WaitFor(t, waitLimit, "the projector to write the new generation", func() (bool, string) {
+		e, err := d.CacheStore.Get(ctx, key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1007,7 +694,7 @@ func TestReplayCommandFallsBackToTheStoreWhenStreamsWereTrimmed(t *testing.T) {
 		ok := e.Found && !e.Tombstone && json.Unmarshal(e.Data, &p) == nil && p.PriceCents == 999
 		return ok, fmt.Sprintf("%s = %+v", key, e)
 	})
-	if n, err := d.redis.Exists(ctx, d.keys.Key("", app.ProductKey(products[0]))).Result(); err != nil || n != 0 {
+	if n, err := d.Redis.Exists(ctx, d.Keys.Key("", app.ProductKey(products[0]))).Result(); err != nil || n != 0 {
 		t.Errorf("the old generation's products:%s still exists (%v)", products[0], err)
 	}
 }
@@ -1020,19 +707,19 @@ func TestVerifyCommandNamesDriftedKeys(t *testing.T) {
 	t.Parallel()
 	d := newDeployment(t)
 	ctx := context.Background()
-	ref, err := app.NewRefresher(d.store, d.cache)
+	ref, err := app.NewRefresher(d.Store, d.Cache)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := d.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "VC-1", Name: "Verified", PriceCents: 100, Currency: "EUR", InitialStock: 10})
+	p, err := d.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "VC-1", Name: "Verified", PriceCents: 100, Currency: "EUR", InitialStock: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := d.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "vc@example.com", Name: "Verified"})
+	c, err := d.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "vc@example.com", Name: "Verified"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := d.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}})
+	o, err := d.App.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1047,29 +734,29 @@ func TestVerifyCommandNamesDriftedKeys(t *testing.T) {
 	}
 
 	// Wrong: another name at the customer's version.
-	customerKey := d.keys.Key("", app.CustomerKey(c.ID))
+	customerKey := d.Keys.Key("", app.CustomerKey(c.ID))
 	wrong := c
 	wrong.Name = "Someone else"
 	data, err := json.Marshal(wrong)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.redis.Del(ctx, customerKey).Err(); err != nil {
+	if err := d.Redis.Del(ctx, customerKey).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.cstore.SetFenced(ctx, customerKey, c.Version, data, time.Hour); err != nil {
+	if _, err := d.CacheStore.SetFenced(ctx, customerKey, c.Version, data, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	// Missing but expected: paying evicts the order summaries, and no
 	// projector runs to rewrite them.
-	if _, err := d.app.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: o.Order.ID}); err != nil {
+	if _, err := d.App.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: o.Order.ID}); err != nil {
 		t.Fatal(err)
 	}
-	ordersKey := d.keys.Key("", app.CustomerOrdersKey(c.ID))
+	ordersKey := d.Keys.Key("", app.CustomerOrdersKey(c.ID))
 	// From the future: the product's details at a version the log never had.
-	productKey := d.keys.Key("", app.ProductKey(p.ID))
-	e := d.entry(t, app.ProductKey(p.ID))
-	if _, err := d.cstore.SetFenced(ctx, productKey, e.Version+10, e.Data, time.Hour); err != nil {
+	productKey := d.Keys.Key("", app.ProductKey(p.ID))
+	e := d.Entry(t, app.ProductKey(p.ID))
+	if _, err := d.CacheStore.SetFenced(ctx, productKey, e.Version+10, e.Data, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 
@@ -1085,7 +772,7 @@ func TestVerifyCommandNamesDriftedKeys(t *testing.T) {
 	}
 
 	for _, family := range []string{"products:", "customers:", "orders:"} {
-		if _, err := d.cstore.DeletePrefix(ctx, d.keys.Prefix+family); err != nil {
+		if _, err := d.CacheStore.DeletePrefix(ctx, d.Keys.Prefix+family); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1113,25 +800,25 @@ func TestReplayCommandFallsBackWhenStreamsLostWholeAggregates(t *testing.T) {
 	projections := 1 // the page-one list
 	part := func(name string) {
 		for i := range 2 {
-			p, err := d.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: fmt.Sprintf("%s-%d", name, i), Name: name, PriceCents: 100, Currency: "EUR", InitialStock: 10})
+			p, err := d.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: fmt.Sprintf("%s-%d", name, i), Name: name, PriceCents: 100, Currency: "EUR", InitialStock: 10})
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := d.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("%s%d@example.com", name, i), Name: name})
+			c, err := d.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("%s%d@example.com", name, i), Name: name})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := d.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}}); err != nil {
+			if _, err := d.App.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}}); err != nil {
 				t.Fatal(err)
 			}
 			projections += 2 + 2 // product by id and SKU, customer and their orders
 		}
-		d.relayAll(t)
+		d.RelayAll(t)
 	}
 	part("old")
 	old := map[string]int64{}
-	for _, s := range d.keys.EventStreams() {
-		n, err := d.redis.XLen(ctx, s).Result()
+	for _, s := range d.Keys.EventStreams() {
+		n, err := d.Redis.XLen(ctx, s).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1140,12 +827,12 @@ func TestReplayCommandFallsBackWhenStreamsLostWholeAggregates(t *testing.T) {
 	part("new")
 	// Keep only the second part's entries: the first part's aggregates
 	// vanish whole.
-	for _, s := range d.keys.EventStreams() {
-		n, err := d.redis.XLen(ctx, s).Result()
+	for _, s := range d.Keys.EventStreams() {
+		n, err := d.Redis.XLen(ctx, s).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := d.redis.XTrimMaxLen(ctx, s, n-old[s]).Err(); err != nil {
+		if err := d.Redis.XTrimMaxLen(ctx, s, n-old[s]).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,320 +1,110 @@
 package main_test
 
-// These tests run orderflow-relay as a real process (built once, with the
-// race detector) against real PostgreSQL and Redis, kill it with SIGKILL,
+// These tests run orderflow-relay as a real process (built once per test
+// binary by testenv, with the race detector under make test) against real PostgreSQL and Redis, kill it with SIGKILL,
 // cut its Redis connection, run two of it at once, and then check against
 // the event store that every committed event reached its stream once, each
 // aggregate's versions in order.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/orderflow/orderflow/adapters/postgres"
-	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
-	"github.com/orderflow/orderflow/adapters/tcpproxy"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
+	"github.com/orderflow/orderflow/internal/testenv/process"
 )
 
-var (
-	buildDir  string
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "orderflow-relay-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	buildDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// relayBinary builds orderflow-relay with the race detector, once per test binary.
-func relayBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			buildErr = fmt.Errorf("go env GOMOD: %w", err)
-			return
-		}
-		root := filepath.Dir(strings.TrimSpace(string(out)))
-		binary = filepath.Join(buildDir, "orderflow-relay")
-		cmd := exec.Command("go", "build", "-race", "-o", binary, "./cmd/orderflow-relay")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
-}
-
-// env is what every relay of one test shares: its database, Redis and prefix.
+// env is what every relay of one test shares: its database, Redis and
+// prefix, and the settings of every relay it starts.
 type env struct {
+	*testenv.Env
 	t        *testing.T
-	pool     *pgxpool.Pool
-	dsn      string
-	store    *postgres.Store
-	redis    redis.UniversalClient
-	redisURL string
-	keys     app.Keyspace
 	settings map[string]string
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	pool, dsn := pgtest.NewPool(t)
-	client, prefix := redistest.New(t)
-	return &env{
-		t: t, pool: pool, dsn: dsn, store: postgres.NewStore(pool),
-		redis: client, redisURL: redistest.URL(t), keys: app.Keyspace{Prefix: prefix, StreamShards: redistest.StreamShards(t)},
-		settings: map[string]string{},
-	}
+	return &env{Env: testenv.New(t, testenv.Options{Redis: true}), t: t, settings: map[string]string{}}
 }
 
 // relay is one orderflow-relay process.
 type relay struct {
-	t      *testing.T
-	name   string
-	cmd    *exec.Cmd
-	out    *logSink
-	addr   string
-	exited chan struct{}
-}
-
-// logSink collects a process's output and spots the ops server's address.
-type logSink struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	partial []byte
-	addr    chan string
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.buf.Write(p)
-	s.partial = append(s.partial, p...)
-	for {
-		i := bytes.IndexByte(s.partial, '\n')
-		if i < 0 {
-			break
-		}
-		line := s.partial[:i]
-		var rec struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
-		}
-		if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" && rec.Addr != "" {
-			select {
-			case s.addr <- rec.Addr:
-			default:
-			}
-		}
-		s.partial = s.partial[i+1:]
-	}
-	return len(p), nil
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
+	*process.Process
+	t *testing.T
 }
 
 var relayCount atomic.Int64
 
-// start runs a relay process and waits for its ops server.
+// start runs a relay process and waits for its ops server (not for its
+// readiness: a standby is never ready).
 func (e *env) start(extra map[string]string) *relay {
-	t := e.t
-	t.Helper()
-	bin := relayBinary(t)
-	settings := map[string]string{
-		"ORDERFLOW_DATABASE_URL":        e.dsn,
-		"ORDERFLOW_REDIS_URL":           e.redisURL,
-		"ORDERFLOW_RELAY_HTTP_ADDR":     "127.0.0.1:0",
-		"ORDERFLOW_KEY_PREFIX":          e.keys.Prefix,
-		"ORDERFLOW_STREAM_SHARDS":       strconv.Itoa(e.keys.Shards()),
+	e.t.Helper()
+	settings := e.Settings()
+	maps.Copy(settings, map[string]string{
 		"ORDERFLOW_RELAY_BATCH_SIZE":    "500",
 		"ORDERFLOW_RELAY_POLL_INTERVAL": "50ms",
 		"ORDERFLOW_STREAM_MAXLEN":       "1000000",
-		"ORDERFLOW_LOG_FORMAT":          "json",
-	}
-	for k, v := range e.settings {
-		settings[k] = v
-	}
-	for k, v := range extra {
-		settings[k] = v
-	}
-	var environ []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ORDERFLOW_") {
-			environ = append(environ, kv)
-		}
-	}
-	for k, v := range settings {
-		environ = append(environ, k+"="+v)
-	}
-	r := &relay{
-		t: t, name: fmt.Sprintf("relay-%d", relayCount.Add(1)),
-		out:    &logSink{addr: make(chan string, 1)},
-		exited: make(chan struct{}),
-	}
-	r.cmd = exec.Command(bin)
-	r.cmd.Env = environ
-	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
-	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("start relay: %v", err)
-	}
-	go func() {
-		_ = r.cmd.Wait()
-		close(r.exited)
-	}()
-	t.Cleanup(r.cleanup)
-	select {
-	case r.addr = <-r.out.addr:
-	case <-r.exited:
-		t.Fatalf("%s exited before serving: %v\n%s", r.name, r.cmd.ProcessState, r.out)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not serve within 30 s\n%s", r.name, r.out)
-	}
-	return r
-}
-
-// cleanup stops a relay still running (gracefully: its exit must be clean)
-// and fails the test on a data race in any relay.
-func (r *relay) cleanup() {
-	select {
-	case <-r.exited:
-	default:
-		_ = r.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-r.exited:
-			if !r.cmd.ProcessState.Success() {
-				r.t.Errorf("%s exited with %v after SIGTERM", r.name, r.cmd.ProcessState)
-			}
-		case <-time.After(20 * time.Second):
-			_ = r.cmd.Process.Kill()
-			<-r.exited
-			r.t.Errorf("%s did not stop within 20 s of SIGTERM", r.name)
-		}
-	}
-	logs := r.out.String()
-	if strings.Contains(logs, "WARNING: DATA RACE") {
-		r.t.Errorf("%s reported a data race:\n%s", r.name, logs)
-	} else if r.t.Failed() {
-		r.t.Logf("%s output:\n%s", r.name, lastLines(logs, 40))
-	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	})
+	maps.Copy(settings, e.settings)
+	maps.Copy(settings, extra)
+	p := testenv.StartListening(e.t, process.Spec{
+		Name: fmt.Sprintf("relay-%d", relayCount.Add(1)), Path: testenv.Binaries(e.t).Relay,
+		Settings: settings, AddrEnv: "ORDERFLOW_RELAY_HTTP_ADDR",
+	})
+	return &relay{Process: p, t: e.t}
 }
 
 // kill ends the relay with SIGKILL and waits for it to be gone.
-func (r *relay) kill() {
-	r.t.Helper()
-	if err := r.cmd.Process.Kill(); err != nil {
-		r.t.Fatalf("kill %s: %v", r.name, err)
-	}
-	<-r.exited
-}
-
-var httpClient = &http.Client{Timeout: 5 * time.Second}
+func (r *relay) kill() { r.Kill() }
 
 // metric reads one unlabelled sample from the relay's /metrics.
 func (r *relay) metric(name string) (float64, error) {
-	resp, err := httpClient.Get("http://" + r.addr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("metric %s not found", name)
+	return r.Metric(context.Background(), name)
 }
 
 func (r *relay) mustMetric(name string) float64 {
 	r.t.Helper()
 	v, err := r.metric(name)
 	if err != nil {
-		r.t.Fatalf("%s: %v", r.name, err)
+		r.t.Fatalf("%s: %v", r.Name, err)
 	}
 	return v
 }
 
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
 // readyz returns the status of /readyz.
 func (r *relay) readyz() int {
-	resp, err := httpClient.Get("http://" + r.addr + "/readyz")
+	resp, err := httpClient.Get(r.URL() + "/readyz")
 	if err != nil {
 		return 0
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 	return resp.StatusCode
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s (%s)", what, timeout, state)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval of a deadline loop
-	}
 }
 
 // ---------------------------------------------------------------------------
@@ -326,7 +116,7 @@ func (e *env) createProducts(ctx context.Context, n, batch int, sku string) ([]s
 	for len(ids) < n {
 		size := min(batch, n-len(ids))
 		var created []string
-		err := e.store.Update(ctx, func(ctx context.Context, tx app.Tx) error {
+		err := e.Store.Update(ctx, func(ctx context.Context, tx app.Tx) error {
 			created = created[:0]
 			aggs := make([]domain.Aggregate, 0, size)
 			for i := range size {
@@ -351,7 +141,7 @@ func (e *env) createProducts(ctx context.Context, n, batch int, sku string) ([]s
 
 // restock appends one StockAdded to each product, in one transaction.
 func (e *env) restock(ctx context.Context, ids []string) error {
-	return e.store.Update(ctx, func(ctx context.Context, tx app.Tx) error {
+	return e.Store.Update(ctx, func(ctx context.Context, tx app.Tx) error {
 		products, err := tx.LoadProducts(ctx, ids...)
 		if err != nil {
 			return err
@@ -419,8 +209,8 @@ func (w *writer) finish(t *testing.T) {
 // shards, the lowest shard checkpoint.
 func (e *env) checkpoint() string {
 	e.t.Helper()
-	if e.keys.Shards() > 1 {
-		cp, err := streams.NewPublisher(e.redis, e.keys, 1).Checkpoint(context.Background())
+	if e.Keys.Shards() > 1 {
+		cp, err := streams.NewPublisher(e.Redis, e.Keys, 1).Checkpoint(context.Background())
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -429,7 +219,7 @@ func (e *env) checkpoint() string {
 		}
 		return cp.String()
 	}
-	s, err := e.redis.Get(context.Background(), e.keys.RelayCheckpoint()).Result()
+	s, err := e.Redis.Get(context.Background(), e.Keys.RelayCheckpoint()).Result()
 	if errors.Is(err, redis.Nil) {
 		return ""
 	}
@@ -444,7 +234,7 @@ func (e *env) lastCommitted() string {
 	e.t.Helper()
 	var pos app.LogPosition
 	var tx int64
-	err := e.pool.QueryRow(context.Background(), `SELECT tx_id::text::bigint, global_position FROM events
+	err := e.Pool.QueryRow(context.Background(), `SELECT tx_id::text::bigint, global_position FROM events
 		ORDER BY tx_id DESC, global_position DESC LIMIT 1`).Scan(&tx, &pos.Position)
 	if err != nil {
 		e.t.Fatal(err)
@@ -457,7 +247,7 @@ func (e *env) lastCommitted() string {
 func (e *env) awaitDrained(timeout time.Duration) {
 	e.t.Helper()
 	last := e.lastCommitted()
-	waitFor(e.t, timeout, "relay drained", func() (bool, string) {
+	testenv.WaitFor(e.t, timeout, "relay drained", func() (bool, string) {
 		cp := e.checkpoint()
 		return cp == last, fmt.Sprintf("checkpoint %q, last committed %q", cp, last)
 	})
@@ -473,8 +263,8 @@ type entry struct {
 // typeEntries reads an aggregate type's streams of every shard.
 func (e *env) typeEntries(aggregateType string) []entry {
 	var out []entry
-	for shard := range e.keys.Shards() {
-		out = append(out, e.readStream(e.keys.ShardEventStream(aggregateType, shard))...)
+	for shard := range e.Keys.Shards() {
+		out = append(out, e.readStream(e.Keys.ShardEventStream(aggregateType, shard))...)
 	}
 	return out
 }
@@ -487,7 +277,7 @@ func (e *env) readStream(stream string) []entry {
 	)
 	unmarshaller := redisstream.DefaultMarshallerUnmarshaller{}
 	for {
-		msgs, err := e.redis.XRangeN(context.Background(), stream, start, "+", 5000).Result()
+		msgs, err := e.Redis.XRangeN(context.Background(), stream, start, "+", 5000).Result()
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -520,7 +310,7 @@ func (e *env) verify() (events, duplicates int) {
 		version                 int64
 	}
 	log := map[string]logged{}
-	rows, err := e.pool.Query(context.Background(), `SELECT event_id::text, stream_type, stream_id::text, version FROM events`)
+	rows, err := e.Pool.Query(context.Background(), `SELECT event_id::text, stream_type, stream_id::text, version FROM events`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -634,7 +424,7 @@ func TestRelaySurvivesKill9Loop(t *testing.T) {
 		// checkpoint since it started (so it is at work), then for a random
 		// moment more.
 		since := e.checkpoint()
-		waitFor(t, 60*time.Second, fmt.Sprintf("kill %d due", k+1), func() (bool, string) {
+		testenv.WaitFor(t, 60*time.Second, fmt.Sprintf("kill %d due", k+1), func() (bool, string) {
 			due := written.Load() >= int64((k+1)*total/(kills+1)) || finished.Load() == writers
 			return due && (e.checkpoint() != since || finished.Load() == writers),
 				fmt.Sprintf("%d events written, checkpoint %s", written.Load(), since)
@@ -669,7 +459,7 @@ func TestStandbyRelayTakesOverWithin5s(t *testing.T) {
 	a, b := e.start(nil), e.start(nil) // default lead retry (1 s)
 
 	var leader, standby *relay
-	waitFor(t, 15*time.Second, "one relay active", func() (bool, string) {
+	testenv.WaitFor(t, 15*time.Second, "one relay active", func() (bool, string) {
 		va, errA := a.metric("orderflow_relay_active")
 		vb, errB := b.metric("orderflow_relay_active")
 		switch {
@@ -709,12 +499,12 @@ func TestStandbyRelayTakesOverWithin5s(t *testing.T) {
 	}
 
 	w := e.startWriter(ids, 10)
-	waitFor(t, 30*time.Second, "writes under way", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "writes under way", func() (bool, string) {
 		return w.batches.Load() >= 5, fmt.Sprint(w.batches.Load(), " batches")
 	})
 	leader.kill()
 	killedAt := time.Now()
-	waitFor(t, 10*time.Second, "standby active", func() (bool, string) {
+	testenv.WaitFor(t, 10*time.Second, "standby active", func() (bool, string) {
 		v, err := standby.metric("orderflow_relay_active")
 		return err == nil && v == 1, fmt.Sprint(v, err)
 	})
@@ -724,7 +514,7 @@ func TestStandbyRelayTakesOverWithin5s(t *testing.T) {
 		t.Logf("standby took over %s after the leader's death", took.Round(time.Millisecond))
 	}
 	before := w.batches.Load()
-	waitFor(t, 30*time.Second, "writes after take-over", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "writes after take-over", func() (bool, string) {
 		return w.batches.Load() >= before+5, fmt.Sprint(w.batches.Load(), " batches")
 	})
 	w.finish(t)
@@ -747,11 +537,11 @@ func TestRelayRecoversFromRedisOutage(t *testing.T) {
 	}
 	e := newEnv(t)
 	ctx := context.Background()
-	target, err := url.Parse(e.redisURL)
+	target, err := url.Parse(e.RedisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := tcpproxy.Start(t, target.Host)
+	proxy := faultproxy.Start(t, target.Host)
 	viaProxy := *target
 	viaProxy.Host = proxy.Addr()
 	r := e.start(map[string]string{"ORDERFLOW_REDIS_URL": viaProxy.String()})
@@ -761,13 +551,13 @@ func TestRelayRecoversFromRedisOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := e.startWriter(ids[10:], 10) // the loop below writes ids[:10]
-	waitFor(t, 30*time.Second, "relay publishing", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "relay publishing", func() (bool, string) {
 		return e.checkpoint() != "" && r.readyz() == http.StatusOK, fmt.Sprintf("checkpoint %q", e.checkpoint())
 	})
 
 	proxy.Cut()
 	cutAt := time.Now()
-	waitFor(t, 10*time.Second, "readiness shows the outage", func() (bool, string) {
+	testenv.WaitFor(t, 10*time.Second, "readiness shows the outage", func() (bool, string) {
 		code := r.readyz()
 		return code == http.StatusServiceUnavailable, fmt.Sprint("/readyz ", code)
 	})
@@ -784,7 +574,7 @@ func TestRelayRecoversFromRedisOutage(t *testing.T) {
 		t.Errorf("/readyz at the end of the outage = %d, want 503", code)
 	}
 	proxy.Restore()
-	waitFor(t, 30*time.Second, "readiness after Redis is back", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "readiness after Redis is back", func() (bool, string) {
 		code := r.readyz()
 		return code == http.StatusOK, fmt.Sprint("/readyz ", code)
 	})
@@ -812,7 +602,7 @@ func TestOpenTransactionDelaysButLosesNothing(t *testing.T) {
 	published := e.checkpoint()
 	streamLen := len(e.typeEntries(domain.ProductAggregate))
 
-	conn, err := e.pool.Acquire(ctx)
+	conn, err := e.Pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -836,7 +626,7 @@ func TestOpenTransactionDelaysButLosesNothing(t *testing.T) {
 	// Once the gauge reads a second past the commits, the relay (woken by
 	// their notifications, and polling every 50 ms) has read many times
 	// since: the commits must still be held back.
-	waitFor(t, 30*time.Second, "oldest in-flight transaction gauge", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "oldest in-flight transaction gauge", func() (bool, string) {
 		v, err := r.metric("orderflow_relay_oldest_inflight_transaction_seconds")
 		return err == nil && v > committed+1, fmt.Sprint(v, err)
 	})
@@ -868,8 +658,8 @@ func TestRelayRefusesACheckpointOutsideTheLog(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	ahead := app.LogPosition{TxID: 1 << 40, Position: 1 << 40}.String()
-	for shard := range e.keys.Shards() {
-		if err := e.redis.Set(ctx, e.keys.ShardCheckpoint(shard), ahead, 0).Err(); err != nil {
+	for shard := range e.Keys.Shards() {
+		if err := e.Redis.Set(ctx, e.Keys.ShardCheckpoint(shard), ahead, 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -878,7 +668,7 @@ func TestRelayRefusesACheckpointOutsideTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "readiness shows the checkpoint outside the log", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "readiness shows the checkpoint outside the log", func() (bool, string) {
 		code := r.readyz()
 		return code == http.StatusServiceUnavailable, fmt.Sprint("/readyz ", code)
 	})
@@ -886,8 +676,8 @@ func TestRelayRefusesACheckpointOutsideTheLog(t *testing.T) {
 		t.Fatalf("the relay published %d entries past a checkpoint outside the log", len(got))
 	}
 
-	for shard := range e.keys.Shards() { // the runbook's reset: relay the whole log again
-		if err := e.redis.Del(ctx, e.keys.ShardCheckpoint(shard)).Err(); err != nil {
+	for shard := range e.Keys.Shards() { // the runbook's reset: relay the whole log again
+		if err := e.Redis.Del(ctx, e.Keys.ShardCheckpoint(shard)).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -895,7 +685,7 @@ func TestRelayRefusesACheckpointOutsideTheLog(t *testing.T) {
 	if got := e.typeEntries("product"); len(got) != len(ids) { // one ProductCreated each
 		t.Errorf("after the reset the product streams hold %d entries, want %d", len(got), len(ids))
 	}
-	waitFor(t, 30*time.Second, "ready after the reset", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "ready after the reset", func() (bool, string) {
 		code := r.readyz()
 		return code == http.StatusOK, fmt.Sprint("/readyz ", code)
 	})

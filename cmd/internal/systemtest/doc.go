@@ -5,16 +5,17 @@
 //
 // The pieces, in the order a test uses them:
 //
-//   - Build compiles orderflow-api, orderflow-relay and orderflow-projector
-//     once (optionally with -race) into a directory.
+//   - The binaries come from internal/testenv (Binaries, built once per
+//     test binary) and run through internal/testenv/process, the process
+//     runner orderflow-bench uses too: a Process starts, Kill()s (SIGKILL),
+//     Stop()s (SIGTERM) and Restart()s a binary on the same address, waits
+//     for /readyz (WaitReady), captures its output in LogDir/<name>.log
+//     (Tail, Raced for the race detector).
 //   - System holds what the processes share (binaries, database URL, Redis
 //     URL, key prefix, log directory, extra ORDERFLOW_ settings).
 //     NewAPI, NewRelay and NewProjector prepare a Process on a free loopback
 //     port with the JWT secret set and the rate limiter off; AdminToken mints
 //     an admin bearer token; Verify runs `orderflow-projector verify`.
-//   - Process starts, Kill()s (SIGKILL), Stop()s (SIGTERM) and Restart()s a
-//     binary on the same address, waits for /readyz (WaitReady), captures its
-//     output in LogDir/<name>.log (Tail, Raced for the race detector).
 //   - RedisServer is a redis-server run by the harness itself, with AOF
 //     everysec or no persistence, restartable with or without its data.
 //     Postgres kills a scripts/services.sh PostgreSQL with SIGKILL (postmaster

@@ -29,6 +29,8 @@ import (
 
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/cmd/internal/systemtest"
+	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/internal/testenv/process"
 )
 
 const (
@@ -66,7 +68,7 @@ func TestFaults(t *testing.T) {
 	if instance == "" {
 		instance = "faults"
 	}
-	bin := binaries(t)
+	bin := testenv.Binaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	logDir := os.Getenv("ORDERFLOW_FAULTS_LOG_DIR")
@@ -93,7 +95,7 @@ func TestFaults(t *testing.T) {
 	defer rdb.Close()
 
 	sys := &systemtest.System{Bin: bin, DatabaseURL: dsn, RedisURL: rs.URL(), KeyPrefix: "faults:", LogDir: logDir}
-	must := func(p *systemtest.Process, err error) *systemtest.Process {
+	must := func(p *process.Process, err error) *process.Process {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
@@ -103,10 +105,10 @@ func TestFaults(t *testing.T) {
 	api := must(sys.NewAPI("api", nil))
 	relay := must(sys.NewRelay("relay", nil))
 	proj1, proj2 := must(sys.NewProjector("projector-1", nil)), must(sys.NewProjector("projector-2", nil))
-	procs := []*systemtest.Process{api, relay, proj1, proj2}
-	stopAtEnd(t, procs...)
-	startAll(t, ctx, api)
-	startAll(t, ctx, relay, proj1, proj2)
+	procs := []*process.Process{api, relay, proj1, proj2}
+	testenv.Track(t, procs...)
+	testenv.StartAll(t, api)
+	testenv.StartAll(t, relay, proj1, proj2)
 
 	token, err := sys.AdminToken(time.Hour)
 	if err != nil {
@@ -119,7 +121,7 @@ func TestFaults(t *testing.T) {
 	}
 	checker := systemtest.Checker{Pool: pool, Redis: rdb, Keys: sys.Keys()}
 
-	restartProc := func(p *systemtest.Process) func() error {
+	restartProc := func(p *process.Process) func() error {
 		return func() error {
 			if err := p.Start(); err != nil {
 				return err
@@ -127,7 +129,7 @@ func TestFaults(t *testing.T) {
 			return p.WaitReady(ctx, 60*time.Second)
 		}
 	}
-	killProc := func(p *systemtest.Process) func() error { return func() error { p.Kill(); return nil } }
+	killProc := func(p *process.Process) func() error { return func() error { p.Kill(); return nil } }
 	faults := []fault{
 		{name: "api", kill: killProc(api), restart: restartProc(api)},
 		{name: "relay", kill: killProc(relay), restart: restartProc(relay)},
@@ -154,7 +156,7 @@ func TestFaults(t *testing.T) {
 // runFault runs the load, takes one component down for downFor, brings it
 // back, runs the load on, pauses it, waits for convergence and checks.
 func runFault(t *testing.T, ctx context.Context, f fault, sys *systemtest.System, load *systemtest.Load,
-	checker systemtest.Checker, procs []*systemtest.Process) row {
+	checker systemtest.Checker, procs []*process.Process) row {
 	t.Helper()
 	r := row{fault: f.name}
 	fail := func(format string, args ...any) { r.failed = append(r.failed, fmt.Sprintf(format, args...)) }

@@ -13,13 +13,15 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/internal/testenv/process"
 )
 
 // RedisServer is a redis-server the harness runs itself (in the
 // foreground, as its child), so a test can kill it with SIGKILL and start it
 // again on the same port, with or without its data.
 type RedisServer struct {
-	Proc *Process
+	Proc *process.Process
 	Dir  string // working directory: the AOF lives here
 }
 
@@ -27,7 +29,7 @@ type RedisServer struct {
 // in dir. With aof set it persists like production (appendonly yes,
 // appendfsync everysec); otherwise it keeps nothing across a restart.
 func NewRedisServer(ctx context.Context, dir, logDir string, aof bool) (*RedisServer, error) {
-	addr, err := FreeAddr()
+	addr, err := process.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +39,8 @@ func NewRedisServer(ctx context.Context, dir, logDir string, aof bool) (*RedisSe
 		persist = []string{"--appendonly", "yes", "--appendfsync", "everysec"}
 	}
 	args := append([]string{"--bind", "127.0.0.1", "--port", port, "--dir", dir, "--save", "", "--daemonize", "no"}, persist...)
-	p, err := NewProcess("redis", addr, "redis-server", args, nil, logDir)
+	p, err := process.New(process.Spec{Name: "redis", Path: "redis-server", Args: args, Addr: addr,
+		LogFile: filepath.Join(logDir, "redis.log")})
 	if err != nil {
 		return nil, err
 	}

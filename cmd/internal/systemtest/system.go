@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/orderflow/orderflow/adapters/jwt"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/internal/testenv/process"
 )
 
 // TestJWTSecret signs the tokens of every system test; ≥ 32 bytes as the API demands.
@@ -21,7 +22,7 @@ const TestJWTSecret = "orderflow-systemtest-secret-0123456789abcdef"
 // PostgreSQL database and Redis they share, and the key prefix that keeps
 // its Redis keys apart from other tests'.
 type System struct {
-	Bin         Binaries
+	Bin         process.Binaries
 	DatabaseURL string
 	RedisURL    string
 	KeyPrefix   string
@@ -73,48 +74,38 @@ func (s *System) settings(own map[string]string) map[string]string {
 }
 
 // NewAPI prepares an orderflow-api process on a free port.
-func (s *System) NewAPI(name string, own map[string]string) (*Process, error) {
-	addr, err := FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	set := s.settings(map[string]string{"ORDERFLOW_HTTP_ADDR": addr})
-	maps.Copy(set, own)
-	return NewProcess(name, addr, s.Bin.API, nil, set, s.LogDir)
+func (s *System) NewAPI(name string, own map[string]string) (*process.Process, error) {
+	return s.newProcess(name, s.Bin.API, "ORDERFLOW_HTTP_ADDR", nil, own)
 }
 
 // NewRelay prepares an orderflow-relay process with its ops server on a free port.
-func (s *System) NewRelay(name string, own map[string]string) (*Process, error) {
-	addr, err := FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	set := s.settings(map[string]string{
-		"ORDERFLOW_RELAY_HTTP_ADDR":     addr,
+func (s *System) NewRelay(name string, own map[string]string) (*process.Process, error) {
+	return s.newProcess(name, s.Bin.Relay, "ORDERFLOW_RELAY_HTTP_ADDR", map[string]string{
 		"ORDERFLOW_RELAY_POLL_INTERVAL": "100ms",
 		"ORDERFLOW_RELAY_LEAD_RETRY":    "200ms",
-	})
-	maps.Copy(set, own)
-	return NewProcess(name, addr, s.Bin.Relay, nil, set, s.LogDir)
+	}, own)
 }
 
 // NewProjector prepares an orderflow-projector process named name in the
 // consumer group, its ops server on a free port. Entries a dead instance
 // left pending are claimed by a peer after 3 s (production: 30 s), so a
 // test converges soon after a kill.
-func (s *System) NewProjector(name string, own map[string]string) (*Process, error) {
-	addr, err := FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	set := s.settings(map[string]string{
-		"ORDERFLOW_PROJECTOR_HTTP_ADDR": addr,
-		"ORDERFLOW_CONSUMER":            name,
-		"ORDERFLOW_PROJECTOR_WORKERS":   "2",
-		"ORDERFLOW_PROJECTOR_MAX_IDLE":  "3s",
-	})
+func (s *System) NewProjector(name string, own map[string]string) (*process.Process, error) {
+	return s.newProcess(name, s.Bin.Projector, "ORDERFLOW_PROJECTOR_HTTP_ADDR", map[string]string{
+		"ORDERFLOW_CONSUMER":           name,
+		"ORDERFLOW_PROJECTOR_WORKERS":  "2",
+		"ORDERFLOW_PROJECTOR_MAX_IDLE": "3s",
+	}, own)
+}
+
+// newProcess prepares a binary with the system's settings, then the
+// binary's, then the caller's own, its HTTP server on a free port and its
+// output in LogDir/name.log.
+func (s *System) newProcess(name, path, addrEnv string, binary, own map[string]string) (*process.Process, error) {
+	set := s.settings(binary)
 	maps.Copy(set, own)
-	return NewProcess(name, addr, s.Bin.Projector, nil, set, s.LogDir)
+	return process.New(process.Spec{Name: name, Path: path, Settings: set, AddrEnv: addrEnv,
+		LogFile: filepath.Join(s.LogDir, name+".log")})
 }
 
 // ErrDrift is returned by Verify when cached projections differ from PostgreSQL.
@@ -123,14 +114,17 @@ var ErrDrift = errors.New("cached projections drifted")
 // Verify runs `orderflow-projector verify` and returns its report; the
 // error wraps ErrDrift when it found drift.
 func (s *System) Verify(ctx context.Context) (string, error) {
-	cmd := exec.CommandContext(ctx, s.Bin.Projector, "verify")
-	var env []string
-	for k, v := range s.settings(nil) {
-		env = append(env, k+"="+v)
+	p, err := process.New(process.Spec{Name: "orderflow-projector verify", Path: s.Bin.Projector, Args: []string{"verify"},
+		Settings: s.settings(nil)})
+	if err != nil {
+		return "", err
 	}
-	cmd.Env = env
-	out, err := cmd.CombinedOutput()
-	report := strings.TrimSpace(string(out))
+	defer p.Close()
+	if err := p.Start(); err != nil {
+		return "", err
+	}
+	err = p.Wait(ctx)
+	report := strings.TrimSpace(p.Logs().String())
 	if err != nil {
 		if strings.Contains(report, "drifted") {
 			return report, fmt.Errorf("%w: %s", ErrDrift, report)

@@ -21,10 +21,12 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/cmd/internal/systemtest"
+	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/internal/testenv/process"
 )
 
 func TestReplicatedTopology(t *testing.T) {
-	bin := binaries(t)
+	bin := testenv.Binaries(t)
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -33,7 +35,7 @@ func TestReplicatedTopology(t *testing.T) {
 	sys := &systemtest.System{Bin: bin, DatabaseURL: dsn, RedisURL: redistest.URL(t), KeyPrefix: prefix,
 		StreamShards: redistest.StreamShards(t), LogDir: t.TempDir()}
 
-	must := func(p *systemtest.Process, err error) *systemtest.Process {
+	must := func(p *process.Process, err error) *process.Process {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
@@ -43,10 +45,10 @@ func TestReplicatedTopology(t *testing.T) {
 	api1, api2 := must(sys.NewAPI("api-1", nil)), must(sys.NewAPI("api-2", nil))
 	relay1, relay2 := must(sys.NewRelay("relay-1", nil)), must(sys.NewRelay("relay-2", nil))
 	proj1, proj2 := must(sys.NewProjector("projector-1", nil)), must(sys.NewProjector("projector-2", nil))
-	stopAtEnd(t, api1, api2, relay1, relay2, proj1, proj2)
+	testenv.Track(t, api1, api2, relay1, relay2, proj1, proj2)
 	// The first API migrates the database alone; the rest start together.
-	startAll(t, ctx, api1)
-	startAll(t, ctx, api2, relay1, relay2, proj1, proj2)
+	testenv.StartAll(t, api1)
+	testenv.StartAll(t, api2, relay1, relay2, proj1, proj2)
 
 	token, err := sys.AdminToken(time.Hour)
 	if err != nil {
@@ -74,7 +76,7 @@ func TestReplicatedTopology(t *testing.T) {
 	// Rounds of writes read back through the other instance; the active
 	// relay is killed after a third of them.
 	const rounds = 24
-	var killed, standby *systemtest.Process
+	var killed, standby *process.Process
 	for i := range rounds {
 		ryw.round(i)
 		if i == rounds/3 {
@@ -83,7 +85,7 @@ func TestReplicatedTopology(t *testing.T) {
 			t.Logf("killed the active relay %s after round %d", killed.Name, i)
 		}
 	}
-	waitFor(t, 20*time.Second, "the standby relay takes over", func() (bool, string) {
+	testenv.WaitFor(t, 20*time.Second, "the standby relay takes over", func() (bool, string) {
 		v, err := standby.Metric(ctx, "orderflow_relay_active")
 		return err == nil && v == 1, fmt.Sprintf("%s orderflow_relay_active = %v (%v)", standby.Name, v, err)
 	})
@@ -156,9 +158,9 @@ func checkAll(t *testing.T, ctx context.Context, c systemtest.Checker, ack syste
 }
 
 // activeRelay returns the relay holding the lock and the other one.
-func activeRelay(t *testing.T, ctx context.Context, a, b *systemtest.Process) (active, standby *systemtest.Process) {
+func activeRelay(t *testing.T, ctx context.Context, a, b *process.Process) (active, standby *process.Process) {
 	t.Helper()
-	waitFor(t, 20*time.Second, "one relay is active", func() (bool, string) {
+	testenv.WaitFor(t, 20*time.Second, "one relay is active", func() (bool, string) {
 		va, errA := a.Metric(ctx, "orderflow_relay_active")
 		vb, errB := b.Metric(ctx, "orderflow_relay_active")
 		switch {
@@ -170,21 +172,6 @@ func activeRelay(t *testing.T, ctx context.Context, a, b *systemtest.Process) (a
 		return active != nil, fmt.Sprintf("%v %v %v %v", va, errA, vb, errB)
 	})
 	return active, standby
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s (%s)", what, timeout, state)
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval of a deadline loop
-	}
 }
 
 // readYourWrites writes through one API instance and reads through the

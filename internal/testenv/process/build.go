@@ -1,4 +1,4 @@
-package systemtest
+package process
 
 import (
 	"context"
@@ -8,14 +8,23 @@ import (
 	"strings"
 )
 
-// Binaries are the paths of the three built OrderFlow binaries.
+// Binaries are the paths of the three OrderFlow binaries.
 type Binaries struct {
 	API, Relay, Projector string
 }
 
+// InDir are the binaries as make build and Build leave them in dir.
+func InDir(dir string) Binaries {
+	return Binaries{
+		API:       filepath.Join(dir, "orderflow-api"),
+		Relay:     filepath.Join(dir, "orderflow-relay"),
+		Projector: filepath.Join(dir, "orderflow-projector"),
+	}
+}
+
 // Build compiles orderflow-api, orderflow-relay and orderflow-projector into
-// dir, with the race detector when race is set. It runs `go build` once for
-// all three, so the toolchain shares its work.
+// dir, with the race detector when race is set. It runs one `go build` for
+// the three, so the toolchain shares its work.
 func Build(ctx context.Context, dir string, race bool) (Binaries, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
@@ -32,9 +41,5 @@ func Build(ctx context.Context, dir string, race bool) (Binaries, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return Binaries{}, fmt.Errorf("go build: %w\n%s", err, out)
 	}
-	return Binaries{
-		API:       filepath.Join(dir, "orderflow-api"),
-		Relay:     filepath.Join(dir, "orderflow-relay"),
-		Projector: filepath.Join(dir, "orderflow-projector"),
-	}, nil
+	return InDir(dir), nil
 }

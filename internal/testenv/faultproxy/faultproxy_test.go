@@ -1,4 +1,4 @@
-package tcpproxy_test
+package faultproxy_test
 
 import (
 	"bufio"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderflow/orderflow/adapters/tcpproxy"
+	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 )
 
 // echoServer answers every line it reads with the same line, on a loopback port.
@@ -91,7 +91,7 @@ func expectDead(t *testing.T, c net.Conn) {
 }
 
 func TestProxyForwardsCutsAndRestores(t *testing.T) {
-	p := tcpproxy.Start(t, echoServer(t))
+	p := faultproxy.Start(t, echoServer(t))
 	if !strings.HasPrefix(p.Addr(), "127.0.0.1:") {
 		t.Fatalf("proxy listens on %s, want loopback", p.Addr())
 	}
@@ -114,7 +114,7 @@ func TestProxyForwardsCutsAndRestores(t *testing.T) {
 }
 
 func TestProxyCloseEndsEverything(t *testing.T) {
-	p, err := tcpproxy.New(echoServer(t))
+	p, err := faultproxy.New(echoServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestProxyCloseEndsEverything(t *testing.T) {
 // survive the cut, and the proxy's goroutines must all end (the race
 // detector and Close's wait check the bookkeeping).
 func TestProxyCutUnderLoad(t *testing.T) {
-	p := tcpproxy.Start(t, echoServer(t))
+	p := faultproxy.Start(t, echoServer(t))
 	const n = 20
 	conns := make([]net.Conn, n)
 	for i := range conns {

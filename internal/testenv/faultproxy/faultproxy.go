@@ -1,11 +1,4 @@
-// Package tcpproxy is a TCP proxy for fault tests: it forwards connections
-// from a loopback port to a target and can cut them all at once, standing in
-// for a dependency (PostgreSQL, Redis) that goes away and comes back.
-//
-// While cut, the proxy still accepts connections but closes each one at
-// once, the way a crashed server's port behaves to a client that already
-// resolved it; Restore lets new connections through again.
-package tcpproxy
+package faultproxy
 
 import (
 	"errors"
@@ -56,7 +49,7 @@ func Start(tb testing.TB, target string) *Proxy {
 	tb.Helper()
 	p, err := New(target)
 	if err != nil {
-		tb.Fatalf("tcpproxy: %v", err)
+		tb.Fatalf("faultproxy: %v", err)
 	}
 	tb.Cleanup(func() { _ = p.Close() })
 	return p
