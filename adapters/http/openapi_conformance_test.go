@@ -23,6 +23,7 @@ import (
 	orderflowhttp "github.com/orderflow/orderflow/adapters/http"
 	"github.com/orderflow/orderflow/adapters/postgres"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // The OpenAPI document against the answers the API really gives: a full flow
@@ -427,7 +428,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		a.redisProxy.Cut()
 		f.send(http.StatusOK, http.MethodGet, "/api/v1/products/"+product, "")
 		f.send(http.StatusOK, http.MethodGet, "/public/products", "")
-		eventually(t, "readiness degraded", func() (bool, string) {
+		testenv.WaitFor(t, pollLimit, "readiness degraded", func() (bool, string) {
 			r := f.send(http.StatusOK, http.MethodGet, "/readyz", "")
 			return r.json(t)["status"] == "degraded", string(r.body)
 		})
