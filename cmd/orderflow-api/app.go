@@ -218,10 +218,10 @@ func (m *Main) Run(ctx context.Context, args []string) (err error) {
 			return nil
 		}
 	}
+	defer m.Close()
 	if err := m.open(ctx); err != nil {
 		return err
 	}
-	defer m.Close()
 	store := postgres.NewStore(m.pool)
 	registry := service.NewRegistry()
 	cache, cacheStore, err := m.newCache(registry)
@@ -300,13 +300,14 @@ func (m *Main) open(ctx context.Context) error {
 }
 
 // Close releases what Run opened.
-func (m *Main) Close() {
+func (m *Main) Close() error {
 	if m.redis != nil {
 		_ = m.redis.Close()
 	}
 	if m.pool != nil {
 		m.pool.Close()
 	}
+	return nil
 }
 
 func (m *Main) serve(ctx context.Context, application *app.Application, store *postgres.Store,

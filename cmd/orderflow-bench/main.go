@@ -4,18 +4,6 @@
 // runs it against throwaway servers.
 package main
 
-import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/orderflow/orderflow/cmd/internal/service"
 
-	"github.com/orderflow/orderflow/cmd/internal/service"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	m := NewMain(os.Stdout, os.Stderr, os.LookupEnv)
-	os.Exit(service.ExitCode(m.Run(ctx, os.Args[1:]), os.Stderr))
-}
+func main() { service.Main(NewMain) }

@@ -74,11 +74,21 @@ type Main struct {
 	Config Config
 	// Ready, when set, receives the ops server's bound address.
 	Ready func(net.Addr)
+
+	deps *deps
 }
 
 // NewMain returns a Main reading settings from lookupEnv and flags.
 func NewMain(stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) *Main {
 	return &Main{stdout: stdout, stderr: stderr, lookupEnv: lookupEnv}
+}
+
+// Close releases what Run opened.
+func (m *Main) Close() error {
+	if m.deps != nil {
+		m.deps.close()
+	}
+	return nil
 }
 
 const usage = `orderflow-projector keeps the Redis read models current from the event
@@ -187,7 +197,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if d.pool, err = pgxpool.New(ctx, m.Config.DatabaseURL); err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
-	defer d.close()
+	defer m.Close()
+	m.deps = d
 	d.redisURL = m.Config.RedisURL
 	if d.cacheClient, err = orderflowredis.NewClient(d.redisURL, orderflowredis.PoolOptions{}); err != nil {
 		return err

@@ -69,15 +69,11 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 		}
 		return errors.Join(d.pool.Ping(ctx), d.cacheClient.Ping(ctx).Err())
 	}
-	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
-	opsDone := make(chan error, 1)
-	go func() {
-		opsDone <- service.ListenAndServe(opsCtx, d.logger, m.Config.HTTPAddr, service.OpsHandler(d.logger, ready, registry), m.Config.ShutdownTimeout, m.Ready)
-	}()
-	defer func() {
-		stopOps()
-		<-opsDone
-	}()
+	ops, err := service.StartOps(ctx, service.Ops{Addr: m.Config.HTTPAddr, Logger: d.logger, Ready: ready, Gatherer: registry, Drain: m.Config.ShutdownTimeout, Listening: m.Ready})
+	if err != nil {
+		return err
+	}
+	defer ops.Stop()
 	go metrics.sample(ctx, d, m.Config.ConsumerGroup)
 
 	go cache.WatchGenerations(ctx)

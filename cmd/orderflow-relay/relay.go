@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/orderflow/orderflow/adapters/postgres"
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
@@ -64,11 +65,25 @@ type Main struct {
 	Config Config
 	// Ready, when set, receives the ops server's bound address.
 	Ready func(net.Addr)
+
+	pool   *pgxpool.Pool
+	client redis.UniversalClient
 }
 
 // NewMain returns a Main reading settings from lookupEnv and flags.
 func NewMain(stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) *Main {
 	return &Main{stdout: stdout, stderr: stderr, lookupEnv: lookupEnv}
+}
+
+// Close releases what Run opened.
+func (m *Main) Close() error {
+	if m.client != nil {
+		_ = m.client.Close()
+	}
+	if m.pool != nil {
+		m.pool.Close()
+	}
+	return nil
 }
 
 const usage = `orderflow-relay moves every committed event from PostgreSQL's log onto
@@ -129,12 +144,13 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
-	defer pool.Close()
+	m.pool = pool
+	defer m.Close()
 	client, err := orderflowredis.NewClient(m.Config.RedisURL, orderflowredis.PoolOptions{})
 	if err != nil {
 		return err
 	}
-	defer client.Close()
+	m.client = client
 
 	registry := service.NewRegistry()
 	metrics, err := newRelayMetrics(registry)
@@ -169,15 +185,11 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		}
 		return errors.Join(pool.Ping(ctx), client.Ping(ctx).Err())
 	}
-	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
-	opsDone := make(chan error, 1)
-	go func() {
-		opsDone <- service.ListenAndServe(opsCtx, logger, m.Config.HTTPAddr, service.OpsHandler(logger, ready, registry), m.Config.ShutdownTimeout, m.Ready)
-	}()
-	defer func() {
-		stopOps()
-		<-opsDone
-	}()
+	ops, err := service.StartOps(ctx, service.Ops{Addr: m.Config.HTTPAddr, Logger: logger, Ready: ready, Gatherer: registry, Drain: m.Config.ShutdownTimeout, Listening: m.Ready})
+	if err != nil {
+		return err
+	}
+	defer ops.Stop()
 
 	go metrics.sample(ctx, logger, outbox, publisher)
 	return m.lead(ctx, logger, relay, metrics)
