@@ -159,11 +159,7 @@ func (m *Main) ParseFlags(args []string) (string, error) {
 		return "", fmt.Errorf("unknown command %q (want serve, migrate, seed or token)", cmd)
 	}
 	fs := service.NewFlags("orderflow-api", m.lookupEnv)
-	fs.SetOutput(m.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
+	fs.Explain(m.stderr, usage)
 	c := &m.Config
 	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL, e.g. postgres://user@127.0.0.1:5432/orderflow")
 	fs.Int(&c.DatabaseConns, "database-conns", 16, "maximum PostgreSQL connections in the pool")

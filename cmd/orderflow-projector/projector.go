@@ -135,11 +135,7 @@ func (m *Main) ParseFlags(args []string) (string, []string, error) {
 	}
 	host, _ := os.Hostname()
 	fs := service.NewFlags("orderflow-projector", m.lookupEnv)
-	fs.SetOutput(m.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
+	fs.Explain(m.stderr, usage)
 	c := &m.Config
 	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL")
 	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL, or a Redis Cluster's comma-separated nodes")

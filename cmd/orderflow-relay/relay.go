@@ -102,11 +102,7 @@ Flags:
 // ParseFlags reads settings from args and the environment.
 func (m *Main) ParseFlags(args []string) error {
 	fs := service.NewFlags("orderflow-relay", m.lookupEnv)
-	fs.SetOutput(m.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
+	fs.Explain(m.stderr, usage)
 	c := &m.Config
 	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL")
 	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL, or a Redis Cluster's comma-separated nodes")

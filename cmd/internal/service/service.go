@@ -34,6 +34,16 @@ func EnvName(flagName string) string {
 	return "ORDERFLOW_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// Explain makes --help print intro, then every flag with its environment
+// variable and default, to w; parse errors go to w too.
+func (f *Flags) Explain(w io.Writer, intro string) {
+	f.SetOutput(w)
+	f.Usage = func() {
+		fmt.Fprint(w, intro)
+		f.PrintDefaults()
+	}
+}
+
 func (f *Flags) usage(name, usage string) string {
 	return fmt.Sprintf("%s (env %s)", usage, EnvName(name))
 }
