@@ -6,7 +6,7 @@
 //     healthcheck, the error as exit code and --help as success);
 //   - Flags: settings from ORDERFLOW_* environment variables, overridden by
 //     flags, and explained by --help; Logging for the structured logs;
-//   - Listen and ListenAndServe: an HTTP server with bounded connection
+//   - Listen and ListenAndServeWith: an HTTP server with bounded connection
 //     phases that drains in-flight requests on shutdown;
 //   - StartOps: the ops server of the binaries whose work is not HTTP
 //     (/healthz, /readyz, /metrics), which keeps answering while they drain.

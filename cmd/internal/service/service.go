@@ -177,11 +177,6 @@ func (t HTTPTimeouts) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ListenAndServe is ListenAndServeWith and the default timeouts.
-func ListenAndServe(ctx context.Context, logger *slog.Logger, addr string, handler http.Handler, drain time.Duration, ready func(net.Addr)) error {
-	return ListenAndServeWith(ctx, logger, addr, handler, drain, DefaultHTTPTimeouts(), ready)
-}
-
 // ListenAndServeWith serves handler on addr until ctx ends, then stops
 // accepting, lets in-flight requests finish within drain, and returns.
 // ready, when not nil, receives the bound address once the listener is open
