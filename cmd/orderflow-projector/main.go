@@ -1,6 +1,3 @@
-// Command orderflow-projector keeps OrderFlow's cached read models current
-// from the event streams, verifies them and manages parked events. Run
-// `orderflow-projector --help`.
 package main
 
 import "github.com/orderflow/orderflow/cmd/internal/service"
