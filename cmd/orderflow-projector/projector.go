@@ -23,8 +23,7 @@ import (
 
 // Config is orderflow-projector's settings.
 type Config struct {
-	DatabaseURL     string
-	RedisURL        string
+	service.Stores
 	HTTPAddr        string
 	KeyPrefix       string
 	StreamShards    int
@@ -42,8 +41,8 @@ type Config struct {
 // Validate reports settings that cannot work.
 func (c Config) Validate() error {
 	var errs []error
-	if c.DatabaseURL == "" {
-		errs = append(errs, errors.New("database URL is required (ORDERFLOW_DATABASE_URL or --database-url)"))
+	if err := c.Stores.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Consumer == "" {
 		errs = append(errs, errors.New("consumer name is required"))
@@ -75,7 +74,7 @@ type Main struct {
 	// Ready, when set, receives the ops server's bound address.
 	Ready func(net.Addr)
 
-	deps *deps
+	conns *service.Conns
 }
 
 // NewMain returns a Main reading settings from lookupEnv and flags.
@@ -85,9 +84,7 @@ func NewMain(stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) *M
 
 // Close releases what Run opened.
 func (m *Main) Close() error {
-	if m.deps != nil {
-		m.deps.close()
-	}
+	m.conns.Close()
 	return nil
 }
 
@@ -137,8 +134,7 @@ func (m *Main) ParseFlags(args []string) (string, []string, error) {
 	fs := service.NewFlags("orderflow-projector", m.lookupEnv)
 	fs.Explain(m.stderr, usage)
 	c := &m.Config
-	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL")
-	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL, or a Redis Cluster's comma-separated nodes")
+	c.Stores.Register(fs)
 	fs.String(&c.HTTPAddr, "projector-http-addr", "127.0.0.1:8082", "address of /healthz, /readyz and /metrics")
 	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every Redis key")
 	fs.Int(&c.StreamShards, "stream-shards", 1, "event stream shards; every relay and projector must use the same")
@@ -157,7 +153,7 @@ func (m *Main) ParseFlags(args []string) (string, []string, error) {
 	return cmd, fs.Args(), c.Validate()
 }
 
-// deps are what every subcommand opens.
+// deps are what every subcommand uses.
 type deps struct {
 	logger *slog.Logger
 	pool   *pgxpool.Pool
@@ -166,15 +162,6 @@ type deps struct {
 	// dead-letter publisher get their own, since closing them closes their client.
 	cacheClient redis.UniversalClient
 	redisURL    string
-}
-
-func (d *deps) close() {
-	if d.cacheClient != nil {
-		_ = d.cacheClient.Close()
-	}
-	if d.pool != nil {
-		d.pool.Close()
-	}
 }
 
 // Run parses args and runs the subcommand until ctx ends.
@@ -190,15 +177,11 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if err := migrations.Up(ctx, m.Config.DatabaseURL); err != nil {
 		return err
 	}
-	if d.pool, err = pgxpool.New(ctx, m.Config.DatabaseURL); err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
-	defer m.Close()
-	m.deps = d
-	d.redisURL = m.Config.RedisURL
-	if d.cacheClient, err = orderflowredis.NewClient(d.redisURL, orderflowredis.PoolOptions{}); err != nil {
+	if m.conns, err = m.Config.Stores.Open(ctx, service.OpenOptions{}); err != nil {
 		return err
 	}
+	defer m.Close()
+	d.pool, d.cacheClient, d.redisURL = m.conns.Pool, m.conns.Redis, m.Config.RedisURL
 	if err := streams.AwaitStreamShards(ctx, d.logger, d.cacheClient, d.keys); err != nil {
 		return err
 	}

@@ -10,11 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/orderflow/orderflow/adapters/postgres"
-	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/cmd/internal/service"
@@ -23,8 +19,7 @@ import (
 
 // Config is orderflow-relay's settings.
 type Config struct {
-	DatabaseURL     string
-	RedisURL        string
+	service.Stores
 	HTTPAddr        string
 	KeyPrefix       string
 	StreamShards    int
@@ -39,8 +34,8 @@ type Config struct {
 // Validate reports settings that cannot work.
 func (c Config) Validate() error {
 	var errs []error
-	if c.DatabaseURL == "" {
-		errs = append(errs, errors.New("database URL is required (ORDERFLOW_DATABASE_URL or --database-url)"))
+	if err := c.Stores.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.BatchSize < 1 || c.BatchSize > 5000 {
 		errs = append(errs, errors.New("batch-size must be 1 to 5000"))
@@ -66,8 +61,7 @@ type Main struct {
 	// Ready, when set, receives the ops server's bound address.
 	Ready func(net.Addr)
 
-	pool   *pgxpool.Pool
-	client redis.UniversalClient
+	conns *service.Conns
 }
 
 // NewMain returns a Main reading settings from lookupEnv and flags.
@@ -77,12 +71,7 @@ func NewMain(stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) *M
 
 // Close releases what Run opened.
 func (m *Main) Close() error {
-	if m.client != nil {
-		_ = m.client.Close()
-	}
-	if m.pool != nil {
-		m.pool.Close()
-	}
+	m.conns.Close()
 	return nil
 }
 
@@ -104,8 +93,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs := service.NewFlags("orderflow-relay", m.lookupEnv)
 	fs.Explain(m.stderr, usage)
 	c := &m.Config
-	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL")
-	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL, or a Redis Cluster's comma-separated nodes")
+	c.Stores.Register(fs)
 	fs.String(&c.HTTPAddr, "relay-http-addr", "127.0.0.1:8081", "address of /healthz, /readyz and /metrics")
 	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every Redis key (streams: <prefix>{events}:stream:<aggregate type>)")
 	fs.Int(&c.StreamShards, "stream-shards", 1, "event stream shards (an aggregate's events go to shard CRC-32(id) mod N); every relay and projector must use the same")
@@ -136,17 +124,11 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if err := migrations.Up(ctx, m.Config.DatabaseURL); err != nil {
 		return err
 	}
-	pool, err := pgxpool.New(ctx, m.Config.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
-	m.pool = pool
-	defer m.Close()
-	client, err := orderflowredis.NewClient(m.Config.RedisURL, orderflowredis.PoolOptions{})
-	if err != nil {
+	if m.conns, err = m.Config.Stores.Open(ctx, service.OpenOptions{}); err != nil {
 		return err
 	}
-	m.client = client
+	defer m.Close()
+	pool, client := m.conns.Pool, m.conns.Redis
 
 	registry := service.NewRegistry()
 	metrics, err := newRelayMetrics(registry)
