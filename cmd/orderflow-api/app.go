@@ -10,9 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	orderflowhttp "github.com/orderflow/orderflow/adapters/http"
 	"github.com/orderflow/orderflow/adapters/jwt"
@@ -25,9 +23,8 @@ import (
 
 // Config is orderflow-api's settings.
 type Config struct {
-	DatabaseURL     string
+	service.Stores
 	DatabaseConns   int
-	RedisURL        string
 	RedisTimeout    time.Duration
 	RedisConns      int
 	Cache           bool
@@ -57,8 +54,8 @@ const (
 // Validate reports settings that cannot work, before anything starts.
 func (c Config) Validate() error {
 	var errs []error
-	if c.DatabaseURL == "" {
-		errs = append(errs, errors.New("database URL is required (ORDERFLOW_DATABASE_URL or --database-url)"))
+	if err := c.Stores.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DatabaseConns < 1 {
 		errs = append(errs, errors.New("database-conns must be at least 1"))
@@ -114,8 +111,7 @@ type Main struct {
 
 	Config Config
 	logger *slog.Logger
-	pool   *pgxpool.Pool
-	redis  redis.UniversalClient
+	conns  *service.Conns
 
 	// Ready, when set, receives the API's bound address once it listens.
 	Ready func(net.Addr)
@@ -159,15 +155,10 @@ func (m *Main) ParseFlags(args []string) (string, error) {
 		return "", fmt.Errorf("unknown command %q (want serve, migrate, seed or token)", cmd)
 	}
 	fs := service.NewFlags("orderflow-api", m.lookupEnv)
-	fs.SetOutput(m.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
+	fs.Explain(m.stderr, usage)
 	c := &m.Config
-	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL, e.g. postgres://user@127.0.0.1:5432/orderflow")
+	c.Stores.Register(fs)
 	fs.Int(&c.DatabaseConns, "database-conns", 16, "maximum PostgreSQL connections in the pool")
-	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
 	fs.Duration(&c.RedisTimeout, "redis-timeout", 100*time.Millisecond, "timeout of one Redis call; past it (or while the breaker is open) reads go to PostgreSQL")
 	fs.Int(&c.RedisConns, "redis-conns", 64, "maximum Redis connections in the pool")
 	fs.Bool(&c.Cache, "cache", true, "serve reads cache-aside from Redis (false: every read from PostgreSQL)")
@@ -218,11 +209,11 @@ func (m *Main) Run(ctx context.Context, args []string) (err error) {
 			return nil
 		}
 	}
+	defer m.Close()
 	if err := m.open(ctx); err != nil {
 		return err
 	}
-	defer m.Close()
-	store := postgres.NewStore(m.pool)
+	store := postgres.NewStore(m.conns.Pool)
 	registry := service.NewRegistry()
 	cache, cacheStore, err := m.newCache(registry)
 	if err != nil {
@@ -249,7 +240,7 @@ func (m *Main) newCache(registry *prometheus.Registry) (*app.Cache, *orderflowre
 	if err != nil {
 		return nil, nil, err
 	}
-	store := orderflowredis.NewCacheStore(m.redis, orderflowredis.BreakerConfig{
+	store := orderflowredis.NewCacheStore(m.conns.Redis, orderflowredis.BreakerConfig{
 		OnStateChange: func(from, to string) {
 			m.logger.Warn("redis circuit breaker", "from", from, "to", to)
 			metrics.BreakerChanged(from, to)
@@ -274,39 +265,27 @@ func (m *Main) newCache(registry *prometheus.Registry) (*app.Cache, *orderflowre
 	return cache, store, nil
 }
 
-func (m *Main) open(ctx context.Context) error {
-	poolCfg, err := pgxpool.ParseConfig(m.Config.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("database URL: %w", err)
-	}
-	poolCfg.MaxConns = int32(m.Config.DatabaseConns)
-	if m.pool, err = pgxpool.NewWithConfig(ctx, poolCfg); err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
+func (m *Main) open(ctx context.Context) (err error) {
 	// Short timeouts and no retries: a slow Redis must cost a read little
 	// more than the PostgreSQL query it then falls back to. Waiting for a
 	// pooled connection is not Redis being slow: a burst of requests must
 	// queue for the pool, not trip the breaker, so the pool is large and its
 	// wait is not bounded by the call timeout.
-	m.redis, err = orderflowredis.NewClient(m.Config.RedisURL, orderflowredis.PoolOptions{
+	m.conns, err = m.Config.Stores.Open(ctx, service.OpenOptions{MaxConns: m.Config.DatabaseConns, Redis: orderflowredis.PoolOptions{
 		DialTimeout:  2 * m.Config.RedisTimeout,
 		ReadTimeout:  m.Config.RedisTimeout,
 		WriteTimeout: m.Config.RedisTimeout,
 		PoolSize:     m.Config.RedisConns,
 		PoolTimeout:  time.Second,
 		MaxRetries:   -1,
-	})
+	}})
 	return err
 }
 
 // Close releases what Run opened.
-func (m *Main) Close() {
-	if m.redis != nil {
-		_ = m.redis.Close()
-	}
-	if m.pool != nil {
-		m.pool.Close()
-	}
+func (m *Main) Close() error {
+	m.conns.Close()
+	return nil
 }
 
 func (m *Main) serve(ctx context.Context, application *app.Application, store *postgres.Store,
@@ -332,7 +311,7 @@ func (m *Main) serve(ctx context.Context, application *app.Application, store *p
 		// then answers from PostgreSQL.
 		Ready: store.Ping,
 		Degraded: func(ctx context.Context) []string {
-			if err := m.redis.Ping(ctx).Err(); err != nil {
+			if err := m.conns.Redis.Ping(ctx).Err(); err != nil {
 				return []string{"redis"}
 			}
 			return nil

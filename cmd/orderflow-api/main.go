@@ -1,22 +1,5 @@
-// Command orderflow-api serves OrderFlow's REST API, applies migrations and
-// loads demo data. Run `orderflow-api --help` for its settings.
 package main
 
-import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/orderflow/orderflow/cmd/internal/service"
 
-	"github.com/orderflow/orderflow/cmd/internal/service"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if code, ok := service.RunProbe(ctx, os.Args[1:], os.Stderr); ok {
-		os.Exit(code)
-	}
-	m := NewMain(os.Stdout, os.Stderr, os.LookupEnv)
-	os.Exit(service.ExitCode(m.Run(ctx, os.Args[1:]), os.Stderr))
-}
+func main() { service.Main(NewMain) }

@@ -30,7 +30,7 @@ func TestMetricsDoc(t *testing.T) {
 	m := &Main{
 		Config: Config{Cache: true, KeyPrefix: app.DefaultKeyPrefix, LeaseTTL: 3 * time.Second},
 		logger: slog.New(slog.DiscardHandler),
-		redis:  client,
+		conns:  &service.Conns{Redis: client},
 	}
 
 	// As the binary builds it.

@@ -62,11 +62,7 @@ func registerSecret(fs *service.Flags, lookupEnv func(string) (string, bool)) fu
 // Redis is involved.
 func (m *Main) parseTokenFlags(args []string) error {
 	fs := service.NewFlags("orderflow-api token", m.lookupEnv)
-	fs.SetOutput(m.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), tokenUsage)
-		fs.PrintDefaults()
-	}
+	fs.Explain(m.stderr, tokenUsage)
 	c := &m.Config
 	fs.StringVar(&c.Token.Role, "role", "", "role the token carries: admin or customer (required)")
 	fs.StringVar(&c.Token.Sub, "sub", "", "subject: a customer's id, or any name for an admin (required)")

@@ -8,27 +8,22 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/orderflow/orderflow/adapters/postgres"
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
-	"github.com/orderflow/orderflow/cmd/internal/progress"
 	"github.com/orderflow/orderflow/cmd/internal/service"
 	"github.com/orderflow/orderflow/migrations"
-	"github.com/orderflow/orderflow/projections"
 )
 
 // Config is orderflow-projector's settings.
 type Config struct {
-	DatabaseURL     string
-	RedisURL        string
+	service.Stores
 	HTTPAddr        string
 	KeyPrefix       string
 	StreamShards    int
@@ -46,8 +41,8 @@ type Config struct {
 // Validate reports settings that cannot work.
 func (c Config) Validate() error {
 	var errs []error
-	if c.DatabaseURL == "" {
-		errs = append(errs, errors.New("database URL is required (ORDERFLOW_DATABASE_URL or --database-url)"))
+	if err := c.Stores.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Consumer == "" {
 		errs = append(errs, errors.New("consumer name is required"))
@@ -78,11 +73,19 @@ type Main struct {
 	Config Config
 	// Ready, when set, receives the ops server's bound address.
 	Ready func(net.Addr)
+
+	conns *service.Conns
 }
 
 // NewMain returns a Main reading settings from lookupEnv and flags.
 func NewMain(stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) *Main {
 	return &Main{stdout: stdout, stderr: stderr, lookupEnv: lookupEnv}
+}
+
+// Close releases what Run opened.
+func (m *Main) Close() error {
+	m.conns.Close()
+	return nil
 }
 
 const usage = `orderflow-projector keeps the Redis read models current from the event
@@ -129,14 +132,9 @@ func (m *Main) ParseFlags(args []string) (string, []string, error) {
 	}
 	host, _ := os.Hostname()
 	fs := service.NewFlags("orderflow-projector", m.lookupEnv)
-	fs.SetOutput(m.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
+	fs.Explain(m.stderr, usage)
 	c := &m.Config
-	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL")
-	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL, or a Redis Cluster's comma-separated nodes")
+	c.Stores.Register(fs)
 	fs.String(&c.HTTPAddr, "projector-http-addr", "127.0.0.1:8082", "address of /healthz, /readyz and /metrics")
 	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every Redis key")
 	fs.Int(&c.StreamShards, "stream-shards", 1, "event stream shards; every relay and projector must use the same")
@@ -155,7 +153,7 @@ func (m *Main) ParseFlags(args []string) (string, []string, error) {
 	return cmd, fs.Args(), c.Validate()
 }
 
-// deps are what every subcommand opens.
+// deps are what every subcommand uses.
 type deps struct {
 	logger *slog.Logger
 	pool   *pgxpool.Pool
@@ -164,15 +162,6 @@ type deps struct {
 	// dead-letter publisher get their own, since closing them closes their client.
 	cacheClient redis.UniversalClient
 	redisURL    string
-}
-
-func (d *deps) close() {
-	if d.cacheClient != nil {
-		_ = d.cacheClient.Close()
-	}
-	if d.pool != nil {
-		d.pool.Close()
-	}
 }
 
 // Run parses args and runs the subcommand until ctx ends.
@@ -188,14 +177,11 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if err := migrations.Up(ctx, m.Config.DatabaseURL); err != nil {
 		return err
 	}
-	if d.pool, err = pgxpool.New(ctx, m.Config.DatabaseURL); err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
-	defer d.close()
-	d.redisURL = m.Config.RedisURL
-	if d.cacheClient, err = orderflowredis.NewClient(d.redisURL, orderflowredis.PoolOptions{}); err != nil {
+	if m.conns, err = m.Config.Stores.Open(ctx, service.OpenOptions{}); err != nil {
 		return err
 	}
+	defer m.Close()
+	d.pool, d.cacheClient, d.redisURL = m.conns.Pool, m.conns.Redis, m.Config.RedisURL
 	if err := streams.AwaitStreamShards(ctx, d.logger, d.cacheClient, d.keys); err != nil {
 		return err
 	}
@@ -226,207 +212,4 @@ func (m *Main) newCache(d *deps, metrics *orderflowredis.CacheMetrics) (*app.Cac
 	store := orderflowredis.NewCacheStore(d.cacheClient, cfg)
 	cache, err := app.NewCache(store, appCfg)
 	return cache, store, err
-}
-
-// run consumes the streams until ctx ends, then drains running handlers.
-func (m *Main) run(ctx context.Context, d *deps) error {
-	registry := service.NewRegistry()
-	cacheMetrics, err := orderflowredis.NewCacheMetrics(registry)
-	if err != nil {
-		return err
-	}
-	metrics, err := newProjectorMetrics(registry)
-	if err != nil {
-		return err
-	}
-	cache, _, err := m.newCache(d, cacheMetrics)
-	if err != nil {
-		return err
-	}
-	store := postgres.NewStore(d.pool)
-	refresher, err := app.NewRefresher(store, cache)
-	if err != nil {
-		return err
-	}
-	handler := projections.Handler(projections.New(refresher), app.NewEventCodec(), metrics)
-	maxRetries := m.Config.MaxRetries
-	if maxRetries == 0 {
-		maxRetries = -1 // none; ProjectorConfig reads 0 as its default
-	}
-	subscriberClient, err := orderflowredis.NewClient(d.redisURL, orderflowredis.PoolOptions{})
-	if err != nil {
-		return err
-	}
-	deadLetterClient, err := orderflowredis.NewClient(d.redisURL, orderflowredis.PoolOptions{})
-	if err != nil {
-		return err
-	}
-	router, err := streams.NewProjectorRouter(streams.ProjectorConfig{
-		SubscriberClient: subscriberClient,
-		DeadLetterClient: deadLetterClient,
-		Keys:             d.keys,
-		ConsumerGroup:    m.Config.ConsumerGroup,
-		Consumer:         m.Config.Consumer,
-		Workers:          m.Config.Workers,
-		MaxRetries:       maxRetries,
-		MaxIdleTime:      m.Config.MaxIdleTime,
-		CloseTimeout:     m.Config.ShutdownTimeout,
-		Logger:           d.logger,
-	}, handler)
-	if err != nil {
-		return err
-	}
-
-	ready := func(ctx context.Context) error {
-		if !router.IsRunning() {
-			return errors.New("router not running")
-		}
-		return errors.Join(d.pool.Ping(ctx), d.cacheClient.Ping(ctx).Err())
-	}
-	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
-	opsDone := make(chan error, 1)
-	go func() {
-		opsDone <- service.ListenAndServe(opsCtx, d.logger, m.Config.HTTPAddr, service.OpsHandler(d.logger, ready, registry), m.Config.ShutdownTimeout, m.Ready)
-	}()
-	defer func() {
-		stopOps()
-		<-opsDone
-	}()
-	go metrics.sample(ctx, d, m.Config.ConsumerGroup)
-
-	go cache.WatchGenerations(ctx)
-	go streams.KeepGroups(ctx, subscriberClient, d.keys, m.Config.ConsumerGroup, time.Second, d.logger)
-	d.logger.Info("projecting", "consumer", m.Config.Consumer, "group", m.Config.ConsumerGroup)
-	// Run returns once ctx ended and the Router closed: handlers drained
-	// first, then the subscriber; redelivery after a restart is expected.
-	if err := router.Run(ctx); err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
-		// A stop during start-up cancels the subscriptions still being
-		// opened (many with several stream shards): that is no failure.
-		return fmt.Errorf("router: %w", err)
-	}
-	d.logger.Info("stopped projecting")
-	return nil
-}
-
-// verify compares every cached projection with PostgreSQL.
-func (m *Main) verify(ctx context.Context, d *deps) error {
-	cache, store, err := m.newCache(d, nil)
-	if err != nil {
-		return err
-	}
-	if err := cache.RefreshGenerations(ctx); err != nil {
-		return fmt.Errorf("read generation: %w", err)
-	}
-	start := time.Now()
-	events := postgres.NewStore(d.pool)
-	drift, err := app.Verify(ctx, cache, store, events)
-	if err != nil {
-		return fmt.Errorf("verify: %w", err)
-	}
-	fmt.Fprintf(m.stdout, "verify: %d cached projections checked in %s, %d drifted (%d differed at first and agreed when read again)\n",
-		drift.Checked, time.Since(start).Round(time.Millisecond), drift.Drifted, drift.Rechecked)
-	for _, s := range drift.Samples {
-		fmt.Fprintln(m.stdout, "  drift:", s)
-	}
-	if drift.Drifted > 0 {
-		return fmt.Errorf("%d cached projections drifted from PostgreSQL", drift.Drifted)
-	}
-	if drift.Checked > 0 {
-		return nil
-	}
-	// Nothing compared is no evidence of agreement. With events in the log
-	// the usual cause is verifying the wrong Redis or key prefix, so it
-	// fails; a quiet system whose entries all expired fails too, and a
-	// replay (which writes every projection) makes verify meaningful again.
-	logged, err := postgres.NewReplaySource(events).Estimate(ctx)
-	if err != nil {
-		return fmt.Errorf("verify: count events: %w", err)
-	}
-	if logged > 0 {
-		fmt.Fprintf(m.stdout, "verify: nothing was compared although the event log holds %d events: "+
-			"the cache is empty under prefix %q (another Redis or key prefix, lost or expired entries); run replay to rebuild it\n",
-			logged, m.Config.KeyPrefix)
-		return fmt.Errorf("verify checked no cached projection while the event log holds %d events", logged)
-	}
-	fmt.Fprintln(m.stdout, "verify: the event log is empty, so there is nothing to compare")
-	return nil
-}
-
-// deadLetters lists, re-drives or drops parked entries.
-func (m *Main) deadLetters(ctx context.Context, d *deps, cmd string, ids []string) error {
-	dl := streams.NewDeadLetters(d.cacheClient, d.keys)
-	if cmd != "dlq list" && m.Config.DLQAll {
-		parked, err := dl.List(ctx, 1_000_000)
-		if err != nil {
-			return err
-		}
-		for _, p := range parked {
-			ids = append(ids, p.ID)
-		}
-	}
-	switch cmd {
-	case "dlq list":
-		parked, err := dl.List(ctx, 1000)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(m.stdout, "%d parked entries\n", len(parked))
-		for _, p := range parked {
-			fmt.Fprintf(m.stdout, "%s  %s  event %s %s %s v%s pos %s  attempts %s  error: %s\n",
-				p.ID, p.Stream, p.EventID, p.EventType, p.AggregateID, p.Version, p.Position, p.Attempts, p.Error)
-		}
-		return nil
-	case "dlq replay":
-		n, err := dl.Replay(ctx, ids)
-		fmt.Fprintf(m.stdout, "re-drove %d of %d parked entries\n", n, len(ids))
-		return err
-	default:
-		n, err := dl.Drop(ctx, ids)
-		fmt.Fprintf(m.stdout, "dropped %d parked entries\n", n)
-		return err
-	}
-}
-
-// replayMemoryLimit keeps the replay's heap, which holds every aggregate's
-// folded state, within the 150 MiB budget by collecting sooner; GOMEMLIMIT
-// overrides it.
-const replayMemoryLimit = 110 << 20
-
-// replay rebuilds every projection into a new generation and switches to it.
-func (m *Main) replay(ctx context.Context, d *deps) error {
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		debug.SetMemoryLimit(replayMemoryLimit)
-	}
-	cache, store, err := m.newCache(d, nil)
-	if err != nil {
-		return err
-	}
-	report := progress.NewPhased(m.stdout, progress.Config{Unit: "events"})
-	defer report.Stop()
-	cfg := app.ReplayConfig{Progress: func(p app.ReplayProgress) {
-		report.Update("replay: "+p.Source, p.Events, p.Estimate)
-	}}
-	events := postgres.NewStore(d.pool)
-	fromStore := postgres.NewReplaySource(events)
-	fromStore.HeldBack = func() {
-		report.Println("replay: waiting for transactions in flight to end: events committed after they began are not readable before")
-	}
-	var source app.ReplaySource = streams.NewReplaySource(d.cacheClient, d.keys, events)
-	if m.Config.ReplayFrom == "store" {
-		source = fromStore
-	}
-	sum, err := app.Replay(ctx, cache, store, source, cfg)
-	if errors.Is(err, app.ErrReplayGap) && m.Config.ReplayFrom == "auto" {
-		report.Stop()
-		fmt.Fprintf(m.stdout, "replay: the streams were trimmed (%v); reading the event store instead\n", err)
-		sum, err = app.Replay(ctx, cache, store, fromStore, cfg)
-	}
-	report.Stop()
-	if err != nil {
-		return fmt.Errorf("replay: %w", err)
-	}
-	fmt.Fprintf(m.stdout, "replay: done from the %s: %d events folded, %d keys written into generation %q in %s (%.0f events/s); readers switched from %q; %d old keys deleted; %s in all\n",
-		sum.Source, sum.Events, sum.Written, sum.Generation, sum.Rebuild.Round(time.Millisecond),
-		float64(sum.Events)/max(sum.Rebuild.Seconds(), 1e-9), sum.Previous, sum.DeletedOldKeys, sum.Elapsed.Round(time.Millisecond))
-	return nil
 }

@@ -10,10 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/orderflow/orderflow/adapters/postgres"
-	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/cmd/internal/service"
@@ -22,8 +19,7 @@ import (
 
 // Config is orderflow-relay's settings.
 type Config struct {
-	DatabaseURL     string
-	RedisURL        string
+	service.Stores
 	HTTPAddr        string
 	KeyPrefix       string
 	StreamShards    int
@@ -38,8 +34,8 @@ type Config struct {
 // Validate reports settings that cannot work.
 func (c Config) Validate() error {
 	var errs []error
-	if c.DatabaseURL == "" {
-		errs = append(errs, errors.New("database URL is required (ORDERFLOW_DATABASE_URL or --database-url)"))
+	if err := c.Stores.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.BatchSize < 1 || c.BatchSize > 5000 {
 		errs = append(errs, errors.New("batch-size must be 1 to 5000"))
@@ -64,11 +60,19 @@ type Main struct {
 	Config Config
 	// Ready, when set, receives the ops server's bound address.
 	Ready func(net.Addr)
+
+	conns *service.Conns
 }
 
 // NewMain returns a Main reading settings from lookupEnv and flags.
 func NewMain(stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) *Main {
 	return &Main{stdout: stdout, stderr: stderr, lookupEnv: lookupEnv}
+}
+
+// Close releases what Run opened.
+func (m *Main) Close() error {
+	m.conns.Close()
+	return nil
 }
 
 const usage = `orderflow-relay moves every committed event from PostgreSQL's log onto
@@ -87,14 +91,9 @@ Flags:
 // ParseFlags reads settings from args and the environment.
 func (m *Main) ParseFlags(args []string) error {
 	fs := service.NewFlags("orderflow-relay", m.lookupEnv)
-	fs.SetOutput(m.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
+	fs.Explain(m.stderr, usage)
 	c := &m.Config
-	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL")
-	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL, or a Redis Cluster's comma-separated nodes")
+	c.Stores.Register(fs)
 	fs.String(&c.HTTPAddr, "relay-http-addr", "127.0.0.1:8081", "address of /healthz, /readyz and /metrics")
 	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every Redis key (streams: <prefix>{events}:stream:<aggregate type>)")
 	fs.Int(&c.StreamShards, "stream-shards", 1, "event stream shards (an aggregate's events go to shard CRC-32(id) mod N); every relay and projector must use the same")
@@ -125,16 +124,11 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if err := migrations.Up(ctx, m.Config.DatabaseURL); err != nil {
 		return err
 	}
-	pool, err := pgxpool.New(ctx, m.Config.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
-	defer pool.Close()
-	client, err := orderflowredis.NewClient(m.Config.RedisURL, orderflowredis.PoolOptions{})
-	if err != nil {
+	if m.conns, err = m.Config.Stores.Open(ctx, service.OpenOptions{}); err != nil {
 		return err
 	}
-	defer client.Close()
+	defer m.Close()
+	pool, client := m.conns.Pool, m.conns.Redis
 
 	registry := service.NewRegistry()
 	metrics, err := newRelayMetrics(registry)
@@ -169,15 +163,11 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		}
 		return errors.Join(pool.Ping(ctx), client.Ping(ctx).Err())
 	}
-	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
-	opsDone := make(chan error, 1)
-	go func() {
-		opsDone <- service.ListenAndServe(opsCtx, logger, m.Config.HTTPAddr, service.OpsHandler(logger, ready, registry), m.Config.ShutdownTimeout, m.Ready)
-	}()
-	defer func() {
-		stopOps()
-		<-opsDone
-	}()
+	ops, err := service.StartOps(ctx, service.Ops{Addr: m.Config.HTTPAddr, Logger: logger, Ready: ready, Gatherer: registry, Drain: m.Config.ShutdownTimeout, Listening: m.Ready})
+	if err != nil {
+		return err
+	}
+	defer ops.Stop()
 
 	go metrics.sample(ctx, logger, outbox, publisher)
 	return m.lead(ctx, logger, relay, metrics)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -38,6 +39,54 @@ func OpsHandler(logger *slog.Logger, ready func(ctx context.Context) error, gath
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// Ops configures the ops server of a binary whose work is not HTTP (the
+// relay, the projector).
+type Ops struct {
+	Addr   string
+	Logger *slog.Logger
+	// Ready reports whether the binary can do its work; see OpsHandler.
+	Ready    func(ctx context.Context) error
+	Gatherer prometheus.Gatherer
+	// Drain is how long the server may take to stop.
+	Drain time.Duration
+	// Listening, when set, receives the bound address (Addr may end in :0).
+	Listening func(net.Addr)
+}
+
+// OpsServer is a running ops server.
+type OpsServer struct {
+	logger *slog.Logger
+	stop   context.CancelFunc
+	done   chan error
+}
+
+// StartOps opens the ops server's address and serves OpsHandler in the
+// background until Stop. A taken address is an error here, before the
+// binary starts its work. The server outlives ctx: /healthz and /metrics
+// keep answering while the work drains, until the binary calls Stop.
+func StartOps(ctx context.Context, o Ops) (*OpsServer, error) {
+	srv, err := Listen(o.Logger, o.Addr, OpsHandler(o.Logger, o.Ready, o.Gatherer), DefaultHTTPTimeouts())
+	if err != nil {
+		return nil, err
+	}
+	if o.Listening != nil {
+		o.Listening(srv.Addr())
+	}
+	serveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s := &OpsServer{logger: o.Logger, stop: stop, done: make(chan error, 1)}
+	go func() { s.done <- srv.Serve(serveCtx, o.Drain) }()
+	return s, nil
+}
+
+// Stop drains the ops server and waits for it; a failure is only logged,
+// since the binary's work is over by then.
+func (s *OpsServer) Stop() {
+	s.stop()
+	if err := <-s.done; err != nil {
+		s.logger.Warn("ops server", "err", err)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, contentType string, body any) {

@@ -1,6 +1,3 @@
-// Package service holds what every OrderFlow binary does the same way:
-// configuration from environment variables overridable by flags, structured
-// logs, and an HTTP server that drains on shutdown.
 package service
 
 import (
@@ -35,6 +32,16 @@ func NewFlags(name string, lookupEnv func(string) (string, bool)) *Flags {
 // flag's name in upper snake case.
 func EnvName(flagName string) string {
 	return "ORDERFLOW_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Explain makes --help print intro, then every flag with its environment
+// variable and default, to w; parse errors go to w too.
+func (f *Flags) Explain(w io.Writer, intro string) {
+	f.SetOutput(w)
+	f.Usage = func() {
+		fmt.Fprint(w, intro)
+		f.PrintDefaults()
+	}
 }
 
 func (f *Flags) usage(name, usage string) string {
@@ -170,60 +177,68 @@ func (t HTTPTimeouts) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ListenAndServe is ListenAndServeWith and the default timeouts.
-func ListenAndServe(ctx context.Context, logger *slog.Logger, addr string, handler http.Handler, drain time.Duration, ready func(net.Addr)) error {
-	return ListenAndServeWith(ctx, logger, addr, handler, drain, DefaultHTTPTimeouts(), ready)
-}
-
 // ListenAndServeWith serves handler on addr until ctx ends, then stops
 // accepting, lets in-flight requests finish within drain, and returns.
 // ready, when not nil, receives the bound address once the listener is open
 // (addr may end in :0).
 func ListenAndServeWith(ctx context.Context, logger *slog.Logger, addr string, handler http.Handler, drain time.Duration, timeouts HTTPTimeouts, ready func(net.Addr)) error {
+	srv, err := Listen(logger, addr, handler, timeouts)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(srv.Addr())
+	}
+	return srv.Serve(ctx, drain)
+}
+
+// Server is an HTTP server whose listener is open: a taken address fails
+// Listen, before the binary starts its work.
+type Server struct {
+	logger *slog.Logger
+	ln     net.Listener
+	srv    *http.Server
+}
+
+// Listen opens addr for handler, bounding each phase of a connection by timeouts.
+func Listen(logger *slog.Logger, addr string, handler http.Handler, timeouts HTTPTimeouts) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", addr, err)
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	srv := &http.Server{
+	logger.Info("listening", "addr", ln.Addr().String())
+	return &Server{logger: logger, ln: ln, srv: &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: timeouts.ReadHeader,
 		ReadTimeout:       timeouts.Read,
 		WriteTimeout:      timeouts.Write,
 		IdleTimeout:       timeouts.Idle,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	logger.Info("listening", "addr", ln.Addr().String())
-	if ready != nil {
-		ready(ln.Addr())
-	}
+	}}, nil
+}
+
+// Addr is the bound address (Listen's addr may end in :0).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve serves until ctx ends, then stops accepting, lets in-flight
+// requests finish within drain, and returns.
+func (s *Server) Serve(ctx context.Context, drain time.Duration) error {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- s.srv.Serve(s.ln) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("draining", "timeout", drain)
+	s.logger.Info("draining", "timeout", drain)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := s.srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("drain: %w", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
-	logger.Info("stopped")
+	s.logger.Info("stopped")
 	return nil
-}
-
-// ExitCode maps a command's error to a process exit code and reports it;
-// --help is a success.
-func ExitCode(err error, stderr io.Writer) int {
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	default:
-		fmt.Fprintln(stderr, "error:", err)
-		return 1
-	}
 }

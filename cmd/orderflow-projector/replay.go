@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/orderflow/orderflow/adapters/postgres"
+	"github.com/orderflow/orderflow/adapters/streams"
+	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/cmd/internal/progress"
+)
+
+// replayMemoryLimit keeps the replay's heap, which holds every aggregate's
+// folded state, within the 150 MiB budget by collecting sooner; GOMEMLIMIT
+// overrides it.
+const replayMemoryLimit = 110 << 20
+
+// replay rebuilds every projection into a new generation and switches to it.
+func (m *Main) replay(ctx context.Context, d *deps) error {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(replayMemoryLimit)
+	}
+	cache, store, err := m.newCache(d, nil)
+	if err != nil {
+		return err
+	}
+	report := progress.NewPhased(m.stdout, progress.Config{Unit: "events"})
+	defer report.Stop()
+	cfg := app.ReplayConfig{Progress: func(p app.ReplayProgress) {
+		report.Update("replay: "+p.Source, p.Events, p.Estimate)
+	}}
+	events := postgres.NewStore(d.pool)
+	fromStore := postgres.NewReplaySource(events)
+	fromStore.HeldBack = func() {
+		report.Println("replay: waiting for transactions in flight to end: events committed after they began are not readable before")
+	}
+	var source app.ReplaySource = streams.NewReplaySource(d.cacheClient, d.keys, events)
+	if m.Config.ReplayFrom == "store" {
+		source = fromStore
+	}
+	sum, err := app.Replay(ctx, cache, store, source, cfg)
+	if errors.Is(err, app.ErrReplayGap) && m.Config.ReplayFrom == "auto" {
+		report.Stop()
+		fmt.Fprintf(m.stdout, "replay: the streams were trimmed (%v); reading the event store instead\n", err)
+		sum, err = app.Replay(ctx, cache, store, fromStore, cfg)
+	}
+	report.Stop()
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	fmt.Fprintf(m.stdout, "replay: done from the %s: %d events folded, %d keys written into generation %q in %s (%.0f events/s); readers switched from %q; %d old keys deleted; %s in all\n",
+		sum.Source, sum.Events, sum.Written, sum.Generation, sum.Rebuild.Round(time.Millisecond),
+		float64(sum.Events)/max(sum.Rebuild.Seconds(), 1e-9), sum.Previous, sum.DeletedOldKeys, sum.Elapsed.Round(time.Millisecond))
+	return nil
+}
