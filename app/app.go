@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/orderflow/orderflow/app/effects"
 	"github.com/orderflow/orderflow/domain"
 )
 
@@ -86,23 +87,23 @@ type writer struct {
 	invalidator Invalidator
 }
 
-// command is one attempt of a command's transaction; it returns what the
-// command will have made stale once committed.
-type command func(ctx context.Context, tx Tx) ([]Invalidation, error)
+// command is one attempt of a command's transaction.
+type command func(ctx context.Context, tx Tx) error
 
 func (w writer) update(ctx context.Context, fn command) error {
-	var stale []Invalidation
+	var rec recordingTx
 	attempt := func(ctx context.Context, tx Tx) error {
-		var err error
-		stale, err = fn(ctx, tx)
-		return err
+		rec = recordingTx{Tx: tx}
+		return fn(ctx, &rec)
 	}
 	var err error
 	for range w.attempts {
 		err = w.store.Update(ctx, attempt)
 		if err == nil {
-			if w.invalidator != nil && len(stale) > 0 {
-				w.invalidator.Invalidate(context.WithoutCancel(ctx), stale)
+			if w.invalidator != nil {
+				if stale := rec.stale(); len(stale) > 0 {
+					w.invalidator.Invalidate(context.WithoutCancel(ctx), stale)
+				}
 			}
 			return nil
 		}
@@ -113,26 +114,79 @@ func (w writer) update(ctx context.Context, fn command) error {
 	return fmt.Errorf("after %d attempts: %w", w.attempts, err)
 }
 
-// productChanged lists what a change of a product's details or price makes
-// stale: its keys, the page-one list and the public catalogue. Stock moves
-// make nothing stale (stock and version are read live); they leave the
-// catalogue version at 0.
-func productChanged(p *domain.Product, written Written) []Invalidation {
-	if written.CatalogVersion == 0 {
-		return nil
-	}
-	return []Invalidation{
-		{Key: ProductKey(p.AggregateID()), Version: p.Version()},
-		{Key: ProductSKUKey(p.State().SKU), Version: p.Version()},
-		{Key: ProductListKey(), Version: written.CatalogVersion},
-		{Tag: ProductsTag},
-	}
+// recordingTx notes what every Save of one attempt changed, so that the
+// writer can evict it once the attempt committed.
+type recordingTx struct {
+	Tx
+	saved   []savedAggregate
+	written Written
 }
 
-// ordersChanged lists the order summaries of every customer whose orders changed.
-func ordersChanged(written Written) []Invalidation {
-	var stale []Invalidation
-	for customerID, version := range written.CustomerOrdersVersions {
+// savedAggregate is an aggregate as a Save left it, with what its events changed.
+type savedAggregate struct {
+	id      string
+	version int64
+	sku     string
+	changed effects.Effect
+}
+
+// Save records the aggregates' pending events before they are saved.
+func (t *recordingTx) Save(ctx context.Context, aggregates ...domain.Aggregate) (Written, error) {
+	start := len(t.saved)
+	for _, a := range aggregates {
+		s := savedAggregate{id: a.AggregateID(), version: a.Version()}
+		for _, e := range a.Changes() {
+			s.changed |= effects.Of(e.EventName())
+		}
+		if p, ok := a.(*domain.Product); ok {
+			s.sku = p.State().SKU
+		}
+		t.saved = append(t.saved, s)
+	}
+	written, err := t.Tx.Save(ctx, aggregates...)
+	if err != nil {
+		t.saved = t.saved[:start]
+		return written, err
+	}
+	if written.CatalogVersion != 0 {
+		t.written.CatalogVersion = written.CatalogVersion
+	}
+	for id, v := range written.CustomerOrdersVersions {
+		if t.written.CustomerOrdersVersions == nil {
+			t.written.CustomerOrdersVersions = map[string]int64{}
+		}
+		t.written.CustomerOrdersVersions[id] = v
+	}
+	return written, nil
+}
+
+// stale lists what the saved events made stale, as the effects table says:
+// a product's details under its id and SKU, the catalogue's page one and
+// its output-cache tag, a customer's profile, the order summaries of every
+// customer whose orders changed. Stock moves make nothing stale: stock and
+// version are read live.
+func (t *recordingTx) stale() []Invalidation {
+	var (
+		stale     []Invalidation
+		catalogue bool
+	)
+	for _, s := range t.saved {
+		if s.changed.Has(effects.ProductDetails) {
+			stale = append(stale,
+				Invalidation{Key: ProductKey(s.id), Version: s.version},
+				Invalidation{Key: ProductSKUKey(s.sku), Version: s.version})
+		}
+		if s.changed.Has(effects.CustomerProfile) {
+			stale = append(stale, Invalidation{Key: CustomerKey(s.id), Version: s.version})
+		}
+		catalogue = catalogue || s.changed.Has(effects.Catalogue)
+	}
+	if catalogue && t.written.CatalogVersion != 0 {
+		stale = append(stale,
+			Invalidation{Key: ProductListKey(), Version: t.written.CatalogVersion},
+			Invalidation{Tag: ProductsTag})
+	}
+	for customerID, version := range t.written.CustomerOrdersVersions {
 		stale = append(stale, Invalidation{Key: CustomerOrdersKey(customerID), Version: version})
 	}
 	return stale

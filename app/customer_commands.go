@@ -19,16 +19,16 @@ type RegisterCustomerHandler struct{ w writer }
 func (h *RegisterCustomerHandler) Handle(ctx context.Context, cmd RegisterCustomer) (Customer, error) {
 	var out Customer
 	id := newID()
-	err := h.w.update(ctx, func(ctx context.Context, tx Tx) ([]Invalidation, error) {
+	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
 		c, err := domain.RegisterCustomer(id, cmd.Email, cmd.Name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, err := tx.Save(ctx, c); err != nil {
-			return nil, err
+			return err
 		}
 		out, err = tx.Customer(ctx, id)
-		return nil, err
+		return err
 	})
 	return out, err
 }
@@ -50,23 +50,19 @@ func (h *UpdateCustomerHandler) Handle(ctx context.Context, cmd UpdateCustomer) 
 		return Customer{}, err
 	}
 	var out Customer
-	err := h.w.update(ctx, func(ctx context.Context, tx Tx) ([]Invalidation, error) {
+	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
 		c, err := tx.LoadCustomer(ctx, cmd.CustomerID)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := c.UpdateProfile(cmd.Email, cmd.Name); err != nil {
-			return nil, err
-		}
-		var stale []Invalidation
-		if len(c.Changes()) > 0 {
-			stale = []Invalidation{{Key: CustomerKey(cmd.CustomerID), Version: c.Version()}}
+			return err
 		}
 		if _, err := tx.Save(ctx, c); err != nil {
-			return nil, err
+			return err
 		}
 		out, err = tx.Customer(ctx, cmd.CustomerID)
-		return stale, err
+		return err
 	})
 	return out, err
 }

@@ -57,19 +57,19 @@ func (h *PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlacedO
 	var out PlacedOrder
 	id := newID()
 	key := IdempotencyKey{Scope: cmd.Caller, Key: cmd.IdempotencyKey, RequestHash: cmd.fingerprint()}
-	err := h.w.update(ctx, func(ctx context.Context, tx Tx) ([]Invalidation, error) {
+	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
 		if cmd.IdempotencyKey != "" {
 			earlier, err := tx.ClaimIdempotencyKey(ctx, key)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if earlier != nil {
 				out = PlacedOrder{Order: *earlier, Replayed: true}
-				return nil, nil
+				return nil
 			}
 		}
 		if _, err := tx.LoadCustomer(ctx, cmd.CustomerID); err != nil {
-			return nil, err
+			return err
 		}
 		ids := make([]string, len(cmd.Lines))
 		for i, l := range cmd.Lines {
@@ -77,26 +77,26 @@ func (h *PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlacedO
 		}
 		products, err := tx.LoadProducts(ctx, ids...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		order, err := domain.PlaceOrder(id, cmd.CustomerID, cmd.Lines, products)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		written, err := tx.Save(ctx, aggregatesOf(order, products)...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		// Built from the aggregate rather than read back: one round trip
 		// less while the products' rows are locked.
 		view := placedOrderView(order, written.At)
 		if cmd.IdempotencyKey != "" {
 			if err := tx.RememberIdempotentOrder(ctx, key, view); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		out = PlacedOrder{Order: view}
-		return ordersChanged(written), nil
+		return nil
 	})
 	return out, err
 }
@@ -139,25 +139,24 @@ type OrderTransitionHandler struct {
 // Handle applies the transition and returns the order.
 func (h *OrderTransitionHandler) Handle(ctx context.Context, cmd OrderTransition) (Order, error) {
 	var out Order
-	err := h.w.update(ctx, func(ctx context.Context, tx Tx) ([]Invalidation, error) {
+	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
 		o, err := tx.LoadOrder(ctx, cmd.OrderID)
 		var owner string
 		if err == nil {
 			owner = o.State().CustomerID
 		}
 		if err := authorizeOrder(ctx, owner, err); err != nil {
-			return nil, err
+			return err
 		}
 		changed, err := h.transition(ctx, tx, o)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		written, err := tx.Save(ctx, changed...)
-		if err != nil {
-			return nil, err
+		if _, err := tx.Save(ctx, changed...); err != nil {
+			return err
 		}
 		out, err = tx.Order(ctx, cmd.OrderID)
-		return ordersChanged(written), err
+		return err
 	})
 	return out, err
 }

@@ -23,17 +23,16 @@ type CreateProductHandler struct{ w writer }
 func (h *CreateProductHandler) Handle(ctx context.Context, cmd CreateProduct) (Product, error) {
 	var out Product
 	id := newID()
-	err := h.w.update(ctx, func(ctx context.Context, tx Tx) ([]Invalidation, error) {
+	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
 		p, err := domain.CreateProduct(id, cmd.SKU, cmd.Name, cmd.Description, cmd.PriceCents, cmd.Currency, cmd.InitialStock)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		written, err := tx.Save(ctx, p)
-		if err != nil {
-			return nil, err
+		if _, err := tx.Save(ctx, p); err != nil {
+			return err
 		}
 		out, err = tx.Product(ctx, id)
-		return productChanged(p, written), err
+		return err
 	})
 	return out, err
 }
@@ -91,21 +90,20 @@ func (h *RestockProductHandler) Handle(ctx context.Context, cmd RestockProduct) 
 // saves them and returns the product as stored.
 func updateProduct(ctx context.Context, w writer, id string, decide func(*domain.Product) error) (Product, error) {
 	var out Product
-	err := w.update(ctx, func(ctx context.Context, tx Tx) ([]Invalidation, error) {
+	err := w.update(ctx, func(ctx context.Context, tx Tx) error {
 		products, err := tx.LoadProducts(ctx, id)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p := products[id]
 		if err := decide(p); err != nil {
-			return nil, err
+			return err
 		}
-		written, err := tx.Save(ctx, p)
-		if err != nil {
-			return nil, err
+		if _, err := tx.Save(ctx, p); err != nil {
+			return err
 		}
 		out, err = tx.Product(ctx, id)
-		return productChanged(p, written), err
+		return err
 	})
 	return out, err
 }

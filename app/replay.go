@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/orderflow/orderflow/app/effects"
 	"github.com/orderflow/orderflow/domain"
 )
 
@@ -236,6 +237,34 @@ func (f *fold) apply(r RecordedEvent) error {
 	}
 	f.versions[r.AggregateID] = r.Version
 	id, at := r.AggregateID, r.OccurredAt.UTC()
+	customerID, err := f.state(r, id, at)
+	if err != nil {
+		return err
+	}
+	// What the event dirtied, as the effects table says.
+	fx := effects.Of(r.Event.EventName())
+	if fx.Has(effects.ProductDetails) {
+		f.products[id].UpdatedAt = at
+		f.detailsVersions[id] = r.Version
+		f.dirtyProducts[id] = true
+	}
+	if fx.Has(effects.Catalogue) {
+		f.catalogVersion++
+		f.dirtyCatalog = true
+	}
+	if fx.Has(effects.CustomerProfile) {
+		f.dirtyCustomers[id] = true
+	}
+	if fx.Has(effects.CustomerOrders) {
+		f.ordersVersion[customerID]++
+		f.dirtyOrders[customerID] = true
+	}
+	return nil
+}
+
+// state folds the event into the fold's copies of the read models; for an
+// order event it returns the order's customer.
+func (f *fold) state(r RecordedEvent, id string, at time.Time) (customerID string, err error) {
 	product := func() *Product {
 		p := f.products[id]
 		if p == nil {
@@ -245,37 +274,26 @@ func (f *fold) apply(r RecordedEvent) error {
 		p.Version = r.Version
 		return p
 	}
-	catalogChanged := func(p *Product) {
-		p.UpdatedAt = at
-		f.detailsVersions[id] = r.Version
-		f.catalogVersion++
-		f.dirtyProducts[id], f.dirtyCatalog = true, true
-	}
 	switch e := r.Event.(type) {
 	case domain.ProductCreated:
 		p := product()
 		p.SKU, p.Name, p.Description, p.PriceCents, p.Currency, p.CreatedAt = e.SKU, e.Name, e.Description, e.PriceCents, e.Currency, at
-		catalogChanged(p)
 	case domain.ProductDetailsChanged:
 		p := product()
 		p.Name, p.Description = e.Name, e.Description
-		catalogChanged(p)
 	case domain.ProductPriceChanged:
 		p := product()
 		p.PriceCents = e.PriceCents
-		catalogChanged(p)
 	case domain.StockAdded, domain.StockReserved, domain.StockReleased:
 		product()
 	case domain.CustomerRegistered:
 		f.customers[id] = &Customer{ID: id, Email: e.Email, Name: e.Name, Version: r.Version, CreatedAt: at, UpdatedAt: at}
-		f.dirtyCustomers[id] = true
 	case domain.CustomerProfileUpdated:
 		c := f.customers[id]
 		if c == nil {
-			return fmt.Errorf("%w: customer %s updated before it was registered", ErrReplayGap, id)
+			return "", fmt.Errorf("%w: customer %s updated before it was registered", ErrReplayGap, id)
 		}
 		c.Email, c.Name, c.Version, c.UpdatedAt = e.Email, e.Name, r.Version, at
-		f.dirtyCustomers[id] = true
 	case domain.OrderPlaced:
 		state := domain.OrderState{Lines: e.Lines}
 		f.orderCustomer[id] = e.CustomerID
@@ -286,7 +304,7 @@ func (f *fold) apply(r RecordedEvent) error {
 			ID: id, Status: string(domain.OrderPlacedStatus), TotalCents: state.TotalCents(),
 			Currency: e.Currency, ItemCount: state.ItemCount(), PlacedAt: at,
 		}
-		f.orderChanged(e.CustomerID)
+		return e.CustomerID, nil
 	case domain.OrderPaid:
 		return f.setStatus(id, domain.OrderPaidStatus)
 	case domain.OrderShipped:
@@ -294,22 +312,16 @@ func (f *fold) apply(r RecordedEvent) error {
 	case domain.OrderCancelled:
 		return f.setStatus(id, domain.OrderCancelledStatus)
 	}
-	return nil
+	return "", nil
 }
 
-func (f *fold) orderChanged(customerID string) {
-	f.ordersVersion[customerID]++
-	f.dirtyOrders[customerID] = true
-}
-
-func (f *fold) setStatus(orderID string, status domain.OrderStatus) error {
+func (f *fold) setStatus(orderID string, status domain.OrderStatus) (customerID string, err error) {
 	customerID, ok := f.orderCustomer[orderID]
 	if !ok {
-		return fmt.Errorf("%w: order %s changed before it was placed", ErrReplayGap, orderID)
+		return "", fmt.Errorf("%w: order %s changed before it was placed", ErrReplayGap, orderID)
 	}
 	f.summaries[customerID][orderID].Status = string(status)
-	f.orderChanged(customerID)
-	return nil
+	return customerID, nil
 }
 
 // write stores every projection changed since the last write into gen,
