@@ -5,7 +5,7 @@ import (
 	"errors"
 )
 
-// Role is what a caller may do (SPEC §3 "Auth").
+// Role is what a caller may do.
 type Role string
 
 // The roles a token can carry.
@@ -49,7 +49,7 @@ type TokenVerifier interface {
 	Verify(token string) (Principal, error)
 }
 
-// Ownership rule (SPEC §3 "Auth"): a customer acts only for the customer id
+// The ownership rule: a customer acts only for the customer id
 // that is its subject; an admin acts for anyone. A context without a
 // principal is trusted: the transport authenticates every route that needs
 // it before a use case runs, so no principal means authentication is off
@@ -60,8 +60,8 @@ type TokenVerifier interface {
 // load, and an order the customer does not own answers ErrForbidden whether
 // or not it exists, so 403 never tells "exists" from "does not".
 
-// authorizeCustomer returns ErrForbidden unless the caller may act for customerID.
-func authorizeCustomer(ctx context.Context, customerID string) error {
+// AuthorizeCustomer returns ErrForbidden unless the caller may act for customerID.
+func AuthorizeCustomer(ctx context.Context, customerID string) error {
 	p, ok := PrincipalFrom(ctx)
 	if !ok || p.Role == RoleAdmin || (p.Role == RoleCustomer && p.Subject == customerID) {
 		return nil
@@ -69,10 +69,10 @@ func authorizeCustomer(ctx context.Context, customerID string) error {
 	return ErrForbidden
 }
 
-// authorizeOrder decides on an order once loaded, or after its load failed
+// AuthorizeOrder decides on an order once loaded, or after its load failed
 // with loadErr: for a customer that does not own it, an order that does not
 // exist is forbidden too.
-func authorizeOrder(ctx context.Context, customerID string, loadErr error) error {
+func AuthorizeOrder(ctx context.Context, customerID string, loadErr error) error {
 	p, ok := PrincipalFrom(ctx)
 	if !ok || p.Role == RoleAdmin {
 		return loadErr

@@ -10,7 +10,7 @@ import (
 
 // ProductDetails keeps products:{id} and products:sku:{sku} current. Details
 // are rewritten (not merely evicted) so the next read is still a hit.
-type ProductDetails struct{ refresh *app.Refresher }
+type ProductDetails struct{ refresh *Refresher }
 
 // Project applies one event that changed a product's details.
 func (p ProductDetails) Project(ctx context.Context, r app.RecordedEvent) error {
@@ -19,7 +19,7 @@ func (p ProductDetails) Project(ctx context.Context, r app.RecordedEvent) error 
 
 // Catalogue keeps page one of the list current and evicts the public
 // catalogue's output-cache tag.
-type Catalogue struct{ refresh *app.Refresher }
+type Catalogue struct{ refresh *Refresher }
 
 // Project applies one event that changed the catalogue.
 func (c Catalogue) Project(ctx context.Context, _ app.RecordedEvent) error {
@@ -27,7 +27,7 @@ func (c Catalogue) Project(ctx context.Context, _ app.RecordedEvent) error {
 }
 
 // CustomerProfiles keeps customers:{id} current.
-type CustomerProfiles struct{ refresh *app.Refresher }
+type CustomerProfiles struct{ refresh *Refresher }
 
 // Project applies one event that changed a customer's profile.
 func (c CustomerProfiles) Project(ctx context.Context, r app.RecordedEvent) error {
@@ -35,7 +35,7 @@ func (c CustomerProfiles) Project(ctx context.Context, r app.RecordedEvent) erro
 }
 
 // CustomerOrders keeps orders:customer:{id} of the order's customer current.
-type CustomerOrders struct{ refresh *app.Refresher }
+type CustomerOrders struct{ refresh *Refresher }
 
 // Project applies one event that changed an order.
 func (c CustomerOrders) Project(ctx context.Context, r app.RecordedEvent) error {
@@ -72,7 +72,7 @@ type route struct {
 type Projectors struct{ routes []route }
 
 // New returns the projectors of every cached read model, writing through refresh.
-func New(refresh *app.Refresher) Projectors {
+func New(refresh *Refresher) Projectors {
 	return Projectors{routes: []route{
 		{effects.ProductDetails, ProductDetails{refresh}},
 		{effects.Catalogue, Catalogue{refresh}},

@@ -20,6 +20,7 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres"
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/wire"
 )
 
 // The API end to end over real PostgreSQL: each test gets its own database
@@ -40,7 +41,7 @@ func newAPI(t *testing.T) *api {
 	t.Helper()
 	pool, _ := pgtest.NewPool(t)
 	store := postgres.NewStore(pool)
-	application, err := app.New(store, store, nil)
+	application, err := wire.New(store, store, nil)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres"
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/wire"
 )
 
 // testSecret signs the tokens of every API the tests build.
@@ -317,7 +318,7 @@ func newAuthServer(t *testing.T, authOff bool) *orderflowhttp.Server {
 	t.Helper()
 	pool, _ := pgtest.NewPool(t)
 	store := postgres.NewStore(pool)
-	application, err := app.New(store, store, nil)
+	application, err := wire.New(store, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

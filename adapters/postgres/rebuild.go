@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/relay"
 )
 
 // RebuildReadTables folds the store's whole log, in global order, into the
@@ -79,13 +80,13 @@ func (s *Store) readLog(ctx context.Context, after int64, limit int) ([]app.Reco
 	return out, last, nil
 }
 
-// FirstCreated implements app.CreationLog. It walks the first events of the
+// FirstCreated implements projections.CreationLog. It walks the first events of the
 // type's aggregates in commit order, on the commit-order index: a stream
 // that begins where the log does stops it at once, and a trimmed one at the
 // first aggregate of its shard.
-func (s *Store) FirstCreated(ctx context.Context, aggregateType string, before app.LogPosition, keep func(string) bool) (string, app.LogPosition, bool, error) {
+func (s *Store) FirstCreated(ctx context.Context, aggregateType string, before relay.LogPosition, keep func(string) bool) (string, relay.LogPosition, bool, error) {
 	const page = 100
-	var after app.LogPosition
+	var after relay.LogPosition
 	for {
 		rows, err := s.pool.Query(ctx, `
 			SELECT stream_id::text, tx_id::text, global_position FROM events
@@ -97,12 +98,12 @@ func (s *Store) FirstCreated(ctx context.Context, aggregateType string, before a
 			aggregateType, strconv.FormatUint(after.TxID, 10), after.Position,
 			strconv.FormatUint(before.TxID, 10), before.Position, page)
 		if err != nil {
-			return "", app.LogPosition{}, false, readFailed("first aggregates", err)
+			return "", relay.LogPosition{}, false, readFailed("first aggregates", err)
 		}
 		n := 0
 		var (
 			id, tx string
-			at     app.LogPosition
+			at     relay.LogPosition
 			found  bool
 		)
 		_, err = pgx.ForEachRow(rows, []any{&id, &tx, &at.Position}, func() error {
@@ -122,9 +123,9 @@ func (s *Store) FirstCreated(ctx context.Context, aggregateType string, before a
 		case found:
 			return id, at, true, nil
 		case err != nil:
-			return "", app.LogPosition{}, false, readFailed("first aggregates", err)
+			return "", relay.LogPosition{}, false, readFailed("first aggregates", err)
 		case n < page:
-			return "", app.LogPosition{}, false, nil
+			return "", relay.LogPosition{}, false, nil
 		}
 	}
 }
@@ -133,7 +134,7 @@ func (s *Store) FirstCreated(ctx context.Context, aggregateType string, before a
 var errStopRows = errors.New("stop")
 
 // ReplaySource reads the event store for a replay when the streams were
-// trimmed; it implements app.ReplaySource.
+// trimmed; it implements projections.ReplaySource.
 type ReplaySource struct {
 	store *Store
 	// HeldBack, when set, is called when the last read has to wait for
@@ -144,7 +145,7 @@ type ReplaySource struct {
 // NewReplaySource returns a source over store's log.
 func NewReplaySource(store *Store) ReplaySource { return ReplaySource{store: store} }
 
-// Name implements app.ReplaySource.
+// Name implements projections.ReplaySource.
 func (ReplaySource) Name() string { return "event store" }
 
 // Estimate counts the log's events.
@@ -193,7 +194,7 @@ func (s ReplaySource) Read(ctx context.Context, cursor string, limit int) ([]app
 	return s.decode(committed, after, end)
 }
 
-func (s ReplaySource) decode(committed []app.CommittedEvent, after app.LogPosition, end uint64) ([]app.RecordedEvent, string, error) {
+func (s ReplaySource) decode(committed []relay.CommittedEvent, after relay.LogPosition, end uint64) ([]app.RecordedEvent, string, error) {
 	events := make([]app.RecordedEvent, 0, len(committed))
 	for _, e := range committed {
 		r := e.RecordedEvent
@@ -249,16 +250,16 @@ func (s ReplaySource) awaitInFlight(ctx context.Context) (uint64, error) {
 
 // A store cursor is a log position, then "<" and the transaction id the
 // reads stop below once the replay caught up.
-func storeCursor(after app.LogPosition, end uint64) string {
+func storeCursor(after relay.LogPosition, end uint64) string {
 	if end == 0 {
 		return after.String()
 	}
 	return after.String() + "<" + strconv.FormatUint(end, 10)
 }
 
-func parseStoreCursor(cursor string) (app.LogPosition, uint64, error) {
+func parseStoreCursor(cursor string) (relay.LogPosition, uint64, error) {
 	pos, below, capped := strings.Cut(cursor, "<")
-	after, err := app.ParseLogPosition(pos)
+	after, err := relay.ParseLogPosition(pos)
 	if err != nil || !capped {
 		return after, 0, err
 	}

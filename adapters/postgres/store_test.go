@@ -15,6 +15,7 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres"
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/wire"
 	"github.com/orderflow/orderflow/domain"
 )
 
@@ -28,7 +29,7 @@ func newFixture(t *testing.T) fixture {
 	t.Helper()
 	pool, _ := pgtest.NewPool(t)
 	store := postgres.NewStore(pool)
-	a, err := app.New(store, store, nil)
+	a, err := wire.New(store, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,11 @@ func TestAppendAtSameExpectedVersionOneWins(t *testing.T) {
 	if n := f.count(t, `SELECT count(*) FROM events WHERE stream_id = $1`, c.ID); n != 2 {
 		t.Errorf("events in stream = %d, want 2 (registration and the winner's update)", n)
 	}
-	got, _, err := f.app.Queries.Customer.Handle(ctx, c.ID)
+	view, _, err := f.app.Queries.Customer.Handle(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := view.Value()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 	"github.com/orderflow/orderflow/domain"
 )
 
@@ -104,7 +105,7 @@ func TestDeadLettersListReplayAndDrop(t *testing.T) {
 		t.Fatalf("Replay = %d, %v; want 1 (an unknown id is skipped)", n, err)
 	}
 	f.waitFor("the re-driven entry applied", func() (bool, string) {
-		e := f.cached(app.CustomerKey(customers[0].ID))
+		e := f.cached(cache.CustomerKey(customers[0].ID))
 		return e.Found && !e.Tombstone, fmt.Sprintf("%+v", e)
 	})
 	f.waitFor("the group to catch up", f.caughtUp(1))
@@ -149,7 +150,7 @@ func TestDeadLettersListReplayAndDrop(t *testing.T) {
 	if n := f.parked(); n != 0 {
 		t.Errorf("%d entries parked after the drop", n)
 	}
-	if e := f.cached(app.CustomerKey(customers[1].ID)); e.Found {
+	if e := f.cached(cache.CustomerKey(customers[1].ID)); e.Found {
 		t.Errorf("the dropped entry was applied: %+v", e)
 	}
 }

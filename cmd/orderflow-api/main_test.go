@@ -24,6 +24,7 @@ import (
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 )
 
 // The API binary as it is deployed: separate processes sharing one
@@ -279,7 +280,7 @@ func TestStampedeAcrossProcesses(t *testing.T) {
 	}
 
 	// Cold: the creation left a tombstone (or nothing) at the details key.
-	key := app.Keyspace{Prefix: prefix}.Key("", app.ProductKey(product.ID))
+	key := cache.Keyspace{Prefix: prefix}.Key("", cache.ProductKey(product.ID))
 	entry, err := orderflowredis.NewCacheStore(redisClient, orderflowredis.BreakerConfig{}).Get(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)

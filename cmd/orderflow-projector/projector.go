@@ -19,6 +19,7 @@ import (
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 	"github.com/orderflow/orderflow/cmd/internal/service"
 	"github.com/orderflow/orderflow/migrations"
 	"github.com/orderflow/orderflow/projections"
@@ -137,7 +138,7 @@ func (m *Main) ParseFlags(args []string) (string, []string, error) {
 	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL")
 	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL, or a Redis Cluster's comma-separated nodes")
 	fs.String(&c.HTTPAddr, "projector-http-addr", "127.0.0.1:8082", "address of /healthz, /readyz and /metrics")
-	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every Redis key")
+	fs.String(&c.KeyPrefix, "key-prefix", cache.DefaultKeyPrefix, "prefix of every Redis key")
 	fs.Int(&c.StreamShards, "stream-shards", 1, "event stream shards; every relay and projector must use the same")
 	fs.String(&c.Consumer, "consumer", host, "this instance's stable name in the consumer group")
 	fs.String(&c.ConsumerGroup, "consumer-group", streams.DefaultConsumerGroup, "the consumer group all instances share")
@@ -158,7 +159,7 @@ func (m *Main) ParseFlags(args []string) (string, []string, error) {
 type deps struct {
 	logger *slog.Logger
 	pool   *pgxpool.Pool
-	keys   app.Keyspace
+	keys   streams.Keys
 	// cacheClient serves the cache service; the subscriber and the
 	// dead-letter publisher get their own, since closing them closes their client.
 	cacheClient redis.UniversalClient
@@ -180,7 +181,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	d := &deps{keys: app.Keyspace{Prefix: m.Config.KeyPrefix, StreamShards: m.Config.StreamShards}}
+	d := &deps{keys: streams.Keys{Prefix: m.Config.KeyPrefix, StreamShards: m.Config.StreamShards}}
 	if d.logger, err = m.Config.Logging.NewLogger(m.stderr); err != nil {
 		return err
 	}
@@ -214,16 +215,16 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	}
 }
 
-func (m *Main) newCache(d *deps, metrics *orderflowredis.CacheMetrics) (*app.Cache, *orderflowredis.CacheStore, error) {
+func (m *Main) newCache(d *deps, metrics *orderflowredis.CacheMetrics) (*cache.Cache, *orderflowredis.CacheStore, error) {
 	cfg := orderflowredis.BreakerConfig{}
-	appCfg := app.CacheConfig{Keys: d.keys}
+	appCfg := cache.Config{Keys: cache.Keyspace{Prefix: d.keys.Prefix}}
 	if metrics != nil {
 		cfg.OnStateChange = metrics.BreakerChanged
 		appCfg.OnStoreGet = metrics.ObserveRedis
 		appCfg.OnLoad = metrics.ObserveLoad
 	}
 	store := orderflowredis.NewCacheStore(d.cacheClient, cfg)
-	cache, err := app.NewCache(store, appCfg)
+	cache, err := cache.New(store, appCfg)
 	return cache, store, err
 }
 
@@ -243,15 +244,11 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 		return err
 	}
 	store := postgres.NewStore(d.pool)
-	refresher, err := app.NewRefresher(store, cache)
+	refresher, err := projections.NewRefresher(store, cache)
 	if err != nil {
 		return err
 	}
-	handler := projections.Handler(projections.New(refresher), app.NewEventCodec(), metrics)
-	maxRetries := m.Config.MaxRetries
-	if maxRetries == 0 {
-		maxRetries = -1 // none; ProjectorConfig reads 0 as its default
-	}
+	handler := streams.Handler(projections.New(refresher), app.NewEventCodec(), metrics)
 	subscriberClient, err := orderflowredis.NewClient(d.redisURL, orderflowredis.PoolOptions{})
 	if err != nil {
 		return err
@@ -267,7 +264,7 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 		ConsumerGroup:    m.Config.ConsumerGroup,
 		Consumer:         m.Config.Consumer,
 		Workers:          m.Config.Workers,
-		MaxRetries:       maxRetries,
+		MaxRetries:       streams.RetriesOf(m.Config.MaxRetries),
 		MaxIdleTime:      m.Config.MaxIdleTime,
 		CloseTimeout:     m.Config.ShutdownTimeout,
 		Logger:           d.logger,
@@ -291,7 +288,7 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 		stopOps()
 		<-opsDone
 	}()
-	go metrics.sample(ctx, d, m.Config.ConsumerGroup)
+	go streams.SampleLag(ctx, d.cacheClient, d.keys, m.Config.ConsumerGroup, 2*time.Second, metrics.observeLag, metrics.observeDeadLetters)
 
 	go cache.WatchGenerations(ctx)
 	go streams.KeepGroups(ctx, subscriberClient, d.keys, m.Config.ConsumerGroup, time.Second, d.logger)
@@ -318,7 +315,7 @@ func (m *Main) verify(ctx context.Context, d *deps) error {
 	}
 	start := time.Now()
 	events := postgres.NewStore(d.pool)
-	drift, err := app.Verify(ctx, cache, store, events)
+	drift, err := projections.Verify(ctx, cache, store, events)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -400,7 +397,7 @@ func (m *Main) replay(ctx context.Context, d *deps) error {
 	if err != nil {
 		return err
 	}
-	cfg := app.ReplayConfig{Progress: func(p app.ReplayProgress) {
+	cfg := projections.ReplayConfig{Progress: func(p projections.ReplayProgress) {
 		fmt.Fprintf(m.stdout, "replay: %s: %d/%d events, %.0f events/s, ETA %s\n",
 			p.Source, p.Events, p.Estimate, p.Rate(), p.ETA().Round(time.Second))
 	}}
@@ -409,15 +406,17 @@ func (m *Main) replay(ctx context.Context, d *deps) error {
 	fromStore.HeldBack = func() {
 		fmt.Fprintln(m.stdout, "replay: waiting for transactions in flight to end: events committed after they began are not readable before")
 	}
-	var source app.ReplaySource = streams.NewReplaySource(d.cacheClient, d.keys, events)
-	if m.Config.ReplayFrom == "store" {
-		source = fromStore
+	sources := projections.Sources{
+		Streams: streams.NewReplaySource(d.cacheClient, d.keys, events),
+		Store:   fromStore,
+		FellBack: func(reason error) {
+			fmt.Fprintf(m.stdout, "replay: the streams were trimmed (%v); reading the event store instead\n", reason)
+		},
 	}
-	sum, err := app.Replay(ctx, cache, store, source, cfg)
-	if errors.Is(err, app.ErrReplayGap) && m.Config.ReplayFrom == "auto" {
-		fmt.Fprintf(m.stdout, "replay: the streams were trimmed (%v); reading the event store instead\n", err)
-		sum, err = app.Replay(ctx, cache, store, fromStore, cfg)
-	}
+	sum, err := projections.ReplayFrom(ctx, projections.SourceChoice(m.Config.ReplayFrom), sources,
+		func(ctx context.Context, source projections.ReplaySource) (projections.ReplaySummary, error) {
+			return projections.Replay(ctx, cache, store, source, cfg)
+		})
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}

@@ -36,7 +36,11 @@ import (
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
+	"github.com/orderflow/orderflow/app/relay"
+	"github.com/orderflow/orderflow/app/wire"
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/projections"
 )
 
 // The projector as it is deployed: orderflow-api, orderflow-relay and
@@ -281,8 +285,8 @@ type deployment struct {
 	store  *postgres.Store
 	app    *app.Application
 	redis  redis.UniversalClient
-	keys   app.Keyspace
-	cache  *app.Cache
+	keys   streams.Keys
+	cache  *cache.Cache
 	cstore *orderflowredis.CacheStore
 }
 
@@ -290,15 +294,15 @@ func newDeployment(t *testing.T) *deployment {
 	t.Helper()
 	pool, dsn := pgtest.NewPool(t)
 	client, prefix := redistest.New(t)
-	d := &deployment{dsn: dsn, pool: pool, store: postgres.NewStore(pool), redis: client, keys: app.Keyspace{Prefix: prefix, StreamShards: redistest.StreamShards(t)}}
+	d := &deployment{dsn: dsn, pool: pool, store: postgres.NewStore(pool), redis: client, keys: streams.Keys{Prefix: prefix, StreamShards: redistest.StreamShards(t)}}
 	d.cstore = orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{})
 	var err error
-	if d.cache, err = app.NewCache(d.cstore, app.CacheConfig{Keys: d.keys}); err != nil {
+	if d.cache, err = cache.New(d.cstore, cache.Config{Keys: cache.Keyspace{Prefix: d.keys.Prefix}}); err != nil {
 		t.Fatal(err)
 	}
 	// Commands evict what they change, as the API does, so the projector
 	// writes over tombstones as it would in production.
-	if d.app, err = app.New(d.store, d.store, d.cache); err != nil {
+	if d.app, err = wire.New(d.store, d.store, d.cache); err != nil {
 		t.Fatal(err)
 	}
 	return d
@@ -360,7 +364,7 @@ func (d *deployment) relayAll(t *testing.T) {
 	})
 }
 
-func (d *deployment) eventsAfter(t *testing.T, cp app.LogPosition) int64 {
+func (d *deployment) eventsAfter(t *testing.T, cp relay.LogPosition) int64 {
 	t.Helper()
 	var n int64
 	err := d.pool.QueryRow(context.Background(),
@@ -408,9 +412,9 @@ func (d *deployment) caughtUp(t *testing.T, extra int64) func() (bool, string) {
 }
 
 // entry reads a cache entry as the cache service stored it.
-func (d *deployment) entry(t *testing.T, key app.CacheKey) app.CacheEntry {
+func (d *deployment) entry(t *testing.T, key cache.Key) cache.Entry {
 	t.Helper()
-	e, err := d.cstore.Get(context.Background(), d.keys.Key("", key))
+	e, err := d.cstore.Get(context.Background(), d.cache.Keys().Key("", key))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,7 +422,7 @@ func (d *deployment) entry(t *testing.T, key app.CacheKey) app.CacheEntry {
 }
 
 // value decodes the value at key; ok is false for a miss or a tombstone.
-func value[T any](t *testing.T, d *deployment, key app.CacheKey) (v T, version int64, ok bool) {
+func value[T any](t *testing.T, d *deployment, key cache.Key) (v T, version int64, ok bool) {
 	t.Helper()
 	e := d.entry(t, key)
 	if !e.Found || e.Tombstone {
@@ -431,13 +435,13 @@ func value[T any](t *testing.T, d *deployment, key app.CacheKey) (v T, version i
 }
 
 // drift compares every cached projection with PostgreSQL, in-process.
-func (d *deployment) drift(t *testing.T) app.Drift {
+func (d *deployment) drift(t *testing.T) projections.Drift {
 	t.Helper()
 	ctx := context.Background()
 	if err := d.cache.RefreshGenerations(ctx); err != nil {
 		t.Fatal(err)
 	}
-	drift, err := app.Verify(ctx, d.cache, d.cstore, d.store)
+	drift, err := projections.Verify(ctx, d.cache, d.cstore, d.store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,16 +541,16 @@ func TestPriceChangeReachesTheCacheThroughEveryProcess(t *testing.T) {
 	// Nothing reads through the API meanwhile, so only the projector can
 	// turn the API's tombstones into values.
 	waitFor(t, "the projector to rewrite products:{id}", func() (bool, string) {
-		got, version, ok := value[app.Product](t, d, app.ProductKey(p.ID))
+		got, version, ok := value[app.Product](t, d, cache.ProductKey(p.ID))
 		return ok && got.PriceCents == 2500 && version == 2, fmt.Sprintf("%+v at v%d (value: %v)", got, version, ok)
 	})
 	waitFor(t, "the projector to rewrite products:sku and products:list", func() (bool, string) {
-		bySKU, _, ok1 := value[app.Product](t, d, app.ProductSKUKey("e2e-1"))
-		list, _, ok2 := value[app.ProductPage](t, d, app.ProductListKey())
+		bySKU, _, ok1 := value[app.Product](t, d, cache.ProductSKUKey("e2e-1"))
+		list, _, ok2 := value[app.ProductPage](t, d, cache.ProductListKey())
 		ok := ok1 && ok2 && bySKU.PriceCents == 2500 && len(list.Items) == 1 && list.Items[0].PriceCents == 2500
 		return ok, fmt.Sprintf("by SKU %+v (%v), list %+v (%v)", bySKU, ok1, list, ok2)
 	})
-	if got := d.entry(t, app.ProductKey(p.ID)); got.Data != nil && bytes.Contains(got.Data, []byte(`"stockLevel":5`)) {
+	if got := d.entry(t, cache.ProductKey(p.ID)); got.Data != nil && bytes.Contains(got.Data, []byte(`"stockLevel":5`)) {
 		t.Errorf("cached details carry stock: %s", got.Data)
 	}
 
@@ -640,13 +644,13 @@ func TestKilledProjectorsPendingEntriesAreClaimedByAnother(t *testing.T) {
 	survivor := d.startProjector(t, "survivor", "ORDERFLOW_PROJECTOR_MAX_IDLE=1s")
 	waitFor(t, "the survivor to claim and project everything", d.caughtUp(t, 0))
 	for _, c := range customers {
-		got, version, ok := value[app.Customer](t, d, app.CustomerKey(c.ID))
+		got, version, ok := value[app.Customer](t, d, cache.CustomerKey(c.ID))
 		if !ok || got.Email != c.Email || version != 1 {
 			t.Errorf("customers:%s = %+v v%d (value: %v), want %s at v1", c.ID, got, version, ok, c.Email)
 		}
 	}
 	for _, c := range customers[:3] {
-		got, _, ok := value[app.CustomerOrders](t, d, app.CustomerOrdersKey(c.ID))
+		got, _, ok := value[app.CustomerOrders](t, d, cache.CustomerOrdersKey(c.ID))
 		if !ok || len(got.Items) != 1 {
 			t.Errorf("orders:customer:%s = %+v (value: %v), want one order", c.ID, got, ok)
 		}
@@ -799,7 +803,7 @@ func TestParkedEntriesAreListedReplayedAndDropped(t *testing.T) {
 	d.relayAll(t)
 	// A second poison entry no fix can help: an order that never existed was paid.
 	ghost := uuid.NewString()
-	ghostEntry := streams.Message(app.CommittedEvent{
+	ghostEntry := streams.Message(relay.CommittedEvent{
 		RecordedEvent: app.RecordedEvent{EventID: uuid.NewString(), AggregateType: domain.OrderAggregate, AggregateID: ghost,
 			Version: 2, GlobalPosition: 1_000_000, Type: "OrderPaid", SchemaVersion: 1, OccurredAt: time.Now()},
 		Data: []byte(`{}`),
@@ -823,8 +827,8 @@ func TestParkedEntriesAreListedReplayedAndDropped(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		_, _, product := value[app.Product](t, d, app.ProductKey(p.ID))
-		_, _, customer := value[app.Customer](t, d, app.CustomerKey(fine.ID))
+		_, _, product := value[app.Product](t, d, cache.ProductKey(p.ID))
+		_, _, customer := value[app.Customer](t, d, cache.CustomerKey(fine.ID))
 		return n == 2 && product && customer, fmt.Sprintf("%d parked, product projected %v, customer projected %v", n, product, customer)
 	})
 	waitFor(t, "the group to catch up", d.caughtUp(t, 1))
@@ -867,7 +871,7 @@ func TestParkedEntriesAreListedReplayedAndDropped(t *testing.T) {
 		t.Fatalf("dlq replay --all exited %d: %s", code, stdout)
 	}
 	waitFor(t, "the re-driven entry to be projected", func() (bool, string) {
-		got, version, ok := value[app.Customer](t, d, app.CustomerKey(broken.ID))
+		got, version, ok := value[app.Customer](t, d, cache.CustomerKey(broken.ID))
 		return ok && got.Email == broken.Email && version == 1, fmt.Sprintf("%+v v%d (value %v)", got, version, ok)
 	})
 	waitFor(t, "the group to catch up", d.caughtUp(t, 2))
@@ -905,7 +909,7 @@ func TestMaxRetriesZeroParksAfterOneAttempt(t *testing.T) {
 		}
 	})
 
-	ghost := streams.Message(app.CommittedEvent{
+	ghost := streams.Message(relay.CommittedEvent{
 		RecordedEvent: app.RecordedEvent{EventID: uuid.NewString(), AggregateType: domain.OrderAggregate, AggregateID: uuid.NewString(),
 			Version: 2, GlobalPosition: 1, Type: "OrderPaid", SchemaVersion: 1, OccurredAt: time.Now()},
 		Data: []byte(`{}`),
@@ -984,7 +988,7 @@ func TestReplayCommandFallsBackToTheStoreWhenStreamsWereTrimmed(t *testing.T) {
 	if gen == nil {
 		t.Fatalf("replay names no generation:\n%s", stdout)
 	}
-	if cur, err := d.redis.Get(ctx, d.keys.Generation()).Result(); err != nil || cur != gen[1] {
+	if cur, err := d.redis.Get(ctx, d.cache.Keys().Generation()).Result(); err != nil || cur != gen[1] {
 		t.Fatalf("generation pointer %q (%v), want %q", cur, err, gen[1])
 	}
 	stdout, stderr, code = runOnce(t, d.env(t), "verify")
@@ -997,7 +1001,7 @@ func TestReplayCommandFallsBackToTheStoreWhenStreamsWereTrimmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.relayAll(t)
-	key := d.keys.Key(gen[1], app.ProductKey(products[1]))
+	key := d.cache.Keys().Key(gen[1], cache.ProductKey(products[1]))
 	waitFor(t, "the projector to write the new generation", func() (bool, string) {
 		e, err := d.cstore.Get(ctx, key)
 		if err != nil {
@@ -1007,7 +1011,7 @@ func TestReplayCommandFallsBackToTheStoreWhenStreamsWereTrimmed(t *testing.T) {
 		ok := e.Found && !e.Tombstone && json.Unmarshal(e.Data, &p) == nil && p.PriceCents == 999
 		return ok, fmt.Sprintf("%s = %+v", key, e)
 	})
-	if n, err := d.redis.Exists(ctx, d.keys.Key("", app.ProductKey(products[0]))).Result(); err != nil || n != 0 {
+	if n, err := d.redis.Exists(ctx, d.cache.Keys().Key("", cache.ProductKey(products[0]))).Result(); err != nil || n != 0 {
 		t.Errorf("the old generation's products:%s still exists (%v)", products[0], err)
 	}
 }
@@ -1020,7 +1024,7 @@ func TestVerifyCommandNamesDriftedKeys(t *testing.T) {
 	t.Parallel()
 	d := newDeployment(t)
 	ctx := context.Background()
-	ref, err := app.NewRefresher(d.store, d.cache)
+	ref, err := projections.NewRefresher(d.store, d.cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1047,7 +1051,7 @@ func TestVerifyCommandNamesDriftedKeys(t *testing.T) {
 	}
 
 	// Wrong: another name at the customer's version.
-	customerKey := d.keys.Key("", app.CustomerKey(c.ID))
+	customerKey := d.cache.Keys().Key("", cache.CustomerKey(c.ID))
 	wrong := c
 	wrong.Name = "Someone else"
 	data, err := json.Marshal(wrong)
@@ -1065,10 +1069,10 @@ func TestVerifyCommandNamesDriftedKeys(t *testing.T) {
 	if _, err := d.app.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: o.Order.ID}); err != nil {
 		t.Fatal(err)
 	}
-	ordersKey := d.keys.Key("", app.CustomerOrdersKey(c.ID))
+	ordersKey := d.cache.Keys().Key("", cache.CustomerOrdersKey(c.ID))
 	// From the future: the product's details at a version the log never had.
-	productKey := d.keys.Key("", app.ProductKey(p.ID))
-	e := d.entry(t, app.ProductKey(p.ID))
+	productKey := d.cache.Keys().Key("", cache.ProductKey(p.ID))
+	e := d.entry(t, cache.ProductKey(p.ID))
 	if _, err := d.cstore.SetFenced(ctx, productKey, e.Version+10, e.Data, time.Hour); err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,7 @@ import (
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/adapters/tcpproxy"
 	"github.com/orderflow/orderflow/app"
+	apprelay "github.com/orderflow/orderflow/app/relay"
 	"github.com/orderflow/orderflow/domain"
 )
 
@@ -92,7 +93,7 @@ type env struct {
 	store    *postgres.Store
 	redis    redis.UniversalClient
 	redisURL string
-	keys     app.Keyspace
+	keys     streams.Keys
 	settings map[string]string
 }
 
@@ -102,7 +103,7 @@ func newEnv(t *testing.T) *env {
 	client, prefix := redistest.New(t)
 	return &env{
 		t: t, pool: pool, dsn: dsn, store: postgres.NewStore(pool),
-		redis: client, redisURL: redistest.URL(t), keys: app.Keyspace{Prefix: prefix, StreamShards: redistest.StreamShards(t)},
+		redis: client, redisURL: redistest.URL(t), keys: streams.Keys{Prefix: prefix, StreamShards: redistest.StreamShards(t)},
 		settings: map[string]string{},
 	}
 }
@@ -424,7 +425,7 @@ func (e *env) checkpoint() string {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if cp == (app.LogPosition{}) {
+		if cp == (apprelay.LogPosition{}) {
 			return ""
 		}
 		return cp.String()
@@ -442,7 +443,7 @@ func (e *env) checkpoint() string {
 // lastCommitted is the log position of the last committed event.
 func (e *env) lastCommitted() string {
 	e.t.Helper()
-	var pos app.LogPosition
+	var pos apprelay.LogPosition
 	var tx int64
 	err := e.pool.QueryRow(context.Background(), `SELECT tx_id::text::bigint, global_position FROM events
 		ORDER BY tx_id DESC, global_position DESC LIMIT 1`).Scan(&tx, &pos.Position)
@@ -867,7 +868,7 @@ func TestOpenTransactionDelaysButLosesNothing(t *testing.T) {
 func TestRelayRefusesACheckpointOutsideTheLog(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	ahead := app.LogPosition{TxID: 1 << 40, Position: 1 << 40}.String()
+	ahead := apprelay.LogPosition{TxID: 1 << 40, Position: 1 << 40}.String()
 	for shard := range e.keys.Shards() {
 		if err := e.redis.Set(ctx, e.keys.ShardCheckpoint(shard), ahead, 0).Err(); err != nil {
 			t.Fatal(err)

@@ -1,4 +1,4 @@
-package app
+package command
 
 import (
 	"context"
@@ -8,22 +8,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain"
 )
 
-// PlaceOrder asks for an order of one or more products for a customer.
-type PlaceOrder struct {
-	CustomerID string
-	Lines      []domain.LineRequest
-	// IdempotencyKey, when set, makes a repeat of this request answer the
-	// first one's order instead of placing another. It is scoped to Caller.
-	IdempotencyKey string
-	Caller         string
-}
-
 // fingerprint identifies the request's content, so a reused key with a
 // different request can be told from a repeat.
-func (cmd PlaceOrder) fingerprint() string {
+func fingerprint(cmd app.PlaceOrder) string {
 	var b strings.Builder
 	b.WriteString(cmd.CustomerID)
 	for _, l := range cmd.Lines {
@@ -33,38 +24,31 @@ func (cmd PlaceOrder) fingerprint() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// PlacedOrder is the answer to PlaceOrder; Replayed tells that an earlier
-// request with the same idempotency key placed it.
-type PlacedOrder struct {
-	Order    Order
-	Replayed bool
-}
-
 // PlaceOrderHandler places orders.
 type PlaceOrderHandler struct{ w writer }
 
 // Handle reserves stock on every line's product and places the order, all or
 // nothing. Products are locked in id order, so concurrent orders on the same
 // products wait for each other instead of failing.
-func (h *PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlacedOrder, error) {
+func (h *PlaceOrderHandler) Handle(ctx context.Context, cmd app.PlaceOrder) (app.PlacedOrder, error) {
 	if err := domain.CheckLines(cmd.Lines); err != nil {
-		return PlacedOrder{}, err
+		return app.PlacedOrder{}, err
 	}
 	// Before the idempotency key is claimed: a forbidden request leaves nothing behind.
-	if err := authorizeCustomer(ctx, cmd.CustomerID); err != nil {
-		return PlacedOrder{}, err
+	if err := app.AuthorizeCustomer(ctx, cmd.CustomerID); err != nil {
+		return app.PlacedOrder{}, err
 	}
-	var out PlacedOrder
+	var out app.PlacedOrder
 	id := newID()
-	key := IdempotencyKey{Scope: cmd.Caller, Key: cmd.IdempotencyKey, RequestHash: cmd.fingerprint()}
-	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
+	key := app.IdempotencyKey{Scope: cmd.Caller, Key: cmd.IdempotencyKey, RequestHash: fingerprint(cmd)}
+	err := h.w.update(ctx, func(ctx context.Context, tx app.Tx) error {
 		if cmd.IdempotencyKey != "" {
 			earlier, err := tx.ClaimIdempotencyKey(ctx, key)
 			if err != nil {
 				return err
 			}
 			if earlier != nil {
-				out = PlacedOrder{Order: *earlier, Replayed: true}
+				out = app.PlacedOrder{Order: *earlier, Replayed: true}
 				return nil
 			}
 		}
@@ -95,21 +79,21 @@ func (h *PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlacedO
 				return err
 			}
 		}
-		out = PlacedOrder{Order: view}
+		out = app.PlacedOrder{Order: view}
 		return nil
 	})
 	return out, err
 }
 
 // placedOrderView is the representation of an order just placed.
-func placedOrderView(o *domain.Order, at time.Time) Order {
+func placedOrderView(o *domain.Order, at time.Time) app.Order {
 	s := o.State()
-	view := Order{
-		ID: o.AggregateID(), CustomerID: s.CustomerID, Status: string(s.Status), Lines: make([]OrderLine, len(s.Lines)),
+	view := app.Order{
+		ID: o.AggregateID(), CustomerID: s.CustomerID, Status: string(s.Status), Lines: make([]app.OrderLine, len(s.Lines)),
 		TotalCents: s.TotalCents(), Currency: s.Currency, Version: o.Version(), PlacedAt: at, UpdatedAt: at,
 	}
 	for i, l := range s.Lines {
-		view.Lines[i] = OrderLine{ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
+		view.Lines[i] = app.OrderLine{ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
 			UnitPriceCents: l.UnitPriceCents, LineTotalCents: l.TotalCents()}
 	}
 	return view
@@ -125,27 +109,22 @@ func aggregatesOf(order *domain.Order, products map[string]*domain.Product) []do
 	return all
 }
 
-// OrderTransition names the order to pay, ship or cancel.
-type OrderTransition struct {
-	OrderID string
-}
-
 // OrderTransitionHandler moves orders along their lifecycle.
 type OrderTransitionHandler struct {
 	w          writer
-	transition func(ctx context.Context, tx Tx, o *domain.Order) ([]domain.Aggregate, error)
+	transition func(ctx context.Context, tx app.Tx, o *domain.Order) ([]domain.Aggregate, error)
 }
 
 // Handle applies the transition and returns the order.
-func (h *OrderTransitionHandler) Handle(ctx context.Context, cmd OrderTransition) (Order, error) {
-	var out Order
-	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
+func (h *OrderTransitionHandler) Handle(ctx context.Context, cmd app.OrderTransition) (app.Order, error) {
+	var out app.Order
+	err := h.w.update(ctx, func(ctx context.Context, tx app.Tx) error {
 		o, err := tx.LoadOrder(ctx, cmd.OrderID)
 		var owner string
 		if err == nil {
 			owner = o.State().CustomerID
 		}
-		if err := authorizeOrder(ctx, owner, err); err != nil {
+		if err := app.AuthorizeOrder(ctx, owner, err); err != nil {
 			return err
 		}
 		changed, err := h.transition(ctx, tx, o)
@@ -161,16 +140,16 @@ func (h *OrderTransitionHandler) Handle(ctx context.Context, cmd OrderTransition
 	return out, err
 }
 
-func payOrder(_ context.Context, _ Tx, o *domain.Order) ([]domain.Aggregate, error) {
+func payOrder(_ context.Context, _ app.Tx, o *domain.Order) ([]domain.Aggregate, error) {
 	return []domain.Aggregate{o}, o.Pay()
 }
 
-func shipOrder(_ context.Context, _ Tx, o *domain.Order) ([]domain.Aggregate, error) {
+func shipOrder(_ context.Context, _ app.Tx, o *domain.Order) ([]domain.Aggregate, error) {
 	return []domain.Aggregate{o}, o.Ship()
 }
 
 // cancelOrder locks the order's products before releasing their stock.
-func cancelOrder(ctx context.Context, tx Tx, o *domain.Order) ([]domain.Aggregate, error) {
+func cancelOrder(ctx context.Context, tx app.Tx, o *domain.Order) ([]domain.Aggregate, error) {
 	lines := o.State().Lines
 	ids := make([]string, len(lines))
 	for i, l := range lines {

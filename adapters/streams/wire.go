@@ -1,13 +1,15 @@
-package app
+package streams
 
 import (
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/orderflow/orderflow/app"
 )
 
-// Metadata keys every stream entry carries beside its payload (the event's
+// The stream wire format: metadata keys every stream entry carries beside its payload (the event's
 // JSON). The relay writes them, the projector reads them.
 const (
 	MetaEventType      = "event_type"
@@ -31,15 +33,15 @@ const MetaUnmarshalError = "unmarshal_error"
 // ErrPoisonEntry is an entry no retry can fix; it is parked at once.
 var ErrPoisonEntry = errors.New("poison entry")
 
-// DecodeStreamEvent rebuilds a recorded event from a stream entry's id,
-// metadata and payload.
-func (c *EventCodec) DecodeStreamEvent(id string, meta func(string) string, payload []byte) (RecordedEvent, error) {
-	r := RecordedEvent{
+// DecodeEvent rebuilds a recorded event from a stream entry's id, metadata
+// and payload.
+func DecodeEvent(c *app.EventCodec, id string, meta func(string) string, payload []byte) (app.RecordedEvent, error) {
+	r := app.RecordedEvent{
 		EventID:       id,
 		AggregateType: meta(MetaAggregateType),
 		AggregateID:   meta(MetaAggregateID),
 		Type:          meta(MetaEventType),
-		Metadata: Metadata{
+		Metadata: app.Metadata{
 			CorrelationID: meta(MetaCorrelationID),
 			CausationID:   meta(MetaCausationID),
 			Actor:         meta(MetaActor),

@@ -1,4 +1,4 @@
-package app
+package projections
 
 import (
 	"cmp"
@@ -10,7 +10,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 	"github.com/orderflow/orderflow/app/effects"
+	"github.com/orderflow/orderflow/app/relay"
 	"github.com/orderflow/orderflow/domain"
 )
 
@@ -22,7 +25,7 @@ type ReplaySource interface {
 	Estimate(ctx context.Context) (int64, error)
 	// Read returns up to limit events after cursor ("" = the start) and the
 	// cursor after them; an empty batch means the source is exhausted for now.
-	Read(ctx context.Context, cursor string, limit int) ([]RecordedEvent, string, error)
+	Read(ctx context.Context, cursor string, limit int) ([]app.RecordedEvent, string, error)
 }
 
 // GenerationControl moves the generation pointers and removes a generation's keys.
@@ -46,7 +49,7 @@ type CreationLog interface {
 	// FirstCreated returns the first aggregate of aggregateType, in commit
 	// order, whose first event is before `before` and for which keep holds;
 	// found is false when there is none.
-	FirstCreated(ctx context.Context, aggregateType string, before LogPosition, keep func(aggregateID string) bool) (id string, at LogPosition, found bool, err error)
+	FirstCreated(ctx context.Context, aggregateType string, before relay.LogPosition, keep func(aggregateID string) bool) (id string, at relay.LogPosition, found bool, err error)
 }
 
 // ReplayProgress is reported after every batch.
@@ -86,7 +89,7 @@ type ReplaySummary struct {
 type ReplayConfig struct {
 	BatchSize int
 	// Grace is how long the replay waits for every process to see a
-	// generation pointer change; a few GenerationRefresh periods.
+	// generation pointer change; a few cache.GenerationRefresh periods.
 	Grace    time.Duration
 	Progress func(ReplayProgress)
 	// Now names the new generation; a field so tests can fix it.
@@ -98,7 +101,7 @@ func (c *ReplayConfig) setDefaults() {
 		c.BatchSize = 5000
 	}
 	if c.Grace == 0 {
-		c.Grace = 3 * GenerationRefresh
+		c.Grace = 3 * cache.GenerationRefresh
 	}
 	if c.Progress == nil {
 		c.Progress = func(ReplayProgress) {}
@@ -113,7 +116,7 @@ func (c *ReplayConfig) setDefaults() {
 // to both; it catches up with events committed meanwhile, switches readers
 // atomically, then deletes the old generation. A gap in the source fails
 // with ErrReplayGap before anything is switched.
-func Replay(ctx context.Context, c *Cache, control GenerationControl, source ReplaySource, cfg ReplayConfig) (ReplaySummary, error) {
+func Replay(ctx context.Context, c *cache.Cache, control GenerationControl, source ReplaySource, cfg ReplayConfig) (ReplaySummary, error) {
 	cfg.setDefaults()
 	start := cfg.Now()
 	if err := c.RefreshGenerations(ctx); err != nil {
@@ -121,16 +124,16 @@ func Replay(ctx context.Context, c *Cache, control GenerationControl, source Rep
 	}
 	sum := ReplaySummary{
 		Source:     source.Name(),
-		Previous:   c.generation(),
+		Previous:   c.Generation(),
 		Generation: "g" + strconv.FormatInt(start.UnixMilli(), 36),
 	}
-	keys := c.cfg.Keys
+	keys := c.Keys()
 	if err := control.SetPointer(ctx, keys.NextGeneration(), sum.Generation); err != nil {
 		return sum, err
 	}
 	abandon := func(err error) (ReplaySummary, error) {
 		_ = control.DeletePointer(context.WithoutCancel(ctx), keys.NextGeneration())
-		_, _ = control.DeletePrefix(context.WithoutCancel(ctx), keys.Key(sum.Generation, CacheKey{}))
+		_, _ = control.DeletePrefix(context.WithoutCancel(ctx), keys.Key(sum.Generation, cache.Key{}))
 		return sum, err
 	}
 	// From here on live writers also write the next generation.
@@ -178,7 +181,7 @@ func Replay(ctx context.Context, c *Cache, control GenerationControl, source Rep
 		return sum, err
 	}
 	for _, family := range []string{"products:", "customers:", "orders:customer:", "http:", "tag:"} {
-		n, err := control.DeletePrefix(ctx, keys.Key(sum.Previous, CacheKey{Name: family}))
+		n, err := control.DeletePrefix(ctx, keys.Key(sum.Previous, cache.Key{Name: family}))
 		sum.DeletedOldKeys += n
 		if err != nil {
 			return sum, fmt.Errorf("delete old generation: %w", err)
@@ -205,10 +208,10 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // counts their orders' events, exactly as the write side bumps them.
 type fold struct {
 	versions       map[string]int64
-	products       map[string]*Product
-	customers      map[string]*Customer
+	products       map[string]*app.Product
+	customers      map[string]*app.Customer
 	orderCustomer  map[string]string
-	summaries      map[string]map[string]*OrderSummary
+	summaries      map[string]map[string]*app.OrderSummary
 	ordersVersion  map[string]int64
 	catalogVersion int64
 	// detailsVersions is each product's version at its last catalogue change.
@@ -220,14 +223,14 @@ type fold struct {
 
 func newFold() *fold {
 	return &fold{
-		versions: map[string]int64{}, products: map[string]*Product{}, customers: map[string]*Customer{}, detailsVersions: map[string]int64{},
-		orderCustomer: map[string]string{}, summaries: map[string]map[string]*OrderSummary{}, ordersVersion: map[string]int64{},
+		versions: map[string]int64{}, products: map[string]*app.Product{}, customers: map[string]*app.Customer{}, detailsVersions: map[string]int64{},
+		orderCustomer: map[string]string{}, summaries: map[string]map[string]*app.OrderSummary{}, ordersVersion: map[string]int64{},
 		dirtyProducts: map[string]bool{}, dirtyCustomers: map[string]bool{}, dirtyOrders: map[string]bool{},
 	}
 }
 
 // apply folds one event; duplicates are skipped, a skipped version is a gap.
-func (f *fold) apply(r RecordedEvent) error {
+func (f *fold) apply(r app.RecordedEvent) error {
 	last := f.versions[r.AggregateID]
 	if r.Version <= last {
 		return nil
@@ -264,11 +267,11 @@ func (f *fold) apply(r RecordedEvent) error {
 
 // state folds the event into the fold's copies of the read models; for an
 // order event it returns the order's customer.
-func (f *fold) state(r RecordedEvent, id string, at time.Time) (customerID string, err error) {
-	product := func() *Product {
+func (f *fold) state(r app.RecordedEvent, id string, at time.Time) (customerID string, err error) {
+	product := func() *app.Product {
 		p := f.products[id]
 		if p == nil {
-			p = &Product{ID: id}
+			p = &app.Product{ID: id}
 			f.products[id] = p
 		}
 		p.Version = r.Version
@@ -287,7 +290,7 @@ func (f *fold) state(r RecordedEvent, id string, at time.Time) (customerID strin
 	case domain.StockAdded, domain.StockReserved, domain.StockReleased:
 		product()
 	case domain.CustomerRegistered:
-		f.customers[id] = &Customer{ID: id, Email: e.Email, Name: e.Name, Version: r.Version, CreatedAt: at, UpdatedAt: at}
+		f.customers[id] = &app.Customer{ID: id, Email: e.Email, Name: e.Name, Version: r.Version, CreatedAt: at, UpdatedAt: at}
 	case domain.CustomerProfileUpdated:
 		c := f.customers[id]
 		if c == nil {
@@ -298,9 +301,9 @@ func (f *fold) state(r RecordedEvent, id string, at time.Time) (customerID strin
 		state := domain.OrderState{Lines: e.Lines}
 		f.orderCustomer[id] = e.CustomerID
 		if f.summaries[e.CustomerID] == nil {
-			f.summaries[e.CustomerID] = map[string]*OrderSummary{}
+			f.summaries[e.CustomerID] = map[string]*app.OrderSummary{}
 		}
-		f.summaries[e.CustomerID][id] = &OrderSummary{
+		f.summaries[e.CustomerID][id] = &app.OrderSummary{
 			ID: id, Status: string(domain.OrderPlacedStatus), TotalCents: state.TotalCents(),
 			Currency: e.Currency, ItemCount: state.ItemCount(), PlacedAt: at,
 		}
@@ -326,46 +329,46 @@ func (f *fold) setStatus(orderID string, status domain.OrderStatus) (customerID 
 
 // write stores every projection changed since the last write into gen,
 // fenced by version, and returns how many keys it wrote.
-func (f *fold) write(ctx context.Context, c *Cache, gen string) (int64, error) {
-	var writes []FencedWrite
-	set := func(key CacheKey, version int64, v any) error {
+func (f *fold) write(ctx context.Context, c *cache.Cache, gen string) (int64, error) {
+	var writes []cache.FencedWrite
+	set := func(key cache.Key, version int64, v any) error {
 		data, err := json.Marshal(v)
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", key.Name, err)
 		}
-		writes = append(writes, FencedWrite{Key: c.cfg.Keys.Key(gen, key), Version: version, Data: data, TTL: key.Family.JitteredTTL()})
+		writes = append(writes, cache.FencedWrite{Key: c.Keys().Key(gen, key), Version: version, Data: data, TTL: key.Family.JitteredTTL()})
 		return nil
 	}
 	n := func() int64 { return int64(len(writes)) }
 	for id := range f.dirtyProducts {
 		p := *f.products[id]
-		if err := set(ProductKey(id), p.Version, p); err != nil {
+		if err := set(cache.ProductKey(id), p.Version, p); err != nil {
 			return n(), err
 		}
-		if err := set(ProductSKUKey(p.SKU), p.Version, p); err != nil {
+		if err := set(cache.ProductSKUKey(p.SKU), p.Version, p); err != nil {
 			return n(), err
 		}
 	}
 	if f.dirtyCatalog {
-		if err := set(ProductListKey(), f.catalogVersion, f.pageOne()); err != nil {
+		if err := set(cache.ProductListKey(), f.catalogVersion, f.pageOne()); err != nil {
 			return n(), err
 		}
 	}
 	for id := range f.dirtyCustomers {
 		cust := f.customers[id]
-		if err := set(CustomerKey(id), cust.Version, *cust); err != nil {
+		if err := set(cache.CustomerKey(id), cust.Version, *cust); err != nil {
 			return n(), err
 		}
 	}
 	for customerID := range f.dirtyOrders {
-		if err := set(CustomerOrdersKey(customerID), f.ordersVersion[customerID], f.customerOrders(customerID)); err != nil {
+		if err := set(cache.CustomerOrdersKey(customerID), f.ordersVersion[customerID], f.customerOrders(customerID)); err != nil {
 			return n(), err
 		}
 	}
 	// Pipelined in chunks: one round trip per chunk instead of per key.
 	const chunk = 1000
 	for start := 0; start < len(writes); start += chunk {
-		if err := c.store.SetFencedMany(ctx, writes[start:min(start+chunk, len(writes))]); err != nil {
+		if err := c.SetFencedMany(ctx, writes[start:min(start+chunk, len(writes))]); err != nil {
 			return int64(start), fmt.Errorf("write generation %s: %w", gen, err)
 		}
 	}
@@ -377,17 +380,17 @@ func (f *fold) write(ctx context.Context, c *Cache, gen string) (int64, error) {
 }
 
 // pageOne is the list's first page, ordered by name then id.
-func (f *fold) pageOne() ProductPage {
-	all := make([]*Product, 0, len(f.products))
+func (f *fold) pageOne() app.ProductPage {
+	all := make([]*app.Product, 0, len(f.products))
 	for _, p := range f.products {
 		if p.SKU != "" {
 			all = append(all, p)
 		}
 	}
-	slices.SortFunc(all, func(a, b *Product) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
-	page := ProductPage{Items: []ProductListItem{}, Page: 1, PageSize: DefaultPageSize, TotalCount: int64(len(all))}
-	for _, p := range all[:min(len(all), DefaultPageSize)] {
-		page.Items = append(page.Items, ProductListItem{
+	slices.SortFunc(all, func(a, b *app.Product) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
+	page := app.ProductPage{Items: []app.ProductListItem{}, Page: 1, PageSize: app.DefaultPageSize, TotalCount: int64(len(all))}
+	for _, p := range all[:min(len(all), app.DefaultPageSize)] {
+		page.Items = append(page.Items, app.ProductListItem{
 			ID: p.ID, SKU: p.SKU, Name: p.Name, Description: p.Description, PriceCents: p.PriceCents,
 			Currency: p.Currency, Version: f.detailsVersions[p.ID], CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
 		})
@@ -396,13 +399,13 @@ func (f *fold) pageOne() ProductPage {
 }
 
 // customerOrders are a customer's newest summaries, newest first.
-func (f *fold) customerOrders(customerID string) CustomerOrders {
-	all := make([]OrderSummary, 0, len(f.summaries[customerID]))
+func (f *fold) customerOrders(customerID string) app.CustomerOrders {
+	all := make([]app.OrderSummary, 0, len(f.summaries[customerID]))
 	for _, s := range f.summaries[customerID] {
 		all = append(all, *s)
 	}
-	slices.SortFunc(all, func(a, b OrderSummary) int {
+	slices.SortFunc(all, func(a, b app.OrderSummary) int {
 		return cmp.Or(b.PlacedAt.Compare(a.PlacedAt), cmp.Compare(b.ID, a.ID))
 	})
-	return CustomerOrders{Items: all[:min(len(all), CustomerOrdersLimit)]}
+	return app.CustomerOrders{Items: all[:min(len(all), app.CustomerOrdersLimit)]}
 }

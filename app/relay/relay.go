@@ -1,4 +1,4 @@
-package app
+package relay
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orderflow/orderflow/app"
 )
 
 // LogPosition is a place in the log in commit order: the appending
@@ -50,7 +52,7 @@ func ParseLogPosition(s string) (LogPosition, error) {
 
 // CommittedEvent is an event of the log with its place in commit order.
 type CommittedEvent struct {
-	RecordedEvent
+	app.RecordedEvent
 	At   LogPosition
 	Data []byte
 }
@@ -89,8 +91,8 @@ type EventPublisher interface {
 	Publish(ctx context.Context, from LogPosition, events []CommittedEvent) error
 }
 
-// RelayConfig tunes the relay loop.
-type RelayConfig struct {
+// Config tunes the relay loop.
+type Config struct {
 	// BatchSize caps the events read and published at once.
 	BatchSize int
 	// PollInterval is the longest wait for a notification before reading
@@ -110,7 +112,7 @@ type RelayConfig struct {
 	Healthy func(err error)
 }
 
-func (c *RelayConfig) setDefaults() {
+func (c *Config) setDefaults() {
 	if c.BatchSize == 0 {
 		c.BatchSize = 1000
 	}
@@ -140,11 +142,11 @@ func (c *RelayConfig) setDefaults() {
 type Relay struct {
 	outbox    Outbox
 	publisher EventPublisher
-	cfg       RelayConfig
+	cfg       Config
 }
 
-// NewRelay returns a relay between outbox and publisher.
-func NewRelay(outbox Outbox, publisher EventPublisher, cfg RelayConfig) (*Relay, error) {
+// New returns a relay between outbox and publisher.
+func New(outbox Outbox, publisher EventPublisher, cfg Config) (*Relay, error) {
 	if outbox == nil || publisher == nil {
 		return nil, errors.New("relay: outbox and publisher are required")
 	}

@@ -1,29 +1,20 @@
-package app
+package command
 
 import (
 	"context"
 
+	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain"
 )
-
-// CreateProduct asks for a new catalogue item.
-type CreateProduct struct {
-	SKU          string
-	Name         string
-	Description  string
-	PriceCents   int64
-	Currency     string
-	InitialStock int64
-}
 
 // CreateProductHandler creates products.
 type CreateProductHandler struct{ w writer }
 
 // Handle creates the product and returns it as stored.
-func (h *CreateProductHandler) Handle(ctx context.Context, cmd CreateProduct) (Product, error) {
-	var out Product
+func (h *CreateProductHandler) Handle(ctx context.Context, cmd app.CreateProduct) (app.Product, error) {
+	var out app.Product
 	id := newID()
-	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
+	err := h.w.update(ctx, func(ctx context.Context, tx app.Tx) error {
 		p, err := domain.CreateProduct(id, cmd.SKU, cmd.Name, cmd.Description, cmd.PriceCents, cmd.Currency, cmd.InitialStock)
 		if err != nil {
 			return err
@@ -37,50 +28,31 @@ func (h *CreateProductHandler) Handle(ctx context.Context, cmd CreateProduct) (P
 	return out, err
 }
 
-// ChangeProductDetails sets a product's name and description; nil keeps a field.
-type ChangeProductDetails struct {
-	ProductID   string
-	Name        *string
-	Description *string
-}
-
 // ChangeProductDetailsHandler changes product details.
 type ChangeProductDetailsHandler struct{ w writer }
 
 // Handle applies the change and returns the product.
-func (h *ChangeProductDetailsHandler) Handle(ctx context.Context, cmd ChangeProductDetails) (Product, error) {
+func (h *ChangeProductDetailsHandler) Handle(ctx context.Context, cmd app.ChangeProductDetails) (app.Product, error) {
 	return updateProduct(ctx, h.w, cmd.ProductID, func(p *domain.Product) error {
 		return p.ChangeDetails(cmd.Name, cmd.Description)
 	})
-}
-
-// ChangeProductPrice sets a product's price, in its currency's minor units.
-type ChangeProductPrice struct {
-	ProductID  string
-	PriceCents int64
 }
 
 // ChangeProductPriceHandler changes prices.
 type ChangeProductPriceHandler struct{ w writer }
 
 // Handle applies the change and returns the product.
-func (h *ChangeProductPriceHandler) Handle(ctx context.Context, cmd ChangeProductPrice) (Product, error) {
+func (h *ChangeProductPriceHandler) Handle(ctx context.Context, cmd app.ChangeProductPrice) (app.Product, error) {
 	return updateProduct(ctx, h.w, cmd.ProductID, func(p *domain.Product) error {
 		return p.ChangePrice(cmd.PriceCents)
 	})
-}
-
-// RestockProduct adds units to a product's stock.
-type RestockProduct struct {
-	ProductID string
-	Quantity  int64
 }
 
 // RestockProductHandler restocks products.
 type RestockProductHandler struct{ w writer }
 
 // Handle adds the stock and returns the product.
-func (h *RestockProductHandler) Handle(ctx context.Context, cmd RestockProduct) (Product, error) {
+func (h *RestockProductHandler) Handle(ctx context.Context, cmd app.RestockProduct) (app.Product, error) {
 	return updateProduct(ctx, h.w, cmd.ProductID, func(p *domain.Product) error {
 		return p.AddStock(cmd.Quantity)
 	})
@@ -88,9 +60,9 @@ func (h *RestockProductHandler) Handle(ctx context.Context, cmd RestockProduct) 
 
 // updateProduct loads and locks one product, lets decide record events,
 // saves them and returns the product as stored.
-func updateProduct(ctx context.Context, w writer, id string, decide func(*domain.Product) error) (Product, error) {
-	var out Product
-	err := w.update(ctx, func(ctx context.Context, tx Tx) error {
+func updateProduct(ctx context.Context, w writer, id string, decide func(*domain.Product) error) (app.Product, error) {
+	var out app.Product
+	err := w.update(ctx, func(ctx context.Context, tx app.Tx) error {
 		products, err := tx.LoadProducts(ctx, id)
 		if err != nil {
 			return err

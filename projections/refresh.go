@@ -1,9 +1,13 @@
-package app
+package projections
 
 import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
+	"github.com/orderflow/orderflow/app/query"
 )
 
 // Refresher rewrites cached read models from the read tables after an event,
@@ -13,12 +17,12 @@ import (
 // stream can only rewrite a value at its current version or be refused by
 // the fence: nothing moves backwards.
 type Refresher struct {
-	reads ReadModel
-	cache *Cache
+	reads app.ReadModel
+	cache *cache.Cache
 }
 
 // NewRefresher returns a refresher writing to cache.
-func NewRefresher(reads ReadModel, cache *Cache) (*Refresher, error) {
+func NewRefresher(reads app.ReadModel, cache *cache.Cache) (*Refresher, error) {
 	if reads == nil || cache == nil {
 		return nil, errors.New("refresher: read model and cache are required")
 	}
@@ -26,45 +30,45 @@ func NewRefresher(reads ReadModel, cache *Cache) (*Refresher, error) {
 }
 
 // refresh loads a read model and writes it fenced by its version.
-func refresh[T any](ctx context.Context, c *Cache, key CacheKey, load Loader[T]) (T, error) {
+func refresh[T any](ctx context.Context, c *cache.Cache, key cache.Key, load cache.Loader[T]) (T, error) {
 	v, version, err := load(ctx)
 	if err != nil {
 		return v, err
 	}
-	if _, err := Set(ctx, c, key, version, v); err != nil {
+	if _, err := cache.Set(ctx, c, key, version, v); err != nil {
 		return v, fmt.Errorf("write %s: %w", key.Name, err)
 	}
 	return v, nil
 }
 
-// Product rewrites a product's details under its id and its SKU.
+// app.Product rewrites a product's details under its id and its SKU.
 func (r *Refresher) Product(ctx context.Context, id string) error {
-	p, err := refresh(ctx, r.cache, ProductKey(id), loadProductDetails(r.reads, id))
+	p, err := refresh(ctx, r.cache, cache.ProductKey(id), query.LoadProductDetails(r.reads, id))
 	if err != nil {
 		return err
 	}
-	_, err = refresh(ctx, r.cache, ProductSKUKey(p.SKU), loadProductDetailsBySKU(r.reads, p.SKU))
+	_, err = refresh(ctx, r.cache, cache.ProductSKUKey(p.SKU), query.LoadProductDetailsBySKU(r.reads, p.SKU))
 	return err
 }
 
 // Catalogue rewrites page one of the list and evicts the output-cache tag
 // of the public catalogue.
 func (r *Refresher) Catalogue(ctx context.Context) error {
-	if _, err := refresh(ctx, r.cache, ProductListKey(), loadProductList(r.reads)); err != nil {
+	if _, err := refresh(ctx, r.cache, cache.ProductListKey(), query.LoadProductList(r.reads)); err != nil {
 		return err
 	}
-	return r.cache.BumpTag(ctx, ProductsTag)
+	return r.cache.BumpTag(ctx, cache.ProductsTag)
 }
 
-// Customer rewrites a customer's profile.
+// app.Customer rewrites a customer's profile.
 func (r *Refresher) Customer(ctx context.Context, id string) error {
-	_, err := refresh(ctx, r.cache, CustomerKey(id), loadCustomer(r.reads, id))
+	_, err := refresh(ctx, r.cache, cache.CustomerKey(id), query.LoadCustomer(r.reads, id))
 	return err
 }
 
-// CustomerOrders rewrites a customer's order summaries.
+// app.CustomerOrders rewrites a customer's order summaries.
 func (r *Refresher) CustomerOrders(ctx context.Context, customerID string) error {
-	_, err := refresh(ctx, r.cache, CustomerOrdersKey(customerID), loadCustomerOrders(r.reads, customerID))
+	_, err := refresh(ctx, r.cache, cache.CustomerOrdersKey(customerID), query.LoadCustomerOrders(r.reads, customerID))
 	return err
 }
 

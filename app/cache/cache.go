@@ -1,4 +1,4 @@
-package app
+package cache
 
 import (
 	"context"
@@ -12,15 +12,17 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/orderflow/orderflow/app"
 )
 
-// ErrCacheUnavailable means the cache store cannot be reached (or its
-// circuit breaker is open); reads then go to PostgreSQL.
-var ErrCacheUnavailable = errors.New("cache unavailable")
+// ErrUnavailable means the cache store cannot be reached (or its circuit
+// breaker is open); reads then go to PostgreSQL.
+var ErrUnavailable = errors.New("cache unavailable")
 
-// CacheEntry is what the cache store holds at a key: a value or a tombstone,
+// Entry is what the cache store holds at a key: a value or a tombstone,
 // each carrying the version it was written for.
-type CacheEntry struct {
+type Entry struct {
 	Found     bool
 	Tombstone bool
 	Version   int64
@@ -30,11 +32,11 @@ type CacheEntry struct {
 	Data []byte
 }
 
-// CacheStore is the fenced key-value store behind the cache service,
+// Store is the fenced key-value store behind the cache service,
 // implemented by adapters/redis. Every method touches one key, so it works
-// on Redis Cluster. Failures to reach the store match ErrCacheUnavailable.
-type CacheStore interface {
-	Get(ctx context.Context, key string) (CacheEntry, error)
+// on Redis Cluster. Failures to reach the store match ErrUnavailable.
+type Store interface {
+	Get(ctx context.Context, key string) (Entry, error)
 	// SetFenced stores data at version unless the key holds a value or a
 	// tombstone of a newer version; an equal version is a no-op success. It
 	// reports whether the key now holds this version's value.
@@ -70,31 +72,16 @@ type FencedWrite struct {
 	TTL     time.Duration
 }
 
-// CacheStatus says how a read was served (the X-Cache header).
-type CacheStatus string
-
-const (
-	CacheHit    CacheStatus = "HIT"
-	CacheMiss   CacheStatus = "MISS"
-	CacheStale  CacheStatus = "STALE"
-	CacheBypass CacheStatus = "BYPASS"
-)
-
 // Invalidation names what a command made stale: a key with the version it
 // reached, or an output-cache tag.
 type Invalidation struct {
-	Key     CacheKey
+	Key     Key
 	Version int64
 	Tag     string
 }
 
-// Invalidator tombstones what commands made stale, right after they commit.
-type Invalidator interface {
-	Invalidate(ctx context.Context, stale []Invalidation)
-}
-
-// CacheConfig tunes the cache service.
-type CacheConfig struct {
+// Config tunes the cache service.
+type Config struct {
 	Keys Keyspace
 	// LeaseTTL bounds how long a crashed loader holds up others.
 	LeaseTTL time.Duration
@@ -105,15 +92,15 @@ type CacheConfig struct {
 	// TombstoneTTL so no slow loader outlives the tombstone that fences it.
 	LoadTimeout time.Duration
 	// OnLoad observes each load's duration, for metrics.
-	OnLoad func(family CacheFamily, d time.Duration)
+	OnLoad func(family Family, d time.Duration)
 	// OnStoreGet observes each read of an entry from the store, for metrics.
-	OnStoreGet func(family CacheFamily, d time.Duration)
+	OnStoreGet func(family Family, d time.Duration)
 	// OnInvalidateError observes a failed fast-path eviction; the projector
 	// repairs it.
 	OnInvalidateError func(inv Invalidation, err error)
 }
 
-func (c *CacheConfig) setDefaults() {
+func (c *Config) setDefaults() {
 	if c.Keys.Prefix == "" {
 		c.Keys.Prefix = DefaultKeyPrefix
 	}
@@ -137,10 +124,10 @@ type FamilyStats struct {
 // a tombstone, and get-or-load with stampede protection (singleflight in the
 // process, a Redis lease across processes).
 type Cache struct {
-	store CacheStore
-	cfg   CacheConfig
+	store Store
+	cfg   Config
 	group singleflight.Group
-	stats map[CacheFamily]*FamilyStats
+	stats map[Family]*FamilyStats
 	gens  atomic.Pointer[generations]
 }
 
@@ -151,8 +138,8 @@ type generations struct {
 	current, next string
 }
 
-// NewCache returns a cache service over store.
-func NewCache(store CacheStore, cfg CacheConfig) (*Cache, error) {
+// New returns a cache service over store.
+func New(store Store, cfg Config) (*Cache, error) {
 	if store == nil {
 		return nil, errors.New("cache: store is required")
 	}
@@ -160,8 +147,8 @@ func NewCache(store CacheStore, cfg CacheConfig) (*Cache, error) {
 	if cfg.LoadTimeout >= TombstoneTTL {
 		return nil, fmt.Errorf("cache: load timeout %s must stay below the tombstone TTL %s", cfg.LoadTimeout, TombstoneTTL)
 	}
-	stats := make(map[CacheFamily]*FamilyStats)
-	for _, f := range CacheFamilies() {
+	stats := make(map[Family]*FamilyStats)
+	for _, f := range Families() {
 		stats[f] = &FamilyStats{}
 	}
 	c := &Cache{store: store, cfg: cfg, stats: stats}
@@ -200,20 +187,34 @@ func (c *Cache) WatchGenerations(ctx context.Context) {
 	}
 }
 
+// Generation is the key generation readers use ("" before any replay).
+func (c *Cache) Generation() string { return c.generation() }
+
+// Entry reads the entry at a full store key, as the store holds it.
+func (c *Cache) Entry(ctx context.Context, storeKey string) (Entry, error) {
+	return c.store.Get(ctx, storeKey)
+}
+
+// SetFencedMany writes many values, each fenced by its version, in one
+// round trip; replay fills a generation with it.
+func (c *Cache) SetFencedMany(ctx context.Context, writes []FencedWrite) error {
+	return c.store.SetFencedMany(ctx, writes)
+}
+
 // Stats returns the live counters of a family.
-func (c *Cache) Stats(f CacheFamily) *FamilyStats { return c.stats[f] }
+func (c *Cache) Stats(f Family) *FamilyStats { return c.stats[f] }
 
 // Keys returns the keyspace the cache writes to.
 func (c *Cache) Keys() Keyspace { return c.cfg.Keys }
 
-func (c *Cache) count(f CacheFamily, s CacheStatus) {
+func (c *Cache) count(f Family, s app.CacheStatus) {
 	st := c.stats[f]
 	switch s {
-	case CacheHit:
+	case app.CacheHit:
 		st.Hits.Add(1)
-	case CacheMiss:
+	case app.CacheMiss:
 		st.Misses.Add(1)
-	case CacheStale:
+	case app.CacheStale:
 		st.Stale.Add(1)
 	}
 }
@@ -240,29 +241,33 @@ type rawLoader func(ctx context.Context) ([]byte, int64, error)
 // process and caches it fenced by its version. When the load fails for
 // another reason than not-found and a stale copy exists, the copy is served
 // as CacheStale.
-func GetOrLoad[T any](ctx context.Context, c *Cache, key CacheKey, load Loader[T]) (T, CacheStatus, error) {
+func GetOrLoad[T any](ctx context.Context, c *Cache, key Key, load Loader[T]) (T, app.CacheStatus, error) {
 	var v T
-	enc, status, err := GetOrLoadEncoded(ctx, c, key, load)
+	enc, status, err := c.getOrLoad(ctx, key, encodeLoader(load))
 	if err != nil {
 		return v, "", err
 	}
-	if err := json.Unmarshal(enc.JSON, &v); err != nil {
+	if err := json.Unmarshal(enc.data, &v); err != nil {
 		return v, "", fmt.Errorf("decode cached %s: %w", key.Name, err)
 	}
 	return v, status, nil
 }
 
-// Encoded is a read model in its JSON representation, as the cache holds
-// it, with the version that fences it: a hit is answered without decoding
-// and encoding again.
-type Encoded struct {
-	JSON    []byte
-	Version int64
+// GetOrLoadView is GetOrLoad without decoding: the view holds the JSON as
+// the cache holds it, so a transport answers a hit without decoding and
+// encoding it again.
+func GetOrLoadView[T any](ctx context.Context, c *Cache, key Key, load Loader[T]) (app.View[T], app.CacheStatus, error) {
+	enc, status, err := c.getOrLoad(ctx, key, encodeLoader(load))
+	if err != nil {
+		return app.View[T]{}, "", err
+	}
+	return app.ViewOfJSON[T](enc.data, enc.version), status, nil
 }
 
-// GetOrLoadEncoded is GetOrLoad without decoding the value.
-func GetOrLoadEncoded[T any](ctx context.Context, c *Cache, key CacheKey, load Loader[T]) (Encoded, CacheStatus, error) {
-	return c.getOrLoad(ctx, key, encodeLoader(load))
+// encoded is a value in its JSON form with the version that fences it.
+type encoded struct {
+	data    []byte
+	version int64
 }
 
 // encodeLoader turns a typed loader into one that returns JSON.
@@ -277,7 +282,7 @@ func encodeLoader[T any](load Loader[T]) rawLoader {
 	}
 }
 
-func (c *Cache) getOrLoad(ctx context.Context, key CacheKey, load rawLoader) (Encoded, CacheStatus, error) {
+func (c *Cache) getOrLoad(ctx context.Context, key Key, load rawLoader) (encoded, app.CacheStatus, error) {
 	redisKey := c.cfg.Keys.Key(c.generation(), key)
 	start := time.Now()
 	entry, err := c.store.Get(ctx, redisKey)
@@ -288,12 +293,12 @@ func (c *Cache) getOrLoad(ctx context.Context, key CacheKey, load rawLoader) (En
 		// The store is down: PostgreSQL answers, nothing is cached.
 		data, version, err := c.timedLoad(ctx, key.Family, load)
 		if err != nil {
-			return Encoded{}, "", err
+			return encoded{}, "", err
 		}
-		return c.served(key, data, version, CacheMiss)
+		return c.served(key, data, version, app.CacheMiss)
 	}
 	if entry.Found && !entry.Tombstone {
-		return c.served(key, entry.Data, entry.Version, CacheHit)
+		return c.served(key, entry.Data, entry.Version, app.CacheHit)
 	}
 	// A reader may join only a load that cannot be older than what it must
 	// see. Every write that was acknowledged before this read left a
@@ -307,24 +312,24 @@ func (c *Cache) getOrLoad(ctx context.Context, key CacheKey, load rawLoader) (En
 		return c.loadOnce(context.WithoutCancel(ctx), key, redisKey, load)
 	})
 	if err != nil {
-		if !errors.Is(err, ErrNotFound) && len(entry.Data) > 0 {
-			return c.served(key, entry.Data, entry.Version, CacheStale)
+		if !errors.Is(err, app.ErrNotFound) && len(entry.Data) > 0 {
+			return c.served(key, entry.Data, entry.Version, app.CacheStale)
 		}
-		return Encoded{}, "", err
+		return encoded{}, "", err
 	}
-	out := res.(Encoded)
-	return c.served(key, out.JSON, out.Version, CacheMiss)
+	out := res.(encoded)
+	return c.served(key, out.data, out.version, app.CacheMiss)
 }
 
-func (c *Cache) served(key CacheKey, data []byte, version int64, status CacheStatus) (Encoded, CacheStatus, error) {
+func (c *Cache) served(key Key, data []byte, version int64, status app.CacheStatus) (encoded, app.CacheStatus, error) {
 	c.count(key.Family, status)
-	return Encoded{JSON: data, Version: version}, status, nil
+	return encoded{data: data, version: version}, status, nil
 }
 
 // loadOnce takes the key's lease and loads, or waits for the lease holder's
 // value. A holder that dies leaves its lease to expire, after which a waiter
 // takes it; a waiter that waited WaitFor in all loads by itself.
-func (c *Cache) loadOnce(ctx context.Context, key CacheKey, redisKey string, load rawLoader) (Encoded, error) {
+func (c *Cache) loadOnce(ctx context.Context, key Key, redisKey string, load rawLoader) (encoded, error) {
 	leaseKey := c.cfg.Keys.Lease(c.generation(), key)
 	token := newLeaseToken()
 	deadline := time.Now().Add(c.cfg.WaitFor)
@@ -351,7 +356,7 @@ func (c *Cache) loadOnce(ctx context.Context, key CacheKey, redisKey string, loa
 			defer func() { _ = c.store.ReleaseLease(context.WithoutCancel(ctx), leaseKey, token) }()
 			// The previous holder may have filled the key just before we got the lease.
 			if entry, err := c.store.Get(ctx, redisKey); err == nil && entry.Found && !entry.Tombstone {
-				return Encoded{JSON: entry.Data, Version: entry.Version}, nil
+				return encoded{data: entry.Data, version: entry.Version}, nil
 			}
 			return c.loadAndSet(ctx, key, redisKey, load)
 		}
@@ -368,7 +373,7 @@ func (c *Cache) loadOnce(ctx context.Context, key CacheKey, redisKey string, loa
 				continue
 			}
 			if entry.Found && !entry.Tombstone {
-				return Encoded{JSON: entry.Data, Version: entry.Version}, nil
+				return encoded{data: entry.Data, version: entry.Version}, nil
 			}
 			held, err := c.store.LeaseHeld(ctx, leaseKey)
 			if err == nil && !held {
@@ -382,18 +387,18 @@ func (c *Cache) loadOnce(ctx context.Context, key CacheKey, redisKey string, loa
 // its version. A refused write (a newer version was committed and evicted
 // while the load ran) still answers the readers of this flight: they all
 // saw the key before that eviction.
-func (c *Cache) loadAndSet(ctx context.Context, key CacheKey, redisKey string, load rawLoader) (Encoded, error) {
+func (c *Cache) loadAndSet(ctx context.Context, key Key, redisKey string, load rawLoader) (encoded, error) {
 	data, version, err := c.timedLoad(ctx, key.Family, load)
 	if err != nil {
-		return Encoded{}, err
+		return encoded{}, err
 	}
 	// A failed write leaves the key to the next reader; the value is as
 	// fresh as the load either way.
 	_, _ = c.store.SetFenced(ctx, redisKey, version, data, key.Family.JitteredTTL())
-	return Encoded{JSON: data, Version: version}, nil
+	return encoded{data: data, version: version}, nil
 }
 
-func (c *Cache) timedLoad(ctx context.Context, f CacheFamily, load rawLoader) ([]byte, int64, error) {
+func (c *Cache) timedLoad(ctx context.Context, f Family, load rawLoader) ([]byte, int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.LoadTimeout)
 	defer cancel()
 	start := time.Now()
@@ -458,7 +463,7 @@ func (c *Cache) invalidate(ctx context.Context, inv Invalidation) error {
 // Set writes a value fenced by version, as the projector does after an
 // event, to every generation being written; it reports whether the
 // generation readers use now holds it.
-func Set[T any](ctx context.Context, c *Cache, key CacheKey, version int64, v T) (bool, error) {
+func Set[T any](ctx context.Context, c *Cache, key Key, version int64, v T) (bool, error) {
 	gens := c.writeGenerations()
 	stored := false
 	for i, gen := range gens {
@@ -475,7 +480,7 @@ func Set[T any](ctx context.Context, c *Cache, key CacheKey, version int64, v T)
 
 // SetIn writes a value fenced by version into one generation; replay fills
 // the next generation with it.
-func SetIn[T any](ctx context.Context, c *Cache, gen string, key CacheKey, version int64, v T) (bool, error) {
+func SetIn[T any](ctx context.Context, c *Cache, gen string, key Key, version int64, v T) (bool, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return false, fmt.Errorf("encode %s: %w", key.Name, err)
@@ -484,7 +489,7 @@ func SetIn[T any](ctx context.Context, c *Cache, gen string, key CacheKey, versi
 }
 
 // Get returns the cached value at key, if one is there.
-func Get[T any](ctx context.Context, c *Cache, key CacheKey) (T, bool, error) {
+func Get[T any](ctx context.Context, c *Cache, key Key) (T, bool, error) {
 	var v T
 	entry, err := c.store.Get(ctx, c.cfg.Keys.Key(c.generation(), key))
 	if err != nil || !entry.Found || entry.Tombstone {
@@ -496,8 +501,8 @@ func Get[T any](ctx context.Context, c *Cache, key CacheKey) (T, bool, error) {
 	return v, true, nil
 }
 
-// CachedResponse is an HTTP response kept by the output cache.
-type CachedResponse struct {
+// Response is an HTTP response kept by the output cache.
+type Response struct {
 	Status      int    `json:"status"`
 	ContentType string `json:"contentType"`
 	ETag        string `json:"etag"`
@@ -508,7 +513,7 @@ type CachedResponse struct {
 // tag's current version. The tag version is read first and must be passed
 // to StoreOutput: a response built after an eviction then carries the new
 // version, and one built before it carries the old one and is never served.
-func (c *Cache) Output(ctx context.Context, key CacheKey, tag string) (resp CachedResponse, tagVersion int64, hit bool, err error) {
+func (c *Cache) Output(ctx context.Context, key Key, tag string) (resp Response, tagVersion int64, hit bool, err error) {
 	gen := c.generation()
 	tagVersion, err = c.store.TagVersion(ctx, c.cfg.Keys.TagVersion(gen, tag))
 	if err != nil {
@@ -519,15 +524,15 @@ func (c *Cache) Output(ctx context.Context, key CacheKey, tag string) (resp Cach
 		return resp, 0, false, err
 	}
 	if entry.Found && !entry.Tombstone && entry.Version == tagVersion && json.Unmarshal(entry.Data, &resp) == nil {
-		c.count(key.Family, CacheHit)
+		c.count(key.Family, app.CacheHit)
 		return resp, tagVersion, true, nil
 	}
-	c.count(key.Family, CacheMiss)
+	c.count(key.Family, app.CacheMiss)
 	return resp, tagVersion, false, nil
 }
 
 // StoreOutput caches a response under the tag version Output returned.
-func (c *Cache) StoreOutput(ctx context.Context, key CacheKey, tagVersion int64, resp CachedResponse) error {
+func (c *Cache) StoreOutput(ctx context.Context, key Key, tagVersion int64, resp Response) error {
 	data, err := json.Marshal(resp)
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)

@@ -1,4 +1,4 @@
-package app_test
+package projections_test
 
 import (
 	"context"
@@ -23,6 +23,9 @@ import (
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
+	"github.com/orderflow/orderflow/app/relay"
+	"github.com/orderflow/orderflow/app/wire"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/projections"
 )
@@ -39,22 +42,22 @@ type replayFixture struct {
 	store  *postgres.Store
 	app    *app.Application
 	redis  redis.UniversalClient
-	keys   app.Keyspace
+	keys   streams.Keys
 	cstore *orderflowredis.CacheStore
-	cache  *app.Cache
+	cache  *cache.Cache
 }
 
 func newReplayFixture(t *testing.T) *replayFixture {
 	t.Helper()
 	pool, dsn := pgtest.NewPool(t)
 	client, prefix := redistest.New(t)
-	f := &replayFixture{t: t, dsn: dsn, pool: pool, store: postgres.NewStore(pool), redis: client, keys: app.Keyspace{Prefix: prefix, StreamShards: redistest.StreamShards(t)}}
+	f := &replayFixture{t: t, dsn: dsn, pool: pool, store: postgres.NewStore(pool), redis: client, keys: streams.Keys{Prefix: prefix, StreamShards: redistest.StreamShards(t)}}
 	f.cstore = orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{})
 	var err error
-	if f.cache, err = app.NewCache(f.cstore, app.CacheConfig{Keys: f.keys}); err != nil {
+	if f.cache, err = cache.New(f.cstore, cache.Config{Keys: cache.Keyspace{Prefix: f.keys.Prefix}}); err != nil {
 		t.Fatal(err)
 	}
-	if f.app, err = app.New(f.store, f.store, f.cache); err != nil {
+	if f.app, err = wire.New(f.store, f.store, f.cache); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -224,15 +227,15 @@ func (f *replayFixture) history(r *rand.Rand, n int) *replayModel {
 // live writes every projection the model's aggregates have through the
 // Refresher, as the live projectors do, into a keyspace of its own, and
 // returns them by family key.
-func (f *replayFixture) live(m *replayModel) map[string]app.CacheEntry {
+func (f *replayFixture) live(m *replayModel) map[string]cache.Entry {
 	f.t.Helper()
 	ctx := context.Background()
-	keys := app.Keyspace{Prefix: f.keys.Prefix + "live:"}
-	cache, err := app.NewCache(f.cstore, app.CacheConfig{Keys: keys})
+	keys := streams.Keys{Prefix: f.keys.Prefix + "live:"}
+	cache, err := cache.New(f.cstore, cache.Config{Keys: cache.Keyspace{Prefix: keys.Prefix}})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	ref, err := app.NewRefresher(f.store, cache)
+	ref, err := projections.NewRefresher(f.store, cache)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -259,10 +262,10 @@ func (f *replayFixture) live(m *replayModel) map[string]app.CacheEntry {
 
 // projections reads the cached projections under prefix (no tags, leases
 // or other generations) by family key.
-func (f *replayFixture) projections(prefix string) map[string]app.CacheEntry {
+func (f *replayFixture) projections(prefix string) map[string]cache.Entry {
 	f.t.Helper()
 	ctx := context.Background()
-	out := map[string]app.CacheEntry{}
+	out := map[string]cache.Entry{}
 	err := f.cstore.ScanPrefix(ctx, prefix, func(keys []string) error {
 		for _, k := range keys {
 			name := strings.TrimPrefix(k, prefix)
@@ -284,17 +287,17 @@ func (f *replayFixture) projections(prefix string) map[string]app.CacheEntry {
 }
 
 // generation is the projections of one key generation.
-func (f *replayFixture) generation(gen string) map[string]app.CacheEntry {
-	return f.projections(f.keys.Key(gen, app.CacheKey{}))
+func (f *replayFixture) generation(gen string) map[string]cache.Entry {
+	return f.projections(f.cache.Keys().Key(gen, cache.Key{}))
 }
 
 // sameProjections compares replayed projections with the live ones. A
 // product's version counts stock events, which rewrite no details, so it is
 // left out of product details; every other version (the list's items carry
 // the version of their last catalogue change) must be equal.
-func sameProjections(t *testing.T, replayed, live map[string]app.CacheEntry) {
+func sameProjections(t *testing.T, replayed, live map[string]cache.Entry) {
 	t.Helper()
-	names := func(m map[string]app.CacheEntry) []string {
+	names := func(m map[string]cache.Entry) []string {
 		var out []string
 		for k := range m {
 			out = append(out, k)
@@ -311,7 +314,7 @@ func sameProjections(t *testing.T, replayed, live map[string]app.CacheEntry) {
 			t.Errorf("%s: replayed %+v", name, r)
 			continue
 		}
-		product := strings.HasPrefix(name, "products:") && name != app.ProductListKey().Name
+		product := strings.HasPrefix(name, "products:") && name != cache.ProductListKey().Name
 		if !product && r.Version != l.Version {
 			t.Errorf("%s: replayed at version %d, live at %d", name, r.Version, l.Version)
 		}
@@ -328,7 +331,7 @@ func canonical(t *testing.T, name string, data []byte) string {
 	if err := json.Unmarshal(data, &v); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	if strings.HasPrefix(name, "products:") && name != app.ProductListKey().Name {
+	if strings.HasPrefix(name, "products:") && name != cache.ProductListKey().Name {
 		delete(v, "version")
 	}
 	out, err := json.Marshal(v)
@@ -340,20 +343,20 @@ func canonical(t *testing.T, name string, data []byte) string {
 
 func (f *replayFixture) pointers() (current, next string) {
 	f.t.Helper()
-	p, err := f.cstore.Pointers(context.Background(), f.keys.Generation(), f.keys.NextGeneration())
+	p, err := f.cstore.Pointers(context.Background(), f.cache.Keys().Generation(), f.cache.Keys().NextGeneration())
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	return p[0], p[1]
 }
 
-func (f *replayFixture) verify() app.Drift {
+func (f *replayFixture) verify() projections.Drift {
 	f.t.Helper()
 	ctx := context.Background()
 	if err := f.cache.RefreshGenerations(ctx); err != nil {
 		f.t.Fatal(err)
 	}
-	d, err := app.Verify(ctx, f.cache, f.cstore, f.store)
+	d, err := projections.Verify(ctx, f.cache, f.cstore, f.store)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -388,9 +391,9 @@ func TestReplayReproducesTheLiveProjections(t *testing.T) {
 			live := f.live(m)
 			f.deleteCache()
 
-			var progress []app.ReplayProgress
-			cfg := app.ReplayConfig{BatchSize: 16, Grace: 50 * time.Millisecond, Progress: func(p app.ReplayProgress) { progress = append(progress, p) }}
-			sum, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
+			var progress []projections.ReplayProgress
+			cfg := projections.ReplayConfig{BatchSize: 16, Grace: 50 * time.Millisecond, Progress: func(p projections.ReplayProgress) { progress = append(progress, p) }}
+			sum, err := projections.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -410,7 +413,7 @@ func TestReplayReproducesTheLiveProjections(t *testing.T) {
 			sameProjections(t, replayed, live)
 
 			cfg.Now = func() time.Time { return time.Now().Add(time.Hour) } // a distinct generation name
-			again, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
+			again, err := projections.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -443,9 +446,9 @@ func TestReplayFallsBackToTheStoreWhenTheStreamsWereTrimmed(t *testing.T) {
 		}
 	}
 
-	cfg := app.ReplayConfig{BatchSize: 16, Grace: 50 * time.Millisecond}
-	failed, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
-	if !errors.Is(err, app.ErrReplayGap) {
+	cfg := projections.ReplayConfig{BatchSize: 16, Grace: 50 * time.Millisecond}
+	failed, err := projections.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
+	if !errors.Is(err, projections.ErrReplayGap) {
 		t.Fatalf("replay from trimmed streams: %v, want ErrReplayGap", err)
 	}
 	if cur, next := f.pointers(); cur != "" || next != "" {
@@ -456,7 +459,7 @@ func TestReplayFallsBackToTheStoreWhenTheStreamsWereTrimmed(t *testing.T) {
 	}
 
 	cfg.Now = func() time.Time { return time.Now().Add(time.Hour) }
-	sum, err := app.Replay(ctx, f.cache, f.cstore, postgres.NewReplaySource(f.store), cfg)
+	sum, err := projections.Replay(ctx, f.cache, f.cstore, postgres.NewReplaySource(f.store), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -593,10 +596,10 @@ func TestReplayNoticesStreamsThatLostWholeAggregates(t *testing.T) {
 			f.deleteCache()
 			tc.lose(f, h)
 
-			cfg := app.ReplayConfig{BatchSize: 4, Grace: 10 * time.Millisecond}
-			failed, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
+			cfg := projections.ReplayConfig{BatchSize: 4, Grace: 10 * time.Millisecond}
+			failed, err := projections.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
 			want := tc.want(f, h)
-			if !errors.Is(err, app.ErrReplayGap) || !slices.ContainsFunc(want, func(w string) bool { return strings.Contains(err.Error(), w) }) {
+			if !errors.Is(err, projections.ErrReplayGap) || !slices.ContainsFunc(want, func(w string) bool { return strings.Contains(err.Error(), w) }) {
 				t.Fatalf("replay from streams that lost whole aggregates: %v; want ErrReplayGap saying one of %q", err, want)
 			}
 			t.Logf("replay from the streams: %v", err)
@@ -608,7 +611,7 @@ func TestReplayNoticesStreamsThatLostWholeAggregates(t *testing.T) {
 			}
 
 			cfg.Now = func() time.Time { return time.Now().Add(time.Hour) }
-			sum, err := app.Replay(ctx, f.cache, f.cstore, postgres.NewReplaySource(f.store), cfg)
+			sum, err := projections.Replay(ctx, f.cache, f.cstore, postgres.NewReplaySource(f.store), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -635,7 +638,7 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 
 	// The relay, leading through its advisory lock and woken by NOTIFY.
 	outbox := postgres.NewOutbox(f.pool)
-	relay, err := app.NewRelay(outbox, streams.NewPublisher(f.redis, f.keys, 1_000_000), app.RelayConfig{PollInterval: 50 * time.Millisecond})
+	relay, err := relay.New(outbox, streams.NewPublisher(f.redis, f.keys, 1_000_000), relay.Config{PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -648,17 +651,17 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 
 	// The live projector: its own clients, its cache watching the pointers.
 	client := func() redis.UniversalClient { return redistest.NewClient(t, orderflowredis.PoolOptions{}) }
-	liveCache, err := app.NewCache(orderflowredis.NewCacheStore(client(), orderflowredis.BreakerConfig{}), app.CacheConfig{Keys: f.keys})
+	liveCache, err := cache.New(orderflowredis.NewCacheStore(client(), orderflowredis.BreakerConfig{}), cache.Config{Keys: cache.Keyspace{Prefix: f.keys.Prefix}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	refresher, err := app.NewRefresher(f.store, liveCache)
+	refresher, err := projections.NewRefresher(f.store, liveCache)
 	if err != nil {
 		t.Fatal(err)
 	}
 	router, err := streams.NewProjectorRouter(streams.ProjectorConfig{
 		SubscriberClient: client(), DeadLetterClient: client(), Keys: f.keys, Consumer: "live",
-	}, projections.Handler(projections.New(refresher), app.NewEventCodec(), nil))
+	}, streams.Handler(projections.New(refresher), app.NewEventCodec(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -727,8 +730,8 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 	}()
 
 	// Grace must outlast a pointer refresh of every process.
-	sum, err := app.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store),
-		app.ReplayConfig{BatchSize: 50, Grace: 2 * app.GenerationRefresh})
+	sum, err := projections.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store),
+		projections.ReplayConfig{BatchSize: 50, Grace: 2 * cache.GenerationRefresh})
 	during := written.Load()
 	close(replayDone)
 	if werr := <-writerResult; werr != nil {
@@ -751,15 +754,15 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 	}
 	gen := f.generation(sum.Generation)
 	var p app.Product
-	if e := gen[app.ProductKey(product).Name]; !e.Found || e.Tombstone || json.Unmarshal(e.Data, &p) != nil || p.PriceCents != lastPrice.Load() {
+	if e := gen[cache.ProductKey(product).Name]; !e.Found || e.Tombstone || json.Unmarshal(e.Data, &p) != nil || p.PriceCents != lastPrice.Load() {
 		t.Errorf("new generation's products:%s = %+v, want the last price written, %d", product, e, lastPrice.Load())
 	}
 	var c app.Customer
-	if e := gen[app.CustomerKey(customer).Name]; !e.Found || e.Tombstone || json.Unmarshal(e.Data, &c) != nil || c.Name != lastName.Load() {
+	if e := gen[cache.CustomerKey(customer).Name]; !e.Found || e.Tombstone || json.Unmarshal(e.Data, &c) != nil || c.Name != lastName.Load() {
 		t.Errorf("new generation's customers:%s = %+v, want the last name written, %v", customer, e, lastName.Load())
 	}
 	var list app.ProductPage
-	if e := gen[app.ProductListKey().Name]; !e.Found || json.Unmarshal(e.Data, &list) != nil {
+	if e := gen[cache.ProductListKey().Name]; !e.Found || json.Unmarshal(e.Data, &list) != nil {
 		t.Errorf("new generation's products:list = %+v", e)
 	} else {
 		for _, it := range list.Items {
@@ -792,7 +795,7 @@ func TestReplayFromTheStoreWithATransactionInFlight(t *testing.T) {
 	// began before it was created must have ended.
 	created := f.events()
 	f.waitFor("the product's events below the horizon", func() (bool, string) {
-		events, err := postgres.NewOutbox(f.pool).ReadCommitted(ctx, app.LogPosition{}, 100)
+		events, err := postgres.NewOutbox(f.pool).ReadCommitted(ctx, relay.LogPosition{}, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -842,7 +845,7 @@ func TestReplayFromTheStoreWithATransactionInFlight(t *testing.T) {
 	}
 
 	var once sync.Once
-	cfg := app.ReplayConfig{BatchSize: 100, Grace: 10 * time.Millisecond, Progress: func(app.ReplayProgress) {
+	cfg := projections.ReplayConfig{BatchSize: 100, Grace: 10 * time.Millisecond, Progress: func(projections.ReplayProgress) {
 		// After the first batch: the open transaction commits, and the
 		// product changes again.
 		once.Do(func() {
@@ -861,7 +864,7 @@ func TestReplayFromTheStoreWithATransactionInFlight(t *testing.T) {
 		heldBack.Add(1)
 		release()
 	}
-	sum, err := app.Replay(ctx, f.cache, f.cstore, source, cfg)
+	sum, err := projections.Replay(ctx, f.cache, f.cstore, source, cfg)
 	if err != nil {
 		t.Fatalf("replay from the event store while a transaction commits late: %v", err)
 	}
@@ -877,7 +880,7 @@ func TestReplayFromTheStoreWithATransactionInFlight(t *testing.T) {
 		t.Errorf("verify: %+v; want all %d projections checked, none drifted", d, len(live))
 	}
 	var got app.Product
-	e := f.generation(sum.Generation)[app.ProductKey(p.ID).Name]
+	e := f.generation(sum.Generation)[cache.ProductKey(p.ID).Name]
 	if err := json.Unmarshal(e.Data, &got); err != nil || got.PriceCents != 300 {
 		t.Errorf("replayed products:%s = %s (%v), want price 300", p.ID, e.Data, err)
 	}

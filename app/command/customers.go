@@ -1,25 +1,20 @@
-package app
+package command
 
 import (
 	"context"
 
+	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain"
 )
-
-// RegisterCustomer asks for a new customer.
-type RegisterCustomer struct {
-	Email string
-	Name  string
-}
 
 // RegisterCustomerHandler registers customers.
 type RegisterCustomerHandler struct{ w writer }
 
 // Handle registers the customer and returns the profile.
-func (h *RegisterCustomerHandler) Handle(ctx context.Context, cmd RegisterCustomer) (Customer, error) {
-	var out Customer
+func (h *RegisterCustomerHandler) Handle(ctx context.Context, cmd app.RegisterCustomer) (app.Customer, error) {
+	var out app.Customer
 	id := newID()
-	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
+	err := h.w.update(ctx, func(ctx context.Context, tx app.Tx) error {
 		c, err := domain.RegisterCustomer(id, cmd.Email, cmd.Name)
 		if err != nil {
 			return err
@@ -33,24 +28,17 @@ func (h *RegisterCustomerHandler) Handle(ctx context.Context, cmd RegisterCustom
 	return out, err
 }
 
-// UpdateCustomer sets a customer's e-mail and name; nil keeps a field.
-type UpdateCustomer struct {
-	CustomerID string
-	Email      *string
-	Name       *string
-}
-
 // UpdateCustomerHandler updates profiles.
 type UpdateCustomerHandler struct{ w writer }
 
 // Handle applies the update and returns the profile. Customers are not
 // locked on load: a concurrent update is a version conflict, and re-run.
-func (h *UpdateCustomerHandler) Handle(ctx context.Context, cmd UpdateCustomer) (Customer, error) {
-	if err := authorizeCustomer(ctx, cmd.CustomerID); err != nil {
-		return Customer{}, err
+func (h *UpdateCustomerHandler) Handle(ctx context.Context, cmd app.UpdateCustomer) (app.Customer, error) {
+	if err := app.AuthorizeCustomer(ctx, cmd.CustomerID); err != nil {
+		return app.Customer{}, err
 	}
-	var out Customer
-	err := h.w.update(ctx, func(ctx context.Context, tx Tx) error {
+	var out app.Customer
+	err := h.w.update(ctx, func(ctx context.Context, tx app.Tx) error {
 		c, err := tx.LoadCustomer(ctx, cmd.CustomerID)
 		if err != nil {
 			return err

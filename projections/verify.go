@@ -1,4 +1,4 @@
-package app
+package projections
 
 import (
 	"bytes"
@@ -8,7 +8,14 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
+	"github.com/orderflow/orderflow/app/query"
 )
+
+// rawLoader reads a read model in JSON and the version that fences it.
+type rawLoader func(ctx context.Context) ([]byte, int64, error)
 
 // KeyScanner lists the keys under a prefix, in batches. Implemented by adapters/redis.
 type KeyScanner interface {
@@ -44,7 +51,7 @@ const DefaultRecheckWait = 2 * time.Second
 
 // Verify compares every cached projection with what the read tables hold
 // now, with the default configuration.
-func Verify(ctx context.Context, c *Cache, scanner KeyScanner, reads ReadModel) (Drift, error) {
+func Verify(ctx context.Context, c *cache.Cache, scanner KeyScanner, reads app.ReadModel) (Drift, error) {
 	return VerifyWith(ctx, c, scanner, reads, VerifyConfig{})
 }
 
@@ -68,7 +75,7 @@ func Verify(ctx context.Context, c *Cache, scanner KeyScanner, reads ReadModel) 
 // PostgreSQL whose projection is not yet written, or the other way round),
 // so it is reported only if it still differs when both sides are read
 // again, once it was rewritten or RecheckWait passed.
-func VerifyWith(ctx context.Context, c *Cache, scanner KeyScanner, reads ReadModel, cfg VerifyConfig) (Drift, error) {
+func VerifyWith(ctx context.Context, c *cache.Cache, scanner KeyScanner, reads app.ReadModel, cfg VerifyConfig) (Drift, error) {
 	if cfg.RecheckWait <= 0 {
 		cfg.RecheckWait = DefaultRecheckWait
 	}
@@ -76,14 +83,14 @@ func VerifyWith(ctx context.Context, c *Cache, scanner KeyScanner, reads ReadMod
 		d        Drift
 		suspects []suspect
 	)
-	prefix := c.cfg.Keys.Key(c.generation(), CacheKey{})
+	prefix := c.Keys().Key(c.Generation(), cache.Key{})
 	err := scanner.ScanPrefix(ctx, prefix, func(keys []string) error {
 		for _, full := range keys {
 			key, load, ok := verifiable(reads, strings.TrimPrefix(full, prefix))
 			if !ok {
 				continue
 			}
-			entry, err := c.store.Get(ctx, full)
+			entry, err := c.Entry(ctx, full)
 			if err != nil {
 				return err
 			}
@@ -104,11 +111,11 @@ func VerifyWith(ctx context.Context, c *Cache, scanner KeyScanner, reads ReadMod
 	if err != nil || len(suspects) == 0 {
 		return d, err
 	}
-	if err := awaitRewrites(ctx, c.store, suspects, cfg.RecheckWait); err != nil {
+	if err := awaitRewrites(ctx, c, suspects, cfg.RecheckWait); err != nil {
 		return d, err
 	}
 	for _, s := range suspects {
-		entry, err := c.store.Get(ctx, s.full)
+		entry, err := c.Entry(ctx, s.full)
 		if err != nil {
 			return d, err
 		}
@@ -133,15 +140,15 @@ func VerifyWith(ctx context.Context, c *Cache, scanner KeyScanner, reads ReadMod
 // suspect is an entry that differed from PostgreSQL on the first read.
 type suspect struct {
 	full  string
-	key   CacheKey
+	key   cache.Key
 	load  rawLoader
-	first CacheEntry
+	first cache.Entry
 }
 
 // rewritten reports whether a projector or a reader wrote a value since
 // the first read, or the entry went away. A tombstone is no rewrite: the
 // API writes one right after a commit, and the projector's value follows.
-func (s suspect) rewritten(now CacheEntry) bool {
+func (s suspect) rewritten(now cache.Entry) bool {
 	if !now.Found {
 		return true
 	}
@@ -150,7 +157,7 @@ func (s suspect) rewritten(now CacheEntry) bool {
 
 // awaitRewrites polls the suspects' entries until each was rewritten or
 // wait passed.
-func awaitRewrites(ctx context.Context, store CacheStore, suspects []suspect, wait time.Duration) error {
+func awaitRewrites(ctx context.Context, c *cache.Cache, suspects []suspect, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	pending := suspects
 	for pause := 5 * time.Millisecond; len(pending) > 0 && time.Now().Before(deadline); pause = min(2*pause, 100*time.Millisecond) {
@@ -163,7 +170,7 @@ func awaitRewrites(ctx context.Context, store CacheStore, suspects []suspect, wa
 		}
 		left := pending[:0:0]
 		for _, s := range pending {
-			now, err := store.Get(ctx, s.full)
+			now, err := c.Entry(ctx, s.full)
 			if err != nil {
 				return err
 			}
@@ -178,9 +185,9 @@ func awaitRewrites(ctx context.Context, store CacheStore, suspects []suspect, wa
 
 // compareEntry says how a cached entry differs from the read tables, or ""
 // when it agrees.
-func compareEntry(ctx context.Context, key CacheKey, entry CacheEntry, load rawLoader) (string, error) {
+func compareEntry(ctx context.Context, key cache.Key, entry cache.Entry, load rawLoader) (string, error) {
 	want, version, err := load(ctx)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, app.ErrNotFound) {
 		return fmt.Sprintf("cached %s at version %d, PostgreSQL has none", entryKind(entry), entry.Version), nil
 	}
 	if err != nil {
@@ -197,7 +204,7 @@ func compareEntry(ctx context.Context, key CacheKey, entry CacheEntry, load rawL
 	return "", nil
 }
 
-func entryKind(e CacheEntry) string {
+func entryKind(e cache.Entry) string {
 	if e.Tombstone {
 		return "tombstone"
 	}
@@ -206,7 +213,7 @@ func entryKind(e CacheEntry) string {
 
 // verifiable maps a family key to its loader; leases, tags and output
 // entries are not projections.
-func verifiable(reads ReadModel, name string) (CacheKey, rawLoader, bool) {
+func verifiable(reads app.ReadModel, name string) (cache.Key, rawLoader, bool) {
 	encode := func(v any, version int64, err error) ([]byte, int64, error) {
 		if err != nil {
 			return nil, 0, err
@@ -214,39 +221,43 @@ func verifiable(reads ReadModel, name string) (CacheKey, rawLoader, bool) {
 		data, err := json.Marshal(v)
 		return data, version, err
 	}
-	key, arg, ok := ParseCacheKey(name)
+	key, arg, ok := cache.ParseKey(name)
 	if !ok {
-		return CacheKey{}, nil, false
+		return cache.Key{}, nil, false
 	}
 	var load rawLoader
 	switch key.Family {
-	case FamilyProductList:
-		load = func(ctx context.Context) ([]byte, int64, error) { return encode(loadProductList(reads)(ctx)) }
-	case FamilyProductBySKU:
+	case cache.FamilyProductList:
+		load = func(ctx context.Context) ([]byte, int64, error) { return encode(query.LoadProductList(reads)(ctx)) }
+	case cache.FamilyProductBySKU:
 		load = func(ctx context.Context) ([]byte, int64, error) {
-			return encode(loadProductDetailsBySKU(reads, arg)(ctx))
+			return encode(query.LoadProductDetailsBySKU(reads, arg)(ctx))
 		}
-	case FamilyProduct:
-		load = func(ctx context.Context) ([]byte, int64, error) { return encode(loadProductDetails(reads, arg)(ctx)) }
-	case FamilyCustomer:
-		load = func(ctx context.Context) ([]byte, int64, error) { return encode(loadCustomer(reads, arg)(ctx)) }
-	case FamilyCustomerOrders:
-		load = func(ctx context.Context) ([]byte, int64, error) { return encode(loadCustomerOrders(reads, arg)(ctx)) }
+	case cache.FamilyProduct:
+		load = func(ctx context.Context) ([]byte, int64, error) {
+			return encode(query.LoadProductDetails(reads, arg)(ctx))
+		}
+	case cache.FamilyCustomer:
+		load = func(ctx context.Context) ([]byte, int64, error) { return encode(query.LoadCustomer(reads, arg)(ctx)) }
+	case cache.FamilyCustomerOrders:
+		load = func(ctx context.Context) ([]byte, int64, error) {
+			return encode(query.LoadCustomerOrders(reads, arg)(ctx))
+		}
 	default:
-		return CacheKey{}, nil, false
+		return cache.Key{}, nil, false
 	}
 	return key, load, true
 }
 
 // sameProjection compares a cached value with the read tables' one,
 // leaving out product versions (live data).
-func sameProjection(f CacheFamily, cached, want []byte) bool {
+func sameProjection(f cache.Family, cached, want []byte) bool {
 	if want == nil {
 		return false
 	}
 	switch f {
-	case FamilyProduct, FamilyProductBySKU:
-		var a, b Product
+	case cache.FamilyProduct, cache.FamilyProductBySKU:
+		var a, b app.Product
 		if json.Unmarshal(cached, &a) != nil || json.Unmarshal(want, &b) != nil {
 			return false
 		}

@@ -1,4 +1,4 @@
-package app_test
+package projections_test
 
 import (
 	"context"
@@ -8,14 +8,16 @@ import (
 	"testing"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/projections"
 )
 
 // verifyFixture is a product, a customer and their order, every projection
 // of them written as the projectors write them.
 type verifyFixture struct {
 	*replayFixture
-	ref      *app.Refresher
+	ref      *projections.Refresher
 	product  app.Product
 	customer app.Customer
 }
@@ -29,7 +31,7 @@ func newVerifyFixture(t *testing.T) *verifyFixture {
 	f := &verifyFixture{replayFixture: newReplayFixture(t)}
 	ctx := context.Background()
 	var err error
-	if f.ref, err = app.NewRefresher(f.store, f.cache); err != nil {
+	if f.ref, err = projections.NewRefresher(f.store, f.cache); err != nil {
 		t.Fatal(err)
 	}
 	if f.product, err = f.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "VER-1", Name: "Verified", PriceCents: 500, Currency: "EUR", InitialStock: 10}); err != nil {
@@ -58,9 +60,9 @@ func newVerifyFixture(t *testing.T) *verifyFixture {
 }
 
 // entry reads a projection of the current generation.
-func (f *verifyFixture) entry(key app.CacheKey) app.CacheEntry {
+func (f *verifyFixture) entry(key cache.Key) cache.Entry {
 	f.t.Helper()
-	e, err := f.cstore.Get(context.Background(), f.keys.Key("", key))
+	e, err := f.cstore.Get(context.Background(), f.cache.Keys().Key("", key))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -71,10 +73,10 @@ func (f *verifyFixture) entry(key app.CacheKey) app.CacheEntry {
 }
 
 // overwrite replaces an entry by hand, past the fence.
-func (f *verifyFixture) overwrite(key app.CacheKey, version int64, data []byte) {
+func (f *verifyFixture) overwrite(key cache.Key, version int64, data []byte) {
 	f.t.Helper()
 	ctx := context.Background()
-	full := f.keys.Key("", key)
+	full := f.cache.Keys().Key("", key)
 	if err := f.redis.Del(ctx, full).Err(); err != nil {
 		f.t.Fatal(err)
 	}
@@ -90,11 +92,11 @@ func TestVerifyReportsDrift(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name   string
-		damage func(f *verifyFixture) app.CacheKey
+		damage func(f *verifyFixture) cache.Key
 		want   string
 	}{
-		{"wrong", func(f *verifyFixture) app.CacheKey {
-			key := app.CustomerKey(f.customer.ID)
+		{"wrong", func(f *verifyFixture) cache.Key {
+			key := cache.CustomerKey(f.customer.ID)
 			e := f.entry(key)
 			var c app.Customer
 			if err := json.Unmarshal(e.Data, &c); err != nil {
@@ -108,23 +110,23 @@ func TestVerifyReportsDrift(t *testing.T) {
 			f.overwrite(key, e.Version, data)
 			return key
 		}, "wrong"},
-		{"missing but expected", func(f *verifyFixture) app.CacheKey {
+		{"missing but expected", func(f *verifyFixture) cache.Key {
 			// The command evicts the profile; no projector follows, as when
 			// its event was lost or parked.
 			name := "Renamed"
 			if _, err := f.app.Commands.UpdateCustomer.Handle(context.Background(), app.UpdateCustomer{CustomerID: f.customer.ID, Name: &name}); err != nil {
 				t.Fatal(err)
 			}
-			key := app.CustomerKey(f.customer.ID)
+			key := cache.CustomerKey(f.customer.ID)
 			if e := f.entry(key); !e.Tombstone {
 				t.Fatalf("%s after the update: %+v, want a tombstone", key.Name, e)
 			}
 			return key
 		}, "missing"},
-		{"from the future", func(f *verifyFixture) app.CacheKey {
+		{"from the future", func(f *verifyFixture) cache.Key {
 			// The right details at a version the log has not reached, as
 			// after PostgreSQL was restored to an earlier point.
-			key := app.ProductKey(f.product.ID)
+			key := cache.ProductKey(f.product.ID)
 			e := f.entry(key)
 			f.overwrite(key, e.Version+10, e.Data)
 			return key
@@ -138,7 +140,7 @@ func TestVerifyReportsDrift(t *testing.T) {
 			if d.Checked != verifyProjections || d.Drifted != 1 || len(d.Samples) != 1 {
 				t.Fatalf("verify: %+v; want %d checked, 1 drifted", d, verifyProjections)
 			}
-			if want := f.keys.Key("", key) + ": " + tc.want; !strings.HasPrefix(d.Samples[0], want) {
+			if want := f.cache.Keys().Key("", key) + ": " + tc.want; !strings.HasPrefix(d.Samples[0], want) {
 				t.Errorf("verify says %q, want it to start with %q", d.Samples[0], want)
 			}
 		})
@@ -147,7 +149,7 @@ func TestVerifyReportsDrift(t *testing.T) {
 	t.Run("absent", func(t *testing.T) {
 		t.Parallel()
 		f := newVerifyFixture(t)
-		if err := f.redis.Del(context.Background(), f.keys.Key("", app.CustomerKey(f.customer.ID))).Err(); err != nil {
+		if err := f.redis.Del(context.Background(), f.cache.Keys().Key("", cache.CustomerKey(f.customer.ID))).Err(); err != nil {
 			t.Fatal(err)
 		}
 		if d := f.verify(); d.Checked != verifyProjections-1 || d.Drifted != 0 {
@@ -185,7 +187,7 @@ func TestVerifyRereadsAnEntryAWriteLandedOn(t *testing.T) {
 		}
 		go func() { projected <- f.ref.Customer(ctx, f.customer.ID) }()
 	}}
-	d, err := app.VerifyWith(ctx, f.cache, f.cstore, reads, app.VerifyConfig{RecheckWait: replayWait})
+	d, err := projections.VerifyWith(ctx, f.cache, f.cstore, reads, projections.VerifyConfig{RecheckWait: replayWait})
 	if err != nil {
 		t.Fatal(err)
 	}
