@@ -72,14 +72,6 @@ type FencedWrite struct {
 	TTL     time.Duration
 }
 
-// Invalidation names what a command made stale: a key with the version it
-// reached, or an output-cache tag.
-type Invalidation struct {
-	Key     Key
-	Version int64
-	Tag     string
-}
-
 // Config tunes the cache service.
 type Config struct {
 	Keys Keyspace
@@ -131,13 +123,6 @@ type Cache struct {
 	gens  atomic.Pointer[generations]
 }
 
-// generations are the key generation readers use and, while a replay fills
-// one, the next: every write goes to both, so nothing committed during the
-// rebuild is missing after the switch.
-type generations struct {
-	current, next string
-}
-
 // New returns a cache service over store.
 func New(store Store, cfg Config) (*Cache, error) {
 	if store == nil {
@@ -155,40 +140,6 @@ func New(store Store, cfg Config) (*Cache, error) {
 	c.gens.Store(&generations{})
 	return c, nil
 }
-
-// RefreshGenerations reads the generation pointers once.
-func (c *Cache) RefreshGenerations(ctx context.Context) error {
-	p, err := c.store.Pointers(ctx, c.cfg.Keys.Generation(), c.cfg.Keys.NextGeneration())
-	if err != nil {
-		return err
-	}
-	c.gens.Store(&generations{current: p[0], next: p[1]})
-	return nil
-}
-
-// GenerationRefresh is how often a running process re-reads the generation
-// pointers; a replay waits a few of these before it relies on every process
-// having seen a change.
-const GenerationRefresh = time.Second
-
-// WatchGenerations re-reads the generation pointers every GenerationRefresh
-// until ctx ends, so a replay's switch reaches every reader.
-func (c *Cache) WatchGenerations(ctx context.Context) {
-	_ = c.RefreshGenerations(ctx)
-	t := time.NewTicker(GenerationRefresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = c.RefreshGenerations(ctx)
-		}
-	}
-}
-
-// Generation is the key generation readers use ("" before any replay).
-func (c *Cache) Generation() string { return c.generation() }
 
 // Entry reads the entry at a full store key, as the store holds it.
 func (c *Cache) Entry(ctx context.Context, storeKey string) (Entry, error) {
@@ -217,18 +168,6 @@ func (c *Cache) count(f Family, s app.CacheStatus) {
 	case app.CacheStale:
 		st.Stale.Add(1)
 	}
-}
-
-// generation is the key generation readers use.
-func (c *Cache) generation() string { return c.gens.Load().current }
-
-// writeGenerations are the generations every write goes to.
-func (c *Cache) writeGenerations() []string {
-	g := c.gens.Load()
-	if g.next != "" && g.next != g.current {
-		return []string{g.current, g.next}
-	}
-	return []string{g.current}
 }
 
 // Loader reads a value and the version that fences it from the system of record.
@@ -414,139 +353,4 @@ func newLeaseToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// invalidateFor bounds how long a command's evictions are retried before the command
-// answers anyway: its events are committed, and the projector evicts the
-// same keys from them. Slow replies on a busy machine are absorbed; a Redis
-// known to be down (breaker open) gets three attempts only, so writes stay
-// quick while it is gone.
-const (
-	invalidateFor          = time.Second
-	invalidateDownAttempts = 3
-)
-
-// Invalidate tombstones every stale key at the version its command reached
-// and bumps every stale tag. It runs after commit and before the command
-// answers (read-your-writes), so a failed eviction is tried again before it
-// is reported and left to the projector.
-func (c *Cache) Invalidate(ctx context.Context, stale []Invalidation) {
-	deadline := time.Now().Add(invalidateFor)
-	for _, inv := range stale {
-		pause := 5 * time.Millisecond
-		err := c.invalidate(ctx, inv)
-		for attempt := 1; err != nil; attempt++ {
-			if time.Now().After(deadline) || (attempt >= invalidateDownAttempts && !c.store.Available()) {
-				break
-			}
-			time.Sleep(pause)
-			pause = min(pause*2, 100*time.Millisecond)
-			err = c.invalidate(ctx, inv)
-		}
-		if err != nil && c.cfg.OnInvalidateError != nil {
-			c.cfg.OnInvalidateError(inv, err)
-		}
-	}
-}
-
-func (c *Cache) invalidate(ctx context.Context, inv Invalidation) error {
-	if inv.Tag != "" {
-		return c.BumpTag(ctx, inv.Tag)
-	}
-	var err error
-	for _, gen := range c.writeGenerations() {
-		err = errors.Join(err, c.store.Tombstone(ctx, c.cfg.Keys.Key(gen, inv.Key), inv.Version, TombstoneTTL))
-	}
-	return err
-}
-
-// Set writes a value fenced by version, as the projector does after an
-// event, to every generation being written; it reports whether the
-// generation readers use now holds it.
-func Set[T any](ctx context.Context, c *Cache, key Key, version int64, v T) (bool, error) {
-	gens := c.writeGenerations()
-	stored := false
-	for i, gen := range gens {
-		ok, err := SetIn(ctx, c, gen, key, version, v)
-		if err != nil {
-			return false, err
-		}
-		if i == 0 {
-			stored = ok
-		}
-	}
-	return stored, nil
-}
-
-// SetIn writes a value fenced by version into one generation; replay fills
-// the next generation with it.
-func SetIn[T any](ctx context.Context, c *Cache, gen string, key Key, version int64, v T) (bool, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return false, fmt.Errorf("encode %s: %w", key.Name, err)
-	}
-	return c.store.SetFenced(ctx, c.cfg.Keys.Key(gen, key), version, data, key.Family.JitteredTTL())
-}
-
-// Get returns the cached value at key, if one is there.
-func Get[T any](ctx context.Context, c *Cache, key Key) (T, bool, error) {
-	var v T
-	entry, err := c.store.Get(ctx, c.cfg.Keys.Key(c.generation(), key))
-	if err != nil || !entry.Found || entry.Tombstone {
-		return v, false, err
-	}
-	if err := json.Unmarshal(entry.Data, &v); err != nil {
-		return v, false, nil
-	}
-	return v, true, nil
-}
-
-// Response is an HTTP response kept by the output cache.
-type Response struct {
-	Status      int    `json:"status"`
-	ContentType string `json:"contentType"`
-	ETag        string `json:"etag"`
-	Body        []byte `json:"body"`
-}
-
-// Output returns the cached response at key if it was stored under the
-// tag's current version. The tag version is read first and must be passed
-// to StoreOutput: a response built after an eviction then carries the new
-// version, and one built before it carries the old one and is never served.
-func (c *Cache) Output(ctx context.Context, key Key, tag string) (resp Response, tagVersion int64, hit bool, err error) {
-	gen := c.generation()
-	tagVersion, err = c.store.TagVersion(ctx, c.cfg.Keys.TagVersion(gen, tag))
-	if err != nil {
-		return resp, 0, false, err
-	}
-	entry, err := c.store.Get(ctx, c.cfg.Keys.Key(gen, key))
-	if err != nil {
-		return resp, 0, false, err
-	}
-	if entry.Found && !entry.Tombstone && entry.Version == tagVersion && json.Unmarshal(entry.Data, &resp) == nil {
-		c.count(key.Family, app.CacheHit)
-		return resp, tagVersion, true, nil
-	}
-	c.count(key.Family, app.CacheMiss)
-	return resp, tagVersion, false, nil
-}
-
-// StoreOutput caches a response under the tag version Output returned.
-func (c *Cache) StoreOutput(ctx context.Context, key Key, tagVersion int64, resp Response) error {
-	data, err := json.Marshal(resp)
-	if err != nil {
-		return fmt.Errorf("encode response: %w", err)
-	}
-	_, err = c.store.SetFenced(ctx, c.cfg.Keys.Key(c.generation(), key), tagVersion, data, key.Family.JitteredTTL())
-	return err
-}
-
-// BumpTag makes every output-cache entry under tag stale at once, in every
-// generation being written.
-func (c *Cache) BumpTag(ctx context.Context, tag string) error {
-	var err error
-	for _, gen := range c.writeGenerations() {
-		err = errors.Join(err, c.store.BumpTag(ctx, c.cfg.Keys.TagVersion(gen, tag)))
-	}
-	return err
 }
