@@ -60,8 +60,8 @@ type TokenVerifier interface {
 // load, and an order the customer does not own answers ErrForbidden whether
 // or not it exists, so 403 never tells "exists" from "does not".
 
-// authorizeCustomer returns ErrForbidden unless the caller may act for customerID.
-func authorizeCustomer(ctx context.Context, customerID string) error {
+// AuthorizeCustomer returns ErrForbidden unless the caller may act for customerID.
+func AuthorizeCustomer(ctx context.Context, customerID string) error {
 	p, ok := PrincipalFrom(ctx)
 	if !ok || p.Role == RoleAdmin || (p.Role == RoleCustomer && p.Subject == customerID) {
 		return nil
@@ -69,10 +69,10 @@ func authorizeCustomer(ctx context.Context, customerID string) error {
 	return ErrForbidden
 }
 
-// authorizeOrder decides on an order once loaded, or after its load failed
+// AuthorizeOrder decides on an order once loaded, or after its load failed
 // with loadErr: for a customer that does not own it, an order that does not
 // exist is forbidden too.
-func authorizeOrder(ctx context.Context, customerID string, loadErr error) error {
+func AuthorizeOrder(ctx context.Context, customerID string, loadErr error) error {
 	p, ok := PrincipalFrom(ctx)
 	if !ok || p.Role == RoleAdmin {
 		return loadErr

@@ -70,6 +70,12 @@ type EventCodec struct {
 // NewEventCodec returns a codec that knows every OrderFlow event.
 func NewEventCodec() *EventCodec { return &EventCodec{schemas: eventSchemas()} }
 
+// Knows reports whether the codec reads and writes events of this type.
+func (c *EventCodec) Knows(eventType string) bool {
+	_, ok := c.schemas[eventType]
+	return ok
+}
+
 // Encode returns the event's type name, schema version and JSON payload.
 func (c *EventCodec) Encode(e domain.Event) (name string, schemaVersion int, data []byte, err error) {
 	name = e.EventName()

@@ -1,6 +1,10 @@
 package app
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
 
 // The representations of docs/guarantees.md ("Representations"), as every
 // transport and cache sees them.
@@ -91,3 +95,45 @@ type OrderSummary struct {
 type CustomerOrders struct {
 	Items []OrderSummary `json:"items"`
 }
+
+// View is a read model as a query answers it: the value, or the JSON the
+// cache holds it in, decoded only when asked. A transport that answers in
+// JSON sends cached bytes on as they are, so a cache hit costs no decoding
+// and no encoding; an in-process caller reads Value.
+type View[T any] struct {
+	value   T
+	json    []byte
+	version int64
+}
+
+// ViewOf is a view of a value at version.
+func ViewOf[T any](v T, version int64) View[T] { return View[T]{value: v, version: version} }
+
+// ViewOfJSON is a view of a value in its JSON form at version.
+func ViewOfJSON[T any](data []byte, version int64) View[T] {
+	return View[T]{json: data, version: version}
+}
+
+// Value returns the read model, decoding it if it is held as JSON.
+func (v View[T]) Value() (T, error) {
+	if v.json == nil {
+		return v.value, nil
+	}
+	var out T
+	if err := json.Unmarshal(v.json, &out); err != nil {
+		return out, fmt.Errorf("decode view: %w", err)
+	}
+	return out, nil
+}
+
+// JSON returns the read model's JSON representation, encoding it if it is
+// held as a value.
+func (v View[T]) JSON() ([]byte, error) {
+	if v.json != nil {
+		return v.json, nil
+	}
+	return json.Marshal(v.value)
+}
+
+// Version is the version that fences the read model (0 when it has none).
+func (v View[T]) Version() int64 { return v.version }

@@ -1,7 +1,9 @@
-// Package projections turns events from the streams into cached read models.
-// Each projector owns one read model and has a typed method per event it
-// cares about; Handler is the thin Watermill edge that decodes an entry and
-// dispatches it. Every write goes through the fenced cache service, so
-// duplicates, claims and reordering change nothing; errors go back to the
-// Router (retry, then the dead-letter stream), nothing acks by hand.
+// Package projections keeps the cached read models equal to the log. The
+// projectors turn each event into rewrites of the read models the effects
+// table (app/effects) says it changes; every write goes through the fenced
+// cache, so duplicates, claims and reordering change nothing, and errors go
+// back to the Router (adapters/streams, retry, then the dead-letter stream).
+// Replay rebuilds every read model into a new key generation from the
+// streams or the event store (ReplayFrom chooses), and Verify compares the
+// cache with the read tables. projections/mock holds fakes of its ports.
 package projections

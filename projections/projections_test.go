@@ -21,6 +21,9 @@ import (
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
+	"github.com/orderflow/orderflow/app/relay"
+	"github.com/orderflow/orderflow/app/wire"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/projections"
 )
@@ -33,29 +36,29 @@ type projectionFixture struct {
 	store      *postgres.Store
 	app        *app.Application
 	redis      redis.UniversalClient
-	keys       app.Keyspace
+	keys       streams.Keys
 	cstore     *orderflowredis.CacheStore
-	cache      *app.Cache
+	cache      *cache.Cache
 	projectors projections.Projectors
 	outbox     *postgres.Outbox
 	codec      *app.EventCodec
-	cp         app.LogPosition
+	cp         relay.LogPosition
 }
 
 func newProjectionFixture(t *testing.T) *projectionFixture {
 	t.Helper()
 	pool, _ := pgtest.NewPool(t)
 	client, prefix := redistest.New(t)
-	f := &projectionFixture{t: t, pool: pool, store: postgres.NewStore(pool), redis: client, keys: app.Keyspace{Prefix: prefix}, outbox: postgres.NewOutbox(pool), codec: app.NewEventCodec()}
+	f := &projectionFixture{t: t, pool: pool, store: postgres.NewStore(pool), redis: client, keys: streams.Keys{Prefix: prefix}, outbox: postgres.NewOutbox(pool), codec: app.NewEventCodec()}
 	var err error
-	if f.app, err = app.New(f.store, f.store, nil); err != nil {
+	if f.app, err = wire.New(f.store, f.store, nil); err != nil {
 		t.Fatal(err)
 	}
 	f.cstore = orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{})
-	if f.cache, err = app.NewCache(f.cstore, app.CacheConfig{Keys: f.keys}); err != nil {
+	if f.cache, err = cache.New(f.cstore, cache.Config{Keys: cache.Keyspace{Prefix: f.keys.Prefix}}); err != nil {
 		t.Fatal(err)
 	}
-	refresher, err := app.NewRefresher(f.store, f.cache)
+	refresher, err := projections.NewRefresher(f.store, f.cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,10 +67,10 @@ func newProjectionFixture(t *testing.T) *projectionFixture {
 }
 
 // committed returns the events committed since the last call, in commit order.
-func (f *projectionFixture) committed() []app.CommittedEvent {
+func (f *projectionFixture) committed() []relay.CommittedEvent {
 	f.t.Helper()
 	ctx := context.Background()
-	var out []app.CommittedEvent
+	var out []relay.CommittedEvent
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		events, err := f.outbox.ReadCommitted(ctx, f.cp, 1000)
@@ -111,9 +114,9 @@ func (f *projectionFixture) project() []string {
 }
 
 // entry returns the cache entry at key.
-func (f *projectionFixture) entry(key app.CacheKey) app.CacheEntry {
+func (f *projectionFixture) entry(key cache.Key) cache.Entry {
 	f.t.Helper()
-	e, err := f.cstore.Get(context.Background(), f.keys.Key("", key))
+	e, err := f.cstore.Get(context.Background(), f.cache.Keys().Key("", key))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -122,7 +125,7 @@ func (f *projectionFixture) entry(key app.CacheKey) app.CacheEntry {
 
 func (f *projectionFixture) tag() int64 {
 	f.t.Helper()
-	v, err := f.cstore.TagVersion(context.Background(), f.keys.TagVersion("", app.ProductsTag))
+	v, err := f.cstore.TagVersion(context.Background(), f.cache.Keys().TagVersion("", cache.ProductsTag))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -130,7 +133,7 @@ func (f *projectionFixture) tag() int64 {
 }
 
 // valueAt decodes the value at key and checks its version.
-func valueAt[T any](t *testing.T, f *projectionFixture, key app.CacheKey, version int64) T {
+func valueAt[T any](t *testing.T, f *projectionFixture, key cache.Key, version int64) T {
 	t.Helper()
 	var v T
 	e := f.entry(key)
@@ -167,14 +170,14 @@ func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	same(t, "CreateProduct", f.project(), []string{"ProductCreated"})
-	details := valueAt[app.Product](t, f, app.ProductKey(p.ID), 1)
+	details := valueAt[app.Product](t, f, cache.ProductKey(p.ID), 1)
 	if details.PriceCents != 500 || details.StockLevel != nil || details.SKU != "Proj-1" {
 		t.Errorf("products:{id} = %+v, want the details without stock", details)
 	}
-	if bySKU := valueAt[app.Product](t, f, app.ProductSKUKey("PROJ-1"), 1); bySKU.ID != p.ID {
+	if bySKU := valueAt[app.Product](t, f, cache.ProductSKUKey("PROJ-1"), 1); bySKU.ID != p.ID {
 		t.Errorf("products:sku:proj-1 = %+v", bySKU)
 	}
-	if list := valueAt[app.ProductPage](t, f, app.ProductListKey(), 1); len(list.Items) != 1 || list.TotalCount != 1 {
+	if list := valueAt[app.ProductPage](t, f, cache.ProductListKey(), 1); len(list.Items) != 1 || list.TotalCount != 1 {
 		t.Errorf("products:list = %+v", list)
 	}
 	if v := f.tag(); v != 1 {
@@ -185,8 +188,8 @@ func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	same(t, "RestockProduct", f.project(), []string{"StockAdded"})
-	valueAt[app.Product](t, f, app.ProductKey(p.ID), 1) // untouched: details carry no stock
-	valueAt[app.ProductPage](t, f, app.ProductListKey(), 1)
+	valueAt[app.Product](t, f, cache.ProductKey(p.ID), 1) // untouched: details carry no stock
+	valueAt[app.ProductPage](t, f, cache.ProductListKey(), 1)
 	if v := f.tag(); v != 1 {
 		t.Errorf("products tag moved to %d on a stock event", v)
 	}
@@ -199,11 +202,11 @@ func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	same(t, "price and details", f.project(), []string{"ProductPriceChanged", "ProductDetailsChanged"})
-	details = valueAt[app.Product](t, f, app.ProductKey(p.ID), 4)
+	details = valueAt[app.Product](t, f, cache.ProductKey(p.ID), 4)
 	if details.PriceCents != 650 || details.Name != "Renamed" || details.Description != "first" {
 		t.Errorf("products:{id} = %+v", details)
 	}
-	if list := valueAt[app.ProductPage](t, f, app.ProductListKey(), 3); list.Items[0].PriceCents != 650 || list.Items[0].Name != "Renamed" {
+	if list := valueAt[app.ProductPage](t, f, cache.ProductListKey(), 3); list.Items[0].PriceCents != 650 || list.Items[0].Name != "Renamed" {
 		t.Errorf("products:list = %+v", list)
 	}
 	if v := f.tag(); v != 3 {
@@ -219,10 +222,10 @@ func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	same(t, "customer", f.project(), []string{"CustomerRegistered", "CustomerProfileUpdated"})
-	if got := valueAt[app.Customer](t, f, app.CustomerKey(c.ID), 2); got.Email != email {
+	if got := valueAt[app.Customer](t, f, cache.CustomerKey(c.ID), 2); got.Email != email {
 		t.Errorf("customers:{id} = %+v", got)
 	}
-	if e := f.entry(app.CustomerOrdersKey(c.ID)); e.Found {
+	if e := f.entry(cache.CustomerOrdersKey(c.ID)); e.Found {
 		t.Errorf("orders:customer written before any order: %+v", e)
 	}
 
@@ -234,8 +237,8 @@ func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
 	if len(types) != 2 || !strings.Contains(strings.Join(types, ","), "OrderPlaced") || !strings.Contains(strings.Join(types, ","), "StockReserved") {
 		t.Fatalf("PlaceOrder committed %v", types)
 	}
-	valueAt[app.Product](t, f, app.ProductKey(p.ID), 4)
-	summaries := valueAt[app.CustomerOrders](t, f, app.CustomerOrdersKey(c.ID), 1)
+	valueAt[app.Product](t, f, cache.ProductKey(p.ID), 4)
+	summaries := valueAt[app.CustomerOrders](t, f, cache.CustomerOrdersKey(c.ID), 1)
 	if len(summaries.Items) != 1 || summaries.Items[0].Status != "placed" || summaries.Items[0].TotalCents != 1950 || summaries.Items[0].ItemCount != 3 {
 		t.Errorf("orders:customer = %+v", summaries)
 	}
@@ -246,7 +249,7 @@ func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	same(t, "pay and ship", f.project(), []string{"OrderPaid", "OrderShipped"})
-	if s := valueAt[app.CustomerOrders](t, f, app.CustomerOrdersKey(c.ID), 3); s.Items[0].Status != "shipped" {
+	if s := valueAt[app.CustomerOrders](t, f, cache.CustomerOrdersKey(c.ID), 3); s.Items[0].Status != "shipped" {
 		t.Errorf("orders:customer = %+v", s)
 	}
 	second, err := f.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}})
@@ -257,11 +260,11 @@ func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.project()
-	if s := valueAt[app.CustomerOrders](t, f, app.CustomerOrdersKey(c.ID), 5); len(s.Items) != 2 || s.Items[0].Status != "cancelled" || s.Items[1].Status != "shipped" {
+	if s := valueAt[app.CustomerOrders](t, f, cache.CustomerOrdersKey(c.ID), 5); len(s.Items) != 2 || s.Items[0].Status != "cancelled" || s.Items[1].Status != "shipped" {
 		t.Errorf("orders:customer = %+v, want the cancelled order first", s)
 	}
 
-	if d, err := app.Verify(ctx, f.cache, f.cstore, f.store); err != nil || d.Drifted != 0 || d.Checked != 5 {
+	if d, err := projections.Verify(ctx, f.cache, f.cstore, f.store); err != nil || d.Drifted != 0 || d.Checked != 5 {
 		t.Errorf("verify: %+v, %v; want 5 checked, none drifted", d, err)
 	}
 }
@@ -303,8 +306,8 @@ func TestProjectorsIgnoreOldAndRepeatedEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	keys := []app.CacheKey{app.ProductKey(p.ID), app.ProductSKUKey("old-1"), app.ProductListKey(), app.CustomerKey(c.ID), app.CustomerOrdersKey(c.ID)}
-	before := map[string]app.CacheEntry{}
+	keys := []cache.Key{cache.ProductKey(p.ID), cache.ProductSKUKey("old-1"), cache.ProductListKey(), cache.CustomerKey(c.ID), cache.CustomerOrdersKey(c.ID)}
+	before := map[string]cache.Entry{}
 	for _, k := range keys {
 		before[k.Name] = f.entry(k)
 	}
@@ -319,10 +322,10 @@ func TestProjectorsIgnoreOldAndRepeatedEvents(t *testing.T) {
 			t.Errorf("%s changed on old events:\nbefore v%d %s\nafter  v%d %s", k.Name, b.Version, b.Data, a.Version, a.Data)
 		}
 	}
-	if got := valueAt[app.Product](t, f, app.ProductKey(p.ID), 3); got.PriceCents != 300 {
+	if got := valueAt[app.Product](t, f, cache.ProductKey(p.ID), 3); got.PriceCents != 300 {
 		t.Errorf("price %d, want the newest 300", got.PriceCents)
 	}
-	if got := valueAt[app.CustomerOrders](t, f, app.CustomerOrdersKey(c.ID), 2); got.Items[0].Status != "paid" {
+	if got := valueAt[app.CustomerOrders](t, f, cache.CustomerOrdersKey(c.ID), 2); got.Items[0].Status != "paid" {
 		t.Errorf("orders:customer = %+v, want paid", got)
 	}
 }
@@ -358,13 +361,13 @@ func TestHandlerTellsPoisonFromFailure(t *testing.T) {
 		t.Fatalf("%d events", len(events))
 	}
 	obs := &observed{}
-	handle := projections.Handler(f.projectors, app.NewEventCodec(), obs)
+	handle := streams.Handler(f.projectors, app.NewEventCodec(), obs)
 
 	good := streams.Message(events[0])
 	if err := handle(good); err != nil {
 		t.Fatalf("a good entry: %v", err)
 	}
-	if e := f.entry(app.CustomerKey(c.ID)); !e.Found || e.Tombstone || e.Version != 1 {
+	if e := f.entry(cache.CustomerKey(c.ID)); !e.Found || e.Tombstone || e.Version != 1 {
 		t.Errorf("customers:{id} after the good entry: %+v", e)
 	}
 	if strings.Join(obs.types, ",") != "customer" {
@@ -373,15 +376,15 @@ func TestHandlerTellsPoisonFromFailure(t *testing.T) {
 
 	poison := map[string]*message.Message{}
 	unreadable := message.NewMessage(uuid.NewString(), []byte(`{"raw":"fields"}`))
-	unreadable.Metadata.Set(app.MetaUnmarshalError, "metadata is not msgpack")
+	unreadable.Metadata.Set(streams.MetaUnmarshalError, "metadata is not msgpack")
 	poison["unreadable"] = unreadable
 	for name, change := range map[string]func(m message.Metadata){
-		"no version":       func(m message.Metadata) { delete(m, app.MetaVersion) },
-		"bad position":     func(m message.Metadata) { m.Set(app.MetaGlobalPosition, "x") },
-		"bad time":         func(m message.Metadata) { m.Set(app.MetaOccurredAt, "yesterday") },
-		"unknown type":     func(m message.Metadata) { m.Set(app.MetaEventType, "CustomerVanished") },
-		"newer schema":     func(m message.Metadata) { m.Set(app.MetaSchemaVersion, "2") },
-		"no schema":        func(m message.Metadata) { delete(m, app.MetaSchemaVersion) },
+		"no version":       func(m message.Metadata) { delete(m, streams.MetaVersion) },
+		"bad position":     func(m message.Metadata) { m.Set(streams.MetaGlobalPosition, "x") },
+		"bad time":         func(m message.Metadata) { m.Set(streams.MetaOccurredAt, "yesterday") },
+		"unknown type":     func(m message.Metadata) { m.Set(streams.MetaEventType, "CustomerVanished") },
+		"newer schema":     func(m message.Metadata) { m.Set(streams.MetaSchemaVersion, "2") },
+		"no schema":        func(m message.Metadata) { delete(m, streams.MetaSchemaVersion) },
 		"payload mismatch": nil,
 	} {
 		m := streams.Message(events[0])
@@ -393,7 +396,7 @@ func TestHandlerTellsPoisonFromFailure(t *testing.T) {
 		poison[name] = m
 	}
 	for name, m := range poison {
-		if err := handle(m); !errors.Is(err, app.ErrPoisonEntry) {
+		if err := handle(m); !errors.Is(err, streams.ErrPoisonEntry) {
 			t.Errorf("%s: %v, want ErrPoisonEntry", name, err)
 		}
 	}
@@ -403,7 +406,7 @@ func TestHandlerTellsPoisonFromFailure(t *testing.T) {
 		Version: 2, GlobalPosition: 99, Type: "OrderPaid", SchemaVersion: 1, OccurredAt: time.Now()}
 	ghost.Data = []byte(`{}`)
 	err = handle(streams.Message(ghost))
-	if err == nil || errors.Is(err, app.ErrPoisonEntry) || !errors.Is(err, app.ErrNotFound) {
+	if err == nil || errors.Is(err, streams.ErrPoisonEntry) || !errors.Is(err, app.ErrNotFound) {
 		t.Errorf("OrderPaid of an unknown order: %v, want a not-found error that is retried, not parked at once", err)
 	}
 	if strings.Join(obs.types, ",") != "customer" {

@@ -4,95 +4,91 @@ import (
 	"context"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/effects"
 	"github.com/orderflow/orderflow/domain"
 )
 
 // ProductDetails keeps products:{id} and products:sku:{sku} current. Details
-// are rewritten (not merely evicted) so the next read is still a hit; stock
-// events leave them untouched, since details carry no stock.
-type ProductDetails struct{ refresh *app.Refresher }
+// are rewritten (not merely evicted) so the next read is still a hit.
+type ProductDetails struct{ refresh *Refresher }
 
-func (p ProductDetails) productChanged(ctx context.Context, r app.RecordedEvent) error {
+// Project applies one event that changed a product's details.
+func (p ProductDetails) Project(ctx context.Context, r app.RecordedEvent) error {
 	return p.refresh.Product(ctx, r.AggregateID)
 }
 
-// Project applies one product event.
-func (p ProductDetails) Project(ctx context.Context, r app.RecordedEvent) error {
-	switch r.Event.(type) {
-	case domain.ProductCreated, domain.ProductDetailsChanged, domain.ProductPriceChanged:
-		return p.productChanged(ctx, r)
-	}
-	return nil
-}
-
 // Catalogue keeps page one of the list current and evicts the public
-// catalogue's output-cache tag on any product change but stock.
-type Catalogue struct{ refresh *app.Refresher }
+// catalogue's output-cache tag.
+type Catalogue struct{ refresh *Refresher }
 
-// Project applies one product event.
-func (c Catalogue) Project(ctx context.Context, r app.RecordedEvent) error {
-	switch r.Event.(type) {
-	case domain.ProductCreated, domain.ProductDetailsChanged, domain.ProductPriceChanged:
-		return c.refresh.Catalogue(ctx)
-	}
-	return nil
+// Project applies one event that changed the catalogue.
+func (c Catalogue) Project(ctx context.Context, _ app.RecordedEvent) error {
+	return c.refresh.Catalogue(ctx)
 }
 
 // CustomerProfiles keeps customers:{id} current.
-type CustomerProfiles struct{ refresh *app.Refresher }
+type CustomerProfiles struct{ refresh *Refresher }
 
-// Project applies one customer event.
+// Project applies one event that changed a customer's profile.
 func (c CustomerProfiles) Project(ctx context.Context, r app.RecordedEvent) error {
-	switch r.Event.(type) {
-	case domain.CustomerRegistered, domain.CustomerProfileUpdated:
-		return c.refresh.Customer(ctx, r.AggregateID)
-	}
-	return nil
+	return c.refresh.Customer(ctx, r.AggregateID)
 }
 
 // CustomerOrders keeps orders:customer:{id} of the order's customer current.
-type CustomerOrders struct{ refresh *app.Refresher }
+type CustomerOrders struct{ refresh *Refresher }
 
-// Project applies one order event.
+// Project applies one event that changed an order.
 func (c CustomerOrders) Project(ctx context.Context, r app.RecordedEvent) error {
-	var customerID string
-	switch e := r.Event.(type) {
-	case domain.OrderPlaced:
-		customerID = e.CustomerID
-	case domain.OrderPaid, domain.OrderShipped, domain.OrderCancelled:
-		id, err := c.refresh.OrderCustomer(ctx, r.AggregateID)
-		if err != nil {
-			return err
-		}
-		customerID = id
-	default:
-		return nil
+	customerID, err := c.customerOf(ctx, r)
+	if err != nil {
+		return err
 	}
 	return c.refresh.CustomerOrders(ctx, customerID)
 }
 
-// projector is one read model's reaction to an event.
+// customerOf names the order's customer: a placement carries it, later
+// events are looked up.
+func (c CustomerOrders) customerOf(ctx context.Context, r app.RecordedEvent) (string, error) {
+	if e, ok := r.Event.(domain.OrderPlaced); ok {
+		return e.CustomerID, nil
+	}
+	return c.refresh.OrderCustomer(ctx, r.AggregateID)
+}
+
+// projector is one read model's reaction to an event that changed it.
 type projector interface {
 	Project(ctx context.Context, r app.RecordedEvent) error
 }
 
-// Projectors are every read model's projector, by the aggregate type whose
-// stream feeds them.
-type Projectors map[string][]projector
-
-// New returns the projectors of every cached read model, writing through refresh.
-func New(refresh *app.Refresher) Projectors {
-	return Projectors{
-		domain.ProductAggregate:  {ProductDetails{refresh}, Catalogue{refresh}},
-		domain.CustomerAggregate: {CustomerProfiles{refresh}},
-		domain.OrderAggregate:    {CustomerOrders{refresh}},
-	}
+// route is one read model's projector and the effect it answers.
+type route struct {
+	effect    effects.Effect
+	projector projector
 }
 
-// Project runs every projector of the event's aggregate type.
+// Projectors dispatch an event to the projector of every read model the
+// effects table says it changes, in a fixed order (details before the
+// catalogue that lists them).
+type Projectors struct{ routes []route }
+
+// New returns the projectors of every cached read model, writing through refresh.
+func New(refresh *Refresher) Projectors {
+	return Projectors{routes: []route{
+		{effects.ProductDetails, ProductDetails{refresh}},
+		{effects.Catalogue, Catalogue{refresh}},
+		{effects.CustomerProfile, CustomerProfiles{refresh}},
+		{effects.CustomerOrders, CustomerOrders{refresh}},
+	}}
+}
+
+// Project runs the projector of every read model the event changes.
 func (p Projectors) Project(ctx context.Context, r app.RecordedEvent) error {
-	for _, proj := range p[r.AggregateType] {
-		if err := proj.Project(ctx, r); err != nil {
+	fx := effects.Of(r.Event.EventName())
+	for _, rt := range p.routes {
+		if !fx.Has(rt.effect) {
+			continue
+		}
+		if err := rt.projector.Project(ctx, r); err != nil {
 			return err
 		}
 	}

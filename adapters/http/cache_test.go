@@ -27,6 +27,8 @@ import (
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
+	"github.com/orderflow/orderflow/app/wire"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 )
@@ -52,7 +54,7 @@ type cachedAPIOptions struct {
 // cachedAPI is a running API whose reads go through the Redis cache.
 type cachedAPI struct {
 	*api
-	cache  *app.Cache
+	cache  *cache.Cache
 	client *http.Client
 	// pgProxy and redisProxy are set when the options asked for them.
 	pgProxy, redisProxy *faultproxy.Proxy
@@ -101,12 +103,12 @@ func newCachedAPI(t *testing.T, opts cachedAPIOptions) *cachedAPI {
 	t.Cleanup(func() { _ = apiRedis.Close() })
 
 	cacheStore := orderflowredis.NewCacheStore(apiRedis, orderflowredis.BreakerConfig{OpenFor: opts.breakerOpenFor})
-	cache, err := app.NewCache(cacheStore, app.CacheConfig{Keys: app.Keyspace{Prefix: prefix}})
+	cache, err := cache.New(cacheStore, cache.Config{Keys: cache.Keyspace{Prefix: prefix}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	store := postgres.NewStore(pool)
-	application, err := app.New(store, store, cache)
+	application, err := wire.New(store, store, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -585,7 +587,7 @@ func TestPublicCatalogueOutputCache(t *testing.T) {
 	ctx := context.Background()
 	bumpTag := func() {
 		t.Helper()
-		a.cache.Invalidate(ctx, []app.Invalidation{{Tag: app.ProductsTag}})
+		a.cache.Invalidate(ctx, []cache.Invalidation{{Tag: cache.ProductsTag}})
 	}
 
 	miss := a.get(path, app.CacheMiss)
@@ -621,12 +623,12 @@ func TestPublicCatalogueOutputCache(t *testing.T) {
 	t.Run("CredentialsBypass", func(t *testing.T) {
 		// Plant a recognisable answer in the output cache.
 		bumpTag()
-		key := app.OutputKey(http.MethodGet, path)
-		_, tagVersion, stored, err := a.cache.Output(ctx, key, app.ProductsTag)
+		key := cache.OutputKey(http.MethodGet, path)
+		_, tagVersion, stored, err := a.cache.Output(ctx, key, cache.ProductsTag)
 		if err != nil || stored {
 			t.Fatalf("output after a tag bump: stored %v, %v", stored, err)
 		}
-		planted := app.CachedResponse{Status: http.StatusOK, ContentType: "application/json", ETag: `"planted"`, Body: []byte(`{"planted":true}`)}
+		planted := cache.Response{Status: http.StatusOK, ContentType: "application/json", ETag: `"planted"`, Body: []byte(`{"planted":true}`)}
 		if err := a.cache.StoreOutput(ctx, key, tagVersion, planted); err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 )
 
 // familyStats is one key family's reads on this instance.
@@ -26,8 +27,8 @@ type redisKeyspaceStats struct {
 }
 
 type cacheStats struct {
-	Families map[app.CacheFamily]familyStats `json:"families"`
-	Redis    *redisKeyspaceStats             `json:"redis,omitempty"`
+	Families map[cache.Family]familyStats `json:"families"`
+	Redis    *redisKeyspaceStats          `json:"redis,omitempty"`
 }
 
 func ratio(hits, total int64) float64 {
@@ -40,9 +41,9 @@ func ratio(hits, total int64) float64 {
 // handleCacheStats reports this instance's hits, misses and stale serves per
 // key family, and Redis's keyspace hits and misses.
 func (s *Server) handleCacheStats(c echo.Context) error {
-	out := cacheStats{Families: map[app.CacheFamily]familyStats{}}
+	out := cacheStats{Families: map[cache.Family]familyStats{}}
 	if s.cache != nil {
-		for _, f := range app.CacheFamilies() {
+		for _, f := range cache.Families() {
 			st := s.cache.Stats(f)
 			fs := familyStats{Hits: st.Hits.Load(), Misses: st.Misses.Load(), Stale: st.Stale.Load(), Loads: st.Loads.Load()}
 			fs.HitRatio = ratio(fs.Hits, fs.Hits+fs.Misses+fs.Stale)

@@ -10,6 +10,7 @@ import (
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 )
 
 // familyCounts is one family of GET /api/v1/admin/cache/stats.
@@ -23,7 +24,7 @@ type familyCounts struct {
 
 // cacheStatsBody is the body of GET /api/v1/admin/cache/stats.
 type cacheStatsBody struct {
-	Families map[app.CacheFamily]familyCounts `json:"families"`
+	Families map[cache.Family]familyCounts `json:"families"`
 	Redis    *struct {
 		KeyspaceHits   int64   `json:"keyspaceHits"`
 		KeyspaceMisses int64   `json:"keyspaceMisses"`
@@ -66,8 +67,8 @@ func TestCacheStatsCountWhatWasServed(t *testing.T) {
 		}
 		return hits, misses
 	}
-	want := map[app.CacheFamily]*familyCounts{}
-	for _, f := range app.CacheFamilies() {
+	want := map[cache.Family]*familyCounts{}
+	for _, f := range cache.Families() {
 		want[f] = &familyCounts{}
 	}
 	// stats reads the endpoint and checks every family against want.
@@ -104,7 +105,7 @@ func TestCacheStatsCountWhatWasServed(t *testing.T) {
 		return got
 	}
 	// read is one GET that must be served as status, counted on family.
-	read := func(path string, family app.CacheFamily, status app.CacheStatus) {
+	read := func(path string, family cache.Family, status app.CacheStatus) {
 		t.Helper()
 		a.get(path, status)
 		w := want[family]
@@ -120,16 +121,16 @@ func TestCacheStatsCountWhatWasServed(t *testing.T) {
 			w.Loads++
 		}
 	}
-	paths := map[app.CacheFamily]string{
-		app.FamilyProduct:        "/api/v1/products/" + product,
-		app.FamilyProductBySKU:   "/api/v1/products/by-sku/STATS-1",
-		app.FamilyProductList:    "/api/v1/products",
-		app.FamilyCustomer:       "/api/v1/customers/" + customer,
-		app.FamilyCustomerOrders: "/api/v1/customers/" + customer + "/orders",
+	paths := map[cache.Family]string{
+		cache.FamilyProduct:        "/api/v1/products/" + product,
+		cache.FamilyProductBySKU:   "/api/v1/products/by-sku/STATS-1",
+		cache.FamilyProductList:    "/api/v1/products",
+		cache.FamilyCustomer:       "/api/v1/customers/" + customer,
+		cache.FamilyCustomerOrders: "/api/v1/customers/" + customer + "/orders",
 	}
-	changedPaths := map[app.CacheFamily]string{
-		app.FamilyProduct:      "/api/v1/products/" + changed,
-		app.FamilyProductBySKU: "/api/v1/products/by-sku/stats-2",
+	changedPaths := map[cache.Family]string{
+		cache.FamilyProduct:      "/api/v1/products/" + changed,
+		cache.FamilyProductBySKU: "/api/v1/products/by-sku/stats-2",
 	}
 
 	// Nothing was read yet: commands count nothing.
@@ -143,9 +144,9 @@ func TestCacheStatsCountWhatWasServed(t *testing.T) {
 	}
 	// A missed public catalogue is built from the page-one list, cached
 	// by now: an output miss and a list hit.
-	read("/public/products", app.FamilyOutput, app.CacheMiss)
-	want[app.FamilyOutput].Loads-- // the handler builds it; nothing is loaded
-	want[app.FamilyProductList].Hits++
+	read("/public/products", cache.FamilyOutput, app.CacheMiss)
+	want[cache.FamilyOutput].Loads-- // the handler builds it; nothing is loaded
+	want[cache.FamilyProductList].Hits++
 	missed := stats("after the misses")
 	if missed.Redis.KeyspaceMisses <= start.Redis.KeyspaceMisses {
 		t.Errorf("keyspace misses %d after the first reads of every key, %d before", missed.Redis.KeyspaceMisses, start.Redis.KeyspaceMisses)
@@ -157,7 +158,7 @@ func TestCacheStatsCountWhatWasServed(t *testing.T) {
 			read(p, f, app.CacheHit)
 			hits++
 		}
-		read("/public/products", app.FamilyOutput, app.CacheHit)
+		read("/public/products", cache.FamilyOutput, app.CacheHit)
 		hits++
 	}
 	hit := stats("after the hits")
@@ -175,7 +176,7 @@ func TestCacheStatsCountWhatWasServed(t *testing.T) {
 	for f, p := range changedPaths {
 		read(p, f, app.CacheStale)
 	}
-	for _, f := range []app.CacheFamily{app.FamilyProductList, app.FamilyCustomer, app.FamilyCustomerOrders} {
+	for _, f := range []cache.Family{cache.FamilyProductList, cache.FamilyCustomer, cache.FamilyCustomerOrders} {
 		read(paths[f], f, app.CacheStale)
 	}
 	stats("after the stale reads")

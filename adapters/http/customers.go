@@ -31,11 +31,15 @@ func (s *Server) handleGetCustomer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cu, served, err := s.app.Queries.Customer.Encoded(c.Request().Context(), id)
+	cu, served, err := s.app.Queries.Customer.Handle(c.Request().Context(), id)
 	if err != nil {
 		return fmt.Errorf("get customer: %w", err)
 	}
-	return writeReply(c, reply{status: http.StatusOK, encoded: cu.JSON, etag: versionETag(cu.Version), xCache: served})
+	body, err := cu.JSON()
+	if err != nil {
+		return fmt.Errorf("encode customer: %w", err)
+	}
+	return writeReply(c, reply{status: http.StatusOK, encoded: body, etag: versionETag(cu.Version()), xCache: served})
 }
 
 func (s *Server) handleUpdateCustomer(c echo.Context) error {
@@ -61,11 +65,15 @@ func (s *Server) handleGetCustomerOrders(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	orders, served, err := s.app.Queries.CustomerOrders.Encoded(c.Request().Context(), id)
+	orders, served, err := s.app.Queries.CustomerOrders.Handle(c.Request().Context(), id)
 	if err != nil {
 		return fmt.Errorf("get customer orders: %w", err)
 	}
-	return writeReply(c, reply{status: http.StatusOK, encoded: orders.JSON, xCache: served})
+	body, err := orders.JSON()
+	if err != nil {
+		return fmt.Errorf("encode customer orders: %w", err)
+	}
+	return writeReply(c, reply{status: http.StatusOK, encoded: body, xCache: served})
 }
 
 // decodeRegisterCustomer reads {email, name}.

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/orderflow/orderflow/app/wire"
 )
 
 const (
@@ -286,7 +288,13 @@ func TestOrderBody(t *testing.T) {
 }
 
 func TestListQuery(t *testing.T) {
-	s := newTestServer(t, nil, nil)
+	// The search bound is the query's own rule: the query handler runs,
+	// over ports that hold nothing.
+	application, err := wire.New(failingStore{}, cannedReads{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServer(t, application, nil)
 	tests := []struct {
 		query  string
 		fields []string

@@ -23,6 +23,7 @@ import (
 	orderflowhttp "github.com/orderflow/orderflow/adapters/http"
 	"github.com/orderflow/orderflow/adapters/postgres"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/wire"
 	"github.com/orderflow/orderflow/internal/testenv"
 )
 
@@ -397,7 +398,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		// A second API over the same database and cache, allowing one
 		// mutation per client and then none for a long while.
 		store := postgres.NewStore(a.pool)
-		application, err := app.New(store, store, a.cache)
+		application, err := wire.New(store, store, a.cache)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -134,7 +134,7 @@ func (s *Server) handleCancelOrder(c echo.Context) error {
 
 // transitionOrder moves the order in the path along its lifecycle. The
 // transitions take no body; one that comes is ignored.
-func (s *Server) transitionOrder(c echo.Context, op string, h *app.OrderTransitionHandler) error {
+func (s *Server) transitionOrder(c echo.Context, op string, h app.Handler[app.OrderTransition, app.Order]) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 )
 
 // outputCache serves anonymous GETs of a public endpoint from the Redis
@@ -30,7 +31,7 @@ func (s *Server) outputCache(tag, cacheControl string) echo.MiddlewareFunc {
 			ctx := req.Context()
 			// The query string is not part of the key: public endpoints take
 			// no parameters, and a client must not grow the key set at will.
-			key := app.OutputKey(req.Method, c.Path())
+			key := cache.OutputKey(req.Method, c.Path())
 			cached, tagVersion, hit, err := s.cache.Output(ctx, key, tag)
 			if err != nil {
 				return next(c)
@@ -52,7 +53,7 @@ func (s *Server) outputCache(tag, cacheControl string) echo.MiddlewareFunc {
 			if err != nil {
 				return err
 			}
-			resp := app.CachedResponse{
+			resp := cache.Response{
 				Status:      buf.status,
 				ContentType: buf.header.Get(echo.HeaderContentType),
 				ETag:        buf.header.Get(headerETag),
@@ -72,7 +73,7 @@ func (s *Server) outputCache(tag, cacheControl string) echo.MiddlewareFunc {
 }
 
 // writeCached answers a response held by the output cache.
-func writeCached(c echo.Context, resp app.CachedResponse, status app.CacheStatus, cacheControl string) error {
+func writeCached(c echo.Context, resp cache.Response, status app.CacheStatus, cacheControl string) error {
 	h := c.Response().Header()
 	h.Set(headerXCache, string(status))
 	h.Set(headerCacheControl, cacheControl)

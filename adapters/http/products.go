@@ -112,11 +112,15 @@ func (s *Server) handleListProducts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, served, err := s.app.Queries.ListProducts.Encoded(c.Request().Context(), q)
+	page, served, err := s.app.Queries.ListProducts.Handle(c.Request().Context(), q)
 	if err != nil {
 		return fmt.Errorf("list products: %w", err)
 	}
-	return writeReply(c, reply{status: http.StatusOK, encoded: page.JSON, xCache: served})
+	body, err := page.JSON()
+	if err != nil {
+		return fmt.Errorf("encode products: %w", err)
+	}
+	return writeReply(c, reply{status: http.StatusOK, encoded: body, xCache: served})
 }
 
 // decodeListProducts reads page, pageSize and search; absent paging takes the
@@ -178,12 +182,16 @@ func queryPositiveInt(v *domain.ValidationError, query url.Values, name string, 
 // with the default page size, cacheable by clients and proxies, and answered
 // 304 when the client holds the same bytes.
 func (s *Server) handlePublicProducts(c echo.Context) error {
-	page, served, err := s.app.Queries.ListProducts.Encoded(c.Request().Context(), app.ListProducts{Page: 1, PageSize: app.DefaultPageSize})
+	page, served, err := s.app.Queries.ListProducts.Handle(c.Request().Context(), app.ListProducts{Page: 1, PageSize: app.DefaultPageSize})
 	if err != nil {
 		return fmt.Errorf("public catalogue: %w", err)
 	}
+	body, err := page.JSON()
+	if err != nil {
+		return fmt.Errorf("encode public catalogue: %w", err)
+	}
 	c.Response().Header().Set(headerCacheControl, publicCatalogueMaxAge)
-	return writeReply(c, reply{status: http.StatusOK, encoded: page.JSON, xCache: served})
+	return writeReply(c, reply{status: http.StatusOK, encoded: body, xCache: served})
 }
 
 func (s *Server) handleChangeProductDetails(c echo.Context) error {

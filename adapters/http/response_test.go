@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/wire"
 )
 
 // cannedServer serves fixed views whose timestamps are not in UTC, over a
@@ -25,7 +26,7 @@ func cannedServer(t *testing.T) (testServer, cannedReads) {
 		customer: app.Customer{ID: "0190b5f2-2222-7a3b-9d4e-5f6a7b8c9d0e", Email: "ada@example.com", Name: "Ada", Version: 1, CreatedAt: at, UpdatedAt: at},
 		order:    app.Order{ID: "0190b5f2-3333-7a3b-9d4e-5f6a7b8c9d0e", CustomerID: "0190b5f2-2222-7a3b-9d4e-5f6a7b8c9d0e", Status: "placed", Currency: "EUR", Version: 1, PlacedAt: at, UpdatedAt: at},
 	}
-	application, err := app.New(failingStore{}, reads, nil)
+	application, err := wire.New(failingStore{}, reads, nil)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

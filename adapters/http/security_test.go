@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/wire"
 )
 
 func TestSecurityHeadersOnEveryResponse(t *testing.T) {
@@ -112,7 +113,7 @@ func (leakyStore) Update(context.Context, func(context.Context, app.Tx) error) e
 }
 
 func TestInternalErrorsStayInside(t *testing.T) {
-	application, err := app.New(leakyStore{}, cannedReads{}, nil)
+	application, err := wire.New(leakyStore{}, cannedReads{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 )
 
 // DefaultBodyLimit caps request bodies: up to 1 MiB, 413 beyond (ADR 9).
@@ -41,7 +42,7 @@ type Config struct {
 	RateBurst int
 	// Cache, when set, backs the output cache of public endpoints and the
 	// cache statistics; the queries in App use it on their own.
-	Cache *app.Cache
+	Cache *cache.Cache
 	// RedisStats reads Redis's own keyspace hits and misses for the cache
 	// statistics; optional.
 	RedisStats func(ctx context.Context) (hits, misses int64, err error)
@@ -97,7 +98,7 @@ func (c Config) Validate() error {
 // Server is OrderFlow's REST API. It is safe for concurrent use once built.
 type Server struct {
 	app        *app.Application
-	cache      *app.Cache
+	cache      *cache.Cache
 	redisStats func(ctx context.Context) (hits, misses int64, err error)
 	degraded   func(ctx context.Context) []string
 	logger     *slog.Logger
@@ -203,7 +204,7 @@ func (s *Server) registerRoutes() {
 	api.POST("/orders/:id/ship", s.handleShipOrder)
 	api.POST("/orders/:id/cancel", s.handleCancelOrder)
 
-	e.GET("/public/products", s.handlePublicProducts, s.outputCache(app.ProductsTag, publicCatalogueMaxAge))
+	e.GET("/public/products", s.handlePublicProducts, s.outputCache(cache.ProductsTag, publicCatalogueMaxAge))
 
 	api.GET("/admin/cache/stats", s.handleCacheStats)
 

@@ -13,9 +13,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/relay"
 )
 
-// Outbox reads the event log in commit order for the relay; it implements app.Outbox.
+// Outbox reads the event log in commit order for the relay; it implements relay.Outbox.
 type Outbox struct {
 	pool  *pgxpool.Pool
 	codec *app.EventCodec
@@ -29,7 +30,7 @@ func NewOutbox(pool *pgxpool.Pool) *Outbox {
 // ReadCommitted returns events after `after` whose transaction id is below
 // the oldest transaction still in flight: every transaction below it has
 // ended, so nothing can later commit before the last event returned.
-func (o *Outbox) ReadCommitted(ctx context.Context, after app.LogPosition, limit int) ([]app.CommittedEvent, error) {
+func (o *Outbox) ReadCommitted(ctx context.Context, after relay.LogPosition, limit int) ([]relay.CommittedEvent, error) {
 	return o.readCommitted(ctx, after, math.MaxUint64, limit)
 }
 
@@ -37,7 +38,7 @@ func (o *Outbox) ReadCommitted(ctx context.Context, after app.LogPosition, limit
 // A caller that passes a bound has waited for every transaction of this
 // database below it to end, so the server-wide horizon no longer applies: a
 // transaction left open in another database must not hide events from it.
-func (o *Outbox) readCommitted(ctx context.Context, after app.LogPosition, below uint64, limit int) ([]app.CommittedEvent, error) {
+func (o *Outbox) readCommitted(ctx context.Context, after relay.LogPosition, below uint64, limit int) ([]relay.CommittedEvent, error) {
 	var bound *string
 	if below != math.MaxUint64 {
 		b := strconv.FormatUint(below, 10)
@@ -56,9 +57,9 @@ func (o *Outbox) readCommitted(ctx context.Context, after app.LogPosition, below
 	if err != nil {
 		return nil, readFailed("outbox", err)
 	}
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.CommittedEvent, error) {
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (relay.CommittedEvent, error) {
 		var (
-			e  app.CommittedEvent
+			e  relay.CommittedEvent
 			md []byte
 			tx int64
 		)
@@ -66,7 +67,7 @@ func (o *Outbox) readCommitted(ctx context.Context, after app.LogPosition, below
 			&e.Type, &e.SchemaVersion, &e.Data, &md, &e.OccurredAt); err != nil {
 			return e, err
 		}
-		e.At = app.LogPosition{TxID: uint64(tx), Position: e.GlobalPosition}
+		e.At = relay.LogPosition{TxID: uint64(tx), Position: e.GlobalPosition}
 		e.OccurredAt = e.OccurredAt.UTC()
 		if err := json.Unmarshal(md, &e.Metadata); err != nil {
 			return e, fmt.Errorf("event %s metadata: %w", e.EventID, err)
@@ -84,8 +85,8 @@ func (o *Outbox) readCommitted(ctx context.Context, after app.LogPosition, below
 // must be; the zero position, the start of the log, always is. After a
 // logical restore the counter restarts below the restored ids, so the
 // checkpoint's event exists but is above the horizon.
-func (o *Outbox) Holds(ctx context.Context, p app.LogPosition) (bool, error) {
-	if p == (app.LogPosition{}) {
+func (o *Outbox) Holds(ctx context.Context, p relay.LogPosition) (bool, error) {
+	if p == (relay.LogPosition{}) {
 		return true, nil
 	}
 	var held bool
@@ -99,24 +100,13 @@ func (o *Outbox) Holds(ctx context.Context, p app.LogPosition) (bool, error) {
 	return held, nil
 }
 
-// OutboxStats is what the relay reports about the log it has not yet published.
-type OutboxStats struct {
-	// Backlog counts committed events after the checkpoint, up to a cap.
-	Backlog int64
-	// OldestUnpublished is when the oldest of them was committed (zero when none).
-	OldestUnpublished time.Time
-	// OldestInFlight is how long the oldest transaction holding an id has
-	// run: it holds back every event committed after it started.
-	OldestInFlight time.Duration
-}
-
 // BacklogCap bounds the backlog count so that measuring a huge backlog stays cheap.
 const BacklogCap = 1_000_000
 
 // Stats measures the backlog after cp and the oldest transaction in flight.
-func (o *Outbox) Stats(ctx context.Context, cp app.LogPosition) (OutboxStats, error) {
+func (o *Outbox) Stats(ctx context.Context, cp relay.LogPosition) (relay.Backlog, error) {
 	var (
-		s      OutboxStats
+		s      relay.Backlog
 		oldest *time.Time
 		secs   float64
 	)
@@ -142,6 +132,23 @@ func (o *Outbox) Stats(ctx context.Context, cp app.LogPosition) (OutboxStats, er
 	}
 	s.OldestInFlight = time.Duration(secs * float64(time.Second))
 	return s, nil
+}
+
+// RelayLock is the relay lock of one database: the elector of
+// relay.(*Relay).RunAsLeader.
+type RelayLock struct{ dsn string }
+
+// NewRelayLock returns the relay lock of the database at dsn.
+func NewRelayLock(dsn string) RelayLock { return RelayLock{dsn: dsn} }
+
+// TryLead takes the lock on a connection of its own if it is free; it
+// returns nil without error when another relay holds it.
+func (l RelayLock) TryLead(ctx context.Context) (relay.Leadership, error) {
+	lead, err := TryLead(ctx, l.dsn)
+	if lead == nil {
+		return nil, err // not a typed nil: RunAsLeader tests for nil
+	}
+	return lead, err
 }
 
 // Leadership is a dedicated connection holding the relay's advisory lock and
@@ -178,7 +185,7 @@ func TryLead(ctx context.Context, dsn string) (*Leadership, error) {
 }
 
 // Wait blocks until an appending transaction notifies, timeout passes, or
-// the connection (and with it the lock) is lost. It fits app.Wait.
+// the connection (and with it the lock) is lost. It fits relay.Wait.
 func (l *Leadership) Wait(ctx context.Context, timeout time.Duration) (bool, error) {
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -17,6 +17,7 @@ import (
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	apprelay "github.com/orderflow/orderflow/app/relay"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/internal/testenv"
 )
@@ -139,11 +140,11 @@ func (f outboxFixture) logInCommitOrder(t *testing.T) []logEntry {
 // readAll drains the outbox from the start of the log in batches of size,
 // once it yields every committed event: a transaction of another test's
 // database on the same server can hold the horizon back for a moment.
-func (f outboxFixture) readAll(t *testing.T, size int) []app.CommittedEvent {
+func (f outboxFixture) readAll(t *testing.T, size int) []apprelay.CommittedEvent {
 	t.Helper()
-	var all []app.CommittedEvent
+	var all []apprelay.CommittedEvent
 	testenv.WaitFor(t, 30*time.Second, "outbox yields the whole log", func() (bool, string) {
-		all = f.readFrom(t, app.LogPosition{}, size)
+		all = f.readFrom(t, apprelay.LogPosition{}, size)
 		n := len(f.logInCommitOrder(t))
 		return len(all) == n, fmt.Sprintf("%d of %d events", len(all), n)
 	})
@@ -151,9 +152,9 @@ func (f outboxFixture) readAll(t *testing.T, size int) []app.CommittedEvent {
 }
 
 // readFrom drains the outbox after `at` in batches of size.
-func (f outboxFixture) readFrom(t *testing.T, at app.LogPosition, size int) []app.CommittedEvent {
+func (f outboxFixture) readFrom(t *testing.T, at apprelay.LogPosition, size int) []apprelay.CommittedEvent {
 	t.Helper()
-	var all []app.CommittedEvent
+	var all []apprelay.CommittedEvent
 	for {
 		batch, err := f.outbox.ReadCommitted(context.Background(), at, size)
 		if err != nil {
@@ -172,7 +173,7 @@ func (f outboxFixture) readFrom(t *testing.T, at app.LogPosition, size int) []ap
 	}
 }
 
-func eventIDs(events []app.CommittedEvent) []string {
+func eventIDs(events []apprelay.CommittedEvent) []string {
 	ids := make([]string, len(events))
 	for i, e := range events {
 		ids[i] = e.EventID
@@ -184,7 +185,7 @@ func eventIDs(events []app.CommittedEvent) []string {
 // Redis, counting the rounds it completes.
 type relayHarness struct {
 	client    redis.UniversalClient
-	keys      app.Keyspace
+	keys      streams.Keys
 	publisher *streams.Publisher
 	rounds    atomic.Int64
 }
@@ -192,9 +193,9 @@ type relayHarness struct {
 func (f outboxFixture) startRelay(t *testing.T) *relayHarness {
 	t.Helper()
 	client, prefix := redistest.New(t)
-	h := &relayHarness{client: client, keys: app.Keyspace{Prefix: prefix}}
+	h := &relayHarness{client: client, keys: streams.Keys{Prefix: prefix}}
 	h.publisher = streams.NewPublisher(client, h.keys, 100_000)
-	relay, err := app.NewRelay(f.outbox, h.publisher, app.RelayConfig{BatchSize: 3, PollInterval: 20 * time.Millisecond})
+	relay, err := apprelay.New(f.outbox, h.publisher, apprelay.Config{BatchSize: 3, PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +300,7 @@ func TestRelayWaitsForEarlierTransactionThatCommitsLater(t *testing.T) {
 	if len(all) != len(before)+2 {
 		t.Fatalf("log has %d events, want %d", len(all), len(before)+2)
 	}
-	var newer []app.CommittedEvent
+	var newer []apprelay.CommittedEvent
 	testenv.WaitFor(t, 30*time.Second, "outbox yields A and B", func() (bool, string) {
 		newer = f.readFrom(t, checkpoint, 100)
 		return len(newer) == 2, fmt.Sprintf("%d events", len(newer))
@@ -636,7 +637,7 @@ func TestOutboxStats(t *testing.T) {
 	ctx := context.Background()
 	p := f.createProduct(t, "STATS-P")
 
-	stats := f.awaitStats(t, app.LogPosition{}, func(s postgres.OutboxStats) bool { return s.Backlog == 1 })
+	stats := f.awaitStats(t, apprelay.LogPosition{}, func(s apprelay.Backlog) bool { return s.Backlog == 1 })
 	if stats.OldestUnpublished.IsZero() {
 		t.Errorf("Stats from the start = %+v, want the backlog's commit time", stats)
 	}
@@ -671,14 +672,14 @@ func TestOutboxStats(t *testing.T) {
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.awaitStats(t, all[len(all)-1].At, func(s postgres.OutboxStats) bool { return s.Backlog == 1 })
+	f.awaitStats(t, all[len(all)-1].At, func(s apprelay.Backlog) bool { return s.Backlog == 1 })
 }
 
 // awaitStats polls Stats until ok holds: another test's transaction on the
 // same server can hold the horizon back for a moment.
-func (f outboxFixture) awaitStats(t *testing.T, cp app.LogPosition, ok func(postgres.OutboxStats) bool) postgres.OutboxStats {
+func (f outboxFixture) awaitStats(t *testing.T, cp apprelay.LogPosition, ok func(apprelay.Backlog) bool) apprelay.Backlog {
 	t.Helper()
-	var stats postgres.OutboxStats
+	var stats apprelay.Backlog
 	testenv.WaitFor(t, 30*time.Second, "outbox stats", func() (bool, string) {
 		var err error
 		if stats, err = f.outbox.Stats(context.Background(), cp); err != nil {
@@ -742,7 +743,7 @@ func TestOutboxHoldsOnlyPositionsItCanContinueFrom(t *testing.T) {
 	events := f.readAll(t, 100)
 	last := events[len(events)-1].At
 
-	holds := func(p app.LogPosition) bool {
+	holds := func(p apprelay.LogPosition) bool {
 		t.Helper()
 		held, err := f.outbox.Holds(ctx, p)
 		if err != nil {
@@ -750,13 +751,13 @@ func TestOutboxHoldsOnlyPositionsItCanContinueFrom(t *testing.T) {
 		}
 		return held
 	}
-	if !holds(app.LogPosition{}) {
+	if !holds(apprelay.LogPosition{}) {
 		t.Error("Holds(start of the log) = false, want true")
 	}
 	if !holds(last) {
 		t.Errorf("Holds(%s, the last event) = false, want true", last)
 	}
-	if p := (app.LogPosition{TxID: last.TxID, Position: last.Position + 1_000_000}); holds(p) {
+	if p := (apprelay.LogPosition{TxID: last.TxID, Position: last.Position + 1_000_000}); holds(p) {
 		t.Errorf("Holds(%s, no such event) = true, want false", p)
 	}
 
@@ -767,7 +768,7 @@ func TestOutboxHoldsOnlyPositionsItCanContinueFrom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := (app.LogPosition{TxID: uint64(ahead), Position: last.Position}); holds(p) {
+	if p := (apprelay.LogPosition{TxID: uint64(ahead), Position: last.Position}); holds(p) {
 		t.Errorf("Holds(%s, an event above the transaction counter) = true, want false", p)
 	}
 }

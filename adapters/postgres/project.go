@@ -1,9 +1,12 @@
 package postgres
 
 import (
+	"time"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/effects"
 	"github.com/orderflow/orderflow/domain"
 )
 
@@ -12,24 +15,40 @@ import (
 // are rebuilt, so the two can never disagree.
 //
 // products.updated_at and details_version follow details and price only: stock moves are live
-// data, not a change of the product's description. Every change but stock
-// bumps the catalogue version; every order event bumps its customer's
-// orders_version. These fence the composite cached read models.
+// data, not a change of the product's description. The composite versions
+// that fence the composite cached read models move as the effects table
+// says: an event that changes the catalogue bumps the catalogue version,
+// one that changes a customer's order summaries bumps their orders_version.
 //
 // When w is not nil it receives the composite versions the batch bumps.
 func project(b *pgx.Batch, r app.RecordedEvent, w *app.Written) {
+	rows(b, r)
+	fx := effects.Of(r.Event.EventName())
+	if fx.Has(effects.Catalogue) {
+		bumpCatalog(b, w)
+	}
+	if fx.Has(effects.CustomerOrders) {
+		if e, ok := r.Event.(domain.OrderPlaced); ok {
+			bumpCustomerOrders(b, w, `UPDATE customers SET orders_version = orders_version + 1 WHERE id = $1
+				RETURNING id::text, orders_version`, e.CustomerID)
+		} else {
+			bumpCustomerOrders(b, w, `UPDATE customers SET orders_version = orders_version + 1
+				WHERE id = (SELECT customer_id FROM orders WHERE id = $1) RETURNING id::text, orders_version`, r.AggregateID)
+		}
+	}
+}
+
+// rows queues the changes of the event's own rows.
+func rows(b *pgx.Batch, r app.RecordedEvent) {
 	id, v, at := r.AggregateID, r.Version, r.OccurredAt
 	switch e := r.Event.(type) {
 	case domain.ProductCreated:
 		b.Queue(`INSERT INTO products (id, sku, name, description, price_cents, currency, stock_level, version, details_version, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $9)`, id, e.SKU, e.Name, e.Description, e.PriceCents, e.Currency, e.InitialStock, v, at)
-		bumpCatalog(b, w)
 	case domain.ProductDetailsChanged:
 		b.Queue(`UPDATE products SET name = $2, description = $3, version = $4, details_version = $4, updated_at = $5 WHERE id = $1`, id, e.Name, e.Description, v, at)
-		bumpCatalog(b, w)
 	case domain.ProductPriceChanged:
 		b.Queue(`UPDATE products SET price_cents = $2, version = $3, details_version = $3, updated_at = $4 WHERE id = $1`, id, e.PriceCents, v, at)
-		bumpCatalog(b, w)
 	case domain.StockAdded:
 		b.Queue(`UPDATE products SET stock_level = stock_level + $2, version = $3 WHERE id = $1`, id, e.Quantity, v)
 	case domain.StockReserved:
@@ -57,14 +76,12 @@ func project(b *pgx.Batch, r app.RecordedEvent, w *app.Written) {
 			  FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])
 			       WITH ORDINALITY AS l(product_id, sku, name, quantity, unit_price_cents, line_total_cents, n)`,
 			id, products, skus, names, quantities, prices, sums)
-		bumpCustomerOrders(b, w, `UPDATE customers SET orders_version = orders_version + 1 WHERE id = $1
-			RETURNING id::text, orders_version`, e.CustomerID)
 	case domain.OrderPaid:
-		setOrderStatus(b, w, id, domain.OrderPaidStatus, v, r)
+		setOrderStatus(b, id, domain.OrderPaidStatus, v, at)
 	case domain.OrderShipped:
-		setOrderStatus(b, w, id, domain.OrderShippedStatus, v, r)
+		setOrderStatus(b, id, domain.OrderShippedStatus, v, at)
 	case domain.OrderCancelled:
-		setOrderStatus(b, w, id, domain.OrderCancelledStatus, v, r)
+		setOrderStatus(b, id, domain.OrderCancelledStatus, v, at)
 	}
 }
 
@@ -93,8 +110,6 @@ func bumpCustomerOrders(b *pgx.Batch, w *app.Written, sql string, args ...any) {
 	}
 }
 
-func setOrderStatus(b *pgx.Batch, w *app.Written, id string, status domain.OrderStatus, v int64, r app.RecordedEvent) {
-	b.Queue(`UPDATE orders SET status = $2, version = $3, updated_at = $4 WHERE id = $1`, id, status, v, r.OccurredAt)
-	bumpCustomerOrders(b, w, `UPDATE customers SET orders_version = orders_version + 1
-		WHERE id = (SELECT customer_id FROM orders WHERE id = $1) RETURNING id::text, orders_version`, id)
+func setOrderStatus(b *pgx.Batch, id string, status domain.OrderStatus, v int64, at time.Time) {
+	b.Queue(`UPDATE orders SET status = $2, version = $3, updated_at = $4 WHERE id = $1`, id, status, v, at)
 }

@@ -214,7 +214,11 @@ func TestAppendAtSameExpectedVersionOneWins(t *testing.T) {
 	if n := f.count(t, `SELECT count(*) FROM events WHERE stream_id = $1`, c.ID); n != 2 {
 		t.Errorf("events in stream = %d, want 2 (registration and the winner's update)", n)
 	}
-	got, _, err := f.app.Queries.Customer.Handle(ctx, c.ID)
+	view, _, err := f.app.Queries.Customer.Handle(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := view.Value()
 	if err != nil {
 		t.Fatal(err)
 	}

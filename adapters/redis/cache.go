@@ -9,10 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orderflow/orderflow/app/cache"
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
-
-	"github.com/orderflow/orderflow/app"
 )
 
 // An entry is a hash: v = version, t = 1 for a tombstone, w = written-at in
@@ -57,7 +56,7 @@ end
 return 0
 `)
 
-// CacheStore implements app.CacheStore.
+// CacheStore implements cache.Store.
 type CacheStore struct {
 	client  redis.UniversalClient
 	breaker *gobreaker.CircuitBreaker[any]
@@ -116,11 +115,11 @@ func NewCacheStore(client redis.UniversalClient, cfg BreakerConfig) *CacheStore 
 func (s *CacheStore) Available() bool { return s.breaker.State() != gobreaker.StateOpen }
 
 // do runs one Redis call through the breaker; failures to reach Redis
-// match app.ErrCacheUnavailable.
+// match cache.ErrUnavailable.
 func (s *CacheStore) do(call func() (any, error)) (any, error) {
 	v, err := s.breaker.Execute(call)
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return v, fmt.Errorf("%w: %w", app.ErrCacheUnavailable, err)
+		return v, fmt.Errorf("%w: %w", cache.ErrUnavailable, err)
 	}
 	return v, err
 }
@@ -129,25 +128,25 @@ func (s *CacheStore) do(call func() (any, error)) (any, error) {
 // store being unreachable.
 func unavailable(err error) error {
 	if err != nil {
-		return fmt.Errorf("%w: %w", app.ErrCacheUnavailable, err)
+		return fmt.Errorf("%w: %w", cache.ErrUnavailable, err)
 	}
 	return nil
 }
 
 // Get returns the entry at key.
-func (s *CacheStore) Get(ctx context.Context, key string) (app.CacheEntry, error) {
+func (s *CacheStore) Get(ctx context.Context, key string) (cache.Entry, error) {
 	v, err := s.do(func() (any, error) { return s.client.HMGet(ctx, key, "v", "t", "w", "d").Result() })
 	if err != nil {
-		return app.CacheEntry{}, err
+		return cache.Entry{}, err
 	}
 	fields := v.([]any)
 	version, ok := fields[0].(string)
 	if !ok {
-		return app.CacheEntry{}, nil
+		return cache.Entry{}, nil
 	}
-	e := app.CacheEntry{Found: true, Tombstone: fields[1] == "1"}
+	e := cache.Entry{Found: true, Tombstone: fields[1] == "1"}
 	if e.Version, err = strconv.ParseInt(version, 10, 64); err != nil {
-		return app.CacheEntry{}, nil // not an entry this build wrote: a miss
+		return cache.Entry{}, nil // not an entry this build wrote: a miss
 	}
 	if w, ok := fields[2].(string); ok {
 		if ms, err := strconv.ParseInt(w, 10, 64); err == nil {
@@ -172,7 +171,7 @@ func (s *CacheStore) SetFenced(ctx context.Context, key string, version int64, d
 }
 
 // SetFencedMany runs the fenced set of every write in one pipeline.
-func (s *CacheStore) SetFencedMany(ctx context.Context, writes []app.FencedWrite) error {
+func (s *CacheStore) SetFencedMany(ctx context.Context, writes []cache.FencedWrite) error {
 	_, err := s.do(func() (any, error) {
 		// A pipeline cannot fall back from EVALSHA to EVAL, so the script
 		// must be loaded first (a fresh or restarted Redis has none).
@@ -292,7 +291,7 @@ func infoInt(section map[string]string, name string) (int64, error) {
 }
 
 // ScanPrefix lists every key under prefix in batches, on every master of a
-// cluster. It implements app.KeyScanner.
+// cluster. It implements projections.KeyScanner.
 func (s *CacheStore) ScanPrefix(ctx context.Context, prefix string, each func(keys []string) error) error {
 	pattern := escapeGlob(prefix) + "*"
 	scan := func(ctx context.Context, c *redis.Client) error {
@@ -345,7 +344,7 @@ func escapeGlob(s string) string {
 	return b.String()
 }
 
-// SetPointer sets a string key with no expiry; it implements app.GenerationControl.
+// SetPointer sets a string key with no expiry; it implements projections.GenerationControl.
 func (s *CacheStore) SetPointer(ctx context.Context, key, value string) error {
 	return s.client.Set(ctx, key, value, 0).Err()
 }

@@ -12,7 +12,7 @@ import (
 
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
-	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
 )
 
@@ -161,7 +161,7 @@ func TestDeadRedisFailsFastBehindTheBreaker(t *testing.T) {
 	store := orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{ConsecutiveFailures: 2, OpenFor: time.Minute})
 	ctx := context.Background()
 	for range 2 {
-		if _, err := store.Get(ctx, "k"); !errors.Is(err, app.ErrCacheUnavailable) {
+		if _, err := store.Get(ctx, "k"); !errors.Is(err, cache.ErrUnavailable) {
 			t.Fatalf("get on dead redis: err = %v, want ErrCacheUnavailable", err)
 		}
 	}
@@ -169,7 +169,7 @@ func TestDeadRedisFailsFastBehindTheBreaker(t *testing.T) {
 		t.Fatal("breaker still closed after consecutive failures")
 	}
 	_, err := store.Get(ctx, "k")
-	if !errors.Is(err, app.ErrCacheUnavailable) || !errors.Is(err, gobreaker.ErrOpenState) {
+	if !errors.Is(err, cache.ErrUnavailable) || !errors.Is(err, gobreaker.ErrOpenState) {
 		t.Fatalf("err = %v, want ErrCacheUnavailable from the open breaker, without a network call", err)
 	}
 }
@@ -201,7 +201,7 @@ func TestBreakerRidesOutAStall(t *testing.T) {
 		if !store.Available() {
 			t.Fatalf("breaker open after %d failures following %d successes, want closed until failures are half the calls", i-1, successes)
 		}
-		if _, err := store.Get(ctx, "breaker-test:missing"); !errors.Is(err, app.ErrCacheUnavailable) {
+		if _, err := store.Get(ctx, "breaker-test:missing"); !errors.Is(err, cache.ErrUnavailable) {
 			t.Fatalf("get through a cut proxy: err = %v, want ErrCacheUnavailable", err)
 		}
 	}
@@ -219,7 +219,7 @@ func TestSetFencedManyOnAFreshScriptCache(t *testing.T) {
 	if err := client.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	writes := []app.FencedWrite{
+	writes := []cache.FencedWrite{
 		{Key: prefix + "customers:1", Version: 2, Data: []byte("a"), TTL: time.Minute},
 		{Key: prefix + "customers:2", Version: 3, Data: []byte("b"), TTL: time.Minute},
 	}

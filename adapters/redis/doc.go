@@ -2,5 +2,5 @@
 // UniversalClient, so Redis Cluster works): version-fenced values and
 // tombstones written by Lua scripts, load leases released only by their
 // owner, output-cache tag versions, and a circuit breaker so that a dead
-// Redis costs no latency. It never builds a key: keys come from app.Keyspace.
+// Redis costs no latency. It never builds a key: keys come from app/cache (cache.Keyspace) and adapters/streams (streams.Keys).
 package redis

@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/orderflow/orderflow/app/cache"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/orderflow/orderflow/app"
 )
 
 // CacheMetrics exposes the cache service's behaviour per key family.
@@ -49,21 +48,21 @@ func NewCacheMetrics(reg prometheus.Registerer) (*CacheMetrics, error) {
 	return m, nil
 }
 
-// ObserveLoad records a load's duration; pass it as app.CacheConfig.OnLoad.
-func (m *CacheMetrics) ObserveLoad(f app.CacheFamily, d time.Duration) {
+// ObserveLoad records a load's duration; pass it as cache.Config.OnLoad.
+func (m *CacheMetrics) ObserveLoad(f cache.Family, d time.Duration) {
 	m.loadDuration.WithLabelValues(string(f)).Observe(d.Seconds())
 }
 
-// ObserveRedis records a Redis read's duration; pass it as app.CacheConfig.OnStoreGet.
-func (m *CacheMetrics) ObserveRedis(f app.CacheFamily, d time.Duration) {
+// ObserveRedis records a Redis read's duration; pass it as cache.Config.OnStoreGet.
+func (m *CacheMetrics) ObserveRedis(f cache.Family, d time.Duration) {
 	m.redisDuration.WithLabelValues(string(f)).Observe(d.Seconds())
 }
 
-// InvalidateFailed counts a failed eviction; pass it as app.CacheConfig.OnInvalidateError.
-func (m *CacheMetrics) InvalidateFailed(inv app.Invalidation, _ error) {
+// InvalidateFailed counts a failed eviction; pass it as cache.Config.OnInvalidateError.
+func (m *CacheMetrics) InvalidateFailed(inv cache.Invalidation, _ error) {
 	family := string(inv.Key.Family)
 	if inv.Tag != "" {
-		family = string(app.FamilyOutput)
+		family = string(cache.FamilyOutput)
 	}
 	m.invalidateFailed.WithLabelValues(family).Inc()
 }
@@ -79,9 +78,9 @@ func (m *CacheMetrics) BreakerChanged(_, to string) {
 
 // Watch exposes the cache's served counts per family and result (hit, miss,
 // stale) and its loads, read from the counters the cache keeps.
-func (m *CacheMetrics) Watch(cache *app.Cache) error {
-	for _, f := range app.CacheFamilies() {
-		st := cache.Stats(f)
+func (m *CacheMetrics) Watch(c *cache.Cache) error {
+	for _, f := range cache.Families() {
+		st := c.Stats(f)
 		for result, counter := range map[string]func() int64{
 			"hit": st.Hits.Load, "miss": st.Misses.Load, "stale": st.Stale.Load,
 		} {

@@ -15,6 +15,7 @@ import (
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 	"github.com/orderflow/orderflow/internal/testenv"
 )
 
@@ -28,27 +29,27 @@ const waitLimit = 20 * time.Second
 // readPath is the application over a fresh database and a private key prefix.
 type readPath struct {
 	app        *app.Application
-	cache      *app.Cache
+	cache      *cache.Cache
 	pg         *postgres.Store
 	cacheStore *orderflowredis.CacheStore
 	redis      redis.UniversalClient
-	keys       app.Keyspace
+	keys       cache.Keyspace
 	// storeGets receives a signal after every read of an entry by GetOrLoad.
-	storeGets chan app.CacheFamily
+	storeGets chan cache.Family
 }
 
 func newReadPath(t *testing.T) *readPath {
 	t.Helper()
-	storeGets := make(chan app.CacheFamily, 1024)
-	e := testenv.New(t, testenv.Options{Cache: true, CacheConfig: app.CacheConfig{
-		OnStoreGet: func(f app.CacheFamily, _ time.Duration) {
+	storeGets := make(chan cache.Family, 1024)
+	e := testenv.New(t, testenv.Options{Cache: true, CacheConfig: cache.Config{
+		OnStoreGet: func(f cache.Family, _ time.Duration) {
 			select {
 			case storeGets <- f:
 			default:
 			}
 		},
 	}})
-	return &readPath{app: e.App, cache: e.Cache, pg: e.Store, cacheStore: e.CacheStore, redis: e.Redis, keys: e.Keys, storeGets: storeGets}
+	return &readPath{app: e.App, cache: e.Cache, pg: e.Store, cacheStore: e.CacheStore, redis: e.Redis, keys: e.CacheKeys, storeGets: storeGets}
 }
 
 func (rp *readPath) createProduct(t *testing.T, sku string, priceCents int64) app.Product {
@@ -63,7 +64,7 @@ func (rp *readPath) createProduct(t *testing.T, sku string, priceCents int64) ap
 }
 
 // entry reads what Redis holds at a cache key, bypassing the cache service.
-func (rp *readPath) entry(t *testing.T, key app.CacheKey) app.CacheEntry {
+func (rp *readPath) entry(t *testing.T, key cache.Key) cache.Entry {
 	t.Helper()
 	e, err := rp.cacheStore.Get(context.Background(), rp.keys.Key("", key))
 	if err != nil {
@@ -99,14 +100,14 @@ func TestStaleSetRaceNeverCachesOlderValue(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// prepare leaves the product's details key cold in some way.
-		prepare func(t *testing.T, rp *readPath, key app.CacheKey)
+		prepare func(t *testing.T, rp *readPath, key cache.Key)
 	}{
-		{"KeyTombstonedByCreation", func(t *testing.T, rp *readPath, key app.CacheKey) {
+		{"KeyTombstonedByCreation", func(t *testing.T, rp *readPath, key cache.Key) {
 			if e := rp.entry(t, key); !e.Found || !e.Tombstone || e.Version != 1 {
 				t.Fatalf("after creation the key holds %+v, want the creation's tombstone at version 1", e)
 			}
 		}},
-		{"KeyAbsent", func(t *testing.T, rp *readPath, key app.CacheKey) {
+		{"KeyAbsent", func(t *testing.T, rp *readPath, key cache.Key) {
 			// As after the tombstone expired.
 			if err := rp.redis.Del(context.Background(), rp.keys.Key("", key)).Err(); err != nil {
 				t.Fatal(err)
@@ -122,7 +123,7 @@ func TestStaleSetRaceNeverCachesOlderValue(t *testing.T) {
 			const v1Price, v2Price = 1000, 2000
 			created := rp.createProduct(t, "RACE-1", v1Price)
 			id := created.ID
-			key := app.ProductKey(id)
+			key := cache.ProductKey(id)
 			tc.prepare(t, rp, key)
 
 			loaded := make(chan app.Product, 1)
@@ -133,7 +134,7 @@ func TestStaleSetRaceNeverCachesOlderValue(t *testing.T) {
 
 			slow := make(chan productRead, 1)
 			go func() {
-				p, status, err := app.GetOrLoad(ctx, rp.cache, key, func(ctx context.Context) (app.Product, int64, error) {
+				p, status, err := cache.GetOrLoad(ctx, rp.cache, key, func(ctx context.Context) (app.Product, int64, error) {
 					p, err := rp.pg.Product(ctx, id)
 					if err != nil {
 						return p, 0, err
@@ -197,10 +198,10 @@ func TestStaleSetRaceNeverCachesOlderValue(t *testing.T) {
 			if e.Found && (e.Version < 2 || !e.Tombstone && !bytes.Contains(e.Data, []byte(`"priceCents":2000`))) {
 				t.Errorf("cache holds version %d tombstone %v data %s; want v2 or nothing", e.Version, e.Tombstone, e.Data)
 			}
-			if cached, ok, err := app.Get[app.Product](ctx, rp.cache, key); err != nil {
+			if cached, ok, err := cache.Get[app.Product](ctx, rp.cache, key); err != nil {
 				t.Fatal(err)
 			} else if ok && (cached.PriceCents != v2Price || cached.Version < 2) {
-				t.Errorf("app.Get = %+v, want v2 or nothing", cached)
+				t.Errorf("cache.Get = %+v, want v2 or nothing", cached)
 			}
 
 			// And the query handler answers v2, from PostgreSQL or from the cache.
@@ -238,13 +239,13 @@ func TestLeaseHolderDiesMidLoad(t *testing.T) {
 	clientA, prefix := redistest.New(t)
 	clientB := redistest.NewClient(t, orderflowredis.PoolOptions{})
 
-	keys := app.Keyspace{Prefix: prefix}
+	keys := cache.Keyspace{Prefix: prefix}
 	const leaseTTL = 300 * time.Millisecond
-	cacheA, err := app.NewCache(orderflowredis.NewCacheStore(clientA, orderflowredis.BreakerConfig{}), app.CacheConfig{Keys: keys, LeaseTTL: leaseTTL})
+	cacheA, err := cache.New(orderflowredis.NewCacheStore(clientA, orderflowredis.BreakerConfig{}), cache.Config{Keys: keys, LeaseTTL: leaseTTL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cacheB, err := app.NewCache(orderflowredis.NewCacheStore(clientB, orderflowredis.BreakerConfig{}), app.CacheConfig{Keys: keys, LeaseTTL: leaseTTL, WaitFor: time.Minute})
+	cacheB, err := cache.New(orderflowredis.NewCacheStore(clientB, orderflowredis.BreakerConfig{}), cache.Config{Keys: keys, LeaseTTL: leaseTTL, WaitFor: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func TestLeaseHolderDiesMidLoad(t *testing.T) {
 	type value struct {
 		By string `json:"by"`
 	}
-	key := app.CustomerKey("0190b5f2-7c1e-7a3b-9d4e-5f6a7b8c9d0e")
+	key := cache.CustomerKey("0190b5f2-7c1e-7a3b-9d4e-5f6a7b8c9d0e")
 	leaseKey := keys.Lease("", key)
 	ctx := context.Background()
 
@@ -262,7 +263,7 @@ func TestLeaseHolderDiesMidLoad(t *testing.T) {
 	aStop := make(chan struct{})
 	aDone := make(chan error, 1)
 	go func() {
-		_, _, err := app.GetOrLoad(ctx, cacheA, key, func(context.Context) (value, int64, error) {
+		_, _, err := cache.GetOrLoad(ctx, cacheA, key, func(context.Context) (value, int64, error) {
 			loadsA.Add(1)
 			close(aStarted)
 			<-aStop // a hung process: deaf to its own load timeout
@@ -284,7 +285,7 @@ func TestLeaseHolderDiesMidLoad(t *testing.T) {
 	var loadsB atomic.Int32
 	var leaseDuringB string
 	var leaseErr error
-	got, status, err := app.GetOrLoad(ctx, cacheB, key, func(ctx context.Context) (value, int64, error) {
+	got, status, err := cache.GetOrLoad(ctx, cacheB, key, func(ctx context.Context) (value, int64, error) {
 		loadsB.Add(1)
 		leaseDuringB, leaseErr = clientB.Get(ctx, leaseKey).Result()
 		return value{By: "B"}, 1, nil
@@ -311,8 +312,8 @@ func TestLeaseHolderDiesMidLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	// B's value is what both processes now read.
-	for name, c := range map[string]*app.Cache{"A": cacheA, "B": cacheB} {
-		v, ok, err := app.Get[value](ctx, c, key)
+	for name, c := range map[string]*cache.Cache{"A": cacheA, "B": cacheB} {
+		v, ok, err := cache.Get[value](ctx, c, key)
 		if err != nil || !ok || v.By != "B" {
 			t.Errorf("cache %s reads %+v, %v, %v; want B's value", name, v, ok, err)
 		}

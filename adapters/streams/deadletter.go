@@ -8,8 +8,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/orderflow/orderflow/app"
 )
 
 // ParkedEntry is an entry of the dead-letter stream.
@@ -29,11 +27,11 @@ type ParkedEntry struct {
 // DeadLetters inspects and re-drives the dead-letter stream.
 type DeadLetters struct {
 	client redis.UniversalClient
-	keys   app.Keyspace
+	keys   Keys
 }
 
 // NewDeadLetters returns the dead-letter stream of keys.
-func NewDeadLetters(client redis.UniversalClient, keys app.Keyspace) *DeadLetters {
+func NewDeadLetters(client redis.UniversalClient, keys Keys) *DeadLetters {
 	return &DeadLetters{client: client, keys: keys}
 }
 
@@ -60,10 +58,10 @@ func (d *DeadLetters) List(ctx context.Context, limit int64) ([]ParkedEntry, err
 		m := msg.Metadata
 		out = append(out, ParkedEntry{
 			ID: e.ID, Stream: m.Get(middleware.PoisonedTopicKey), EventID: msg.UUID,
-			EventType: m.Get(app.MetaEventType), AggregateID: m.Get(app.MetaAggregateID),
-			Version: m.Get(app.MetaVersion), Position: m.Get(app.MetaGlobalPosition),
+			EventType: m.Get(MetaEventType), AggregateID: m.Get(MetaAggregateID),
+			Version: m.Get(MetaVersion), Position: m.Get(MetaGlobalPosition),
 			Attempts: m.Get(MetaAttempts), Error: m.Get(middleware.ReasonForPoisonedKey),
-			Unmarshalable: m.Get(app.MetaUnmarshalError) != "",
+			Unmarshalable: m.Get(MetaUnmarshalError) != "",
 		})
 	}
 	return out, nil
@@ -94,7 +92,7 @@ func (d *DeadLetters) Replay(ctx context.Context, ids []string) (int, error) {
 		}
 		stream := msg.Metadata.Get(middleware.PoisonedTopicKey)
 		var values map[string]any
-		if msg.Metadata.Get(app.MetaUnmarshalError) != "" {
+		if msg.Metadata.Get(MetaUnmarshalError) != "" {
 			// The original entry's raw fields were kept as the payload.
 			if err := json.Unmarshal(msg.Payload, &values); err != nil {
 				return done, fmt.Errorf("dead letter %s: raw entry: %w", id, err)
@@ -153,7 +151,7 @@ type GroupLag struct {
 
 // ConsumerLag reads the group's lag and pending entries on every event
 // stream (XINFO GROUPS); a stream or group not created yet is skipped.
-func ConsumerLag(ctx context.Context, client redis.UniversalClient, keys app.Keyspace, group string) ([]GroupLag, error) {
+func ConsumerLag(ctx context.Context, client redis.UniversalClient, keys Keys, group string) ([]GroupLag, error) {
 	var out []GroupLag
 	for _, stream := range keys.EventStreams() {
 		groups, err := client.XInfoGroups(ctx, stream).Result()

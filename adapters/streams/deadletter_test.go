@@ -17,6 +17,7 @@ import (
 
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/internal/testenv"
 )
@@ -105,7 +106,7 @@ func TestDeadLettersListReplayAndDrop(t *testing.T) {
 		t.Fatalf("Replay = %d, %v; want 1 (an unknown id is skipped)", n, err)
 	}
 	testenv.WaitFor(f.t, routerWait, "the re-driven entry applied", func() (bool, string) {
-		e := f.cached(app.CustomerKey(customers[0].ID))
+		e := f.cached(cache.CustomerKey(customers[0].ID))
 		return e.Found && !e.Tombstone, fmt.Sprintf("%+v", e)
 	})
 	testenv.WaitFor(f.t, routerWait, "the group to catch up", f.caughtUp(1))
@@ -150,7 +151,7 @@ func TestDeadLettersListReplayAndDrop(t *testing.T) {
 	if n := f.parked(); n != 0 {
 		t.Errorf("%d entries parked after the drop", n)
 	}
-	if e := f.cached(app.CustomerKey(customers[1].ID)); e.Found {
+	if e := f.cached(cache.CustomerKey(customers[1].ID)); e.Found {
 		t.Errorf("the dropped entry was applied: %+v", e)
 	}
 }

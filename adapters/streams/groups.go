@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/orderflow/orderflow/app"
 )
 
 // KeepGroups re-creates the consumer group on every event stream (from the
@@ -20,7 +18,7 @@ import (
 // projectors stall for good while they look healthy. The relay republishes
 // the log from its start when its checkpoint is gone, so a group re-created
 // at 0 projects everything again; fenced writes make that harmless.
-func KeepGroups(ctx context.Context, client redis.UniversalClient, keys app.Keyspace, group string, interval time.Duration, logger *slog.Logger) {
+func KeepGroups(ctx context.Context, client redis.UniversalClient, keys Keys, group string, interval time.Duration, logger *slog.Logger) {
 	for {
 		for _, stream := range keys.EventStreams() {
 			err := client.XGroupCreateMkStream(ctx, stream, group, "0").Err()

@@ -13,9 +13,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/orderflow/orderflow/app/relay"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/orderflow/orderflow/app"
 )
 
 // publishBatch appends every entry and moves the checkpoint, only if the
@@ -40,39 +39,39 @@ redis.call('SET', KEYS[1], ARGV[2])
 return 1
 `)
 
-// Publisher implements app.EventPublisher on Redis Streams. With several
+// Publisher implements relay.EventPublisher on Redis Streams. With several
 // stream shards each shard has its own checkpoint and is published by its
 // own run of publishBatch, all or nothing per shard; see Publish.
 type Publisher struct {
 	client     redis.UniversalClient
-	keys       app.Keyspace
+	keys       Keys
 	maxLen     int64
 	marshaller redisstream.Marshaller
 
 	mu sync.Mutex
 	// shardCPs are the shard checkpoints as this publisher last wrote them;
 	// nil after a failure or before the first publish, when they are read.
-	shardCPs []app.LogPosition
+	shardCPs []relay.LogPosition
 }
 
 // NewPublisher returns a publisher whose streams keep about maxLen entries
 // each (approximate MAXLEN trimming).
-func NewPublisher(client redis.UniversalClient, keys app.Keyspace, maxLen int64) *Publisher {
+func NewPublisher(client redis.UniversalClient, keys Keys, maxLen int64) *Publisher {
 	return &Publisher{client: client, keys: keys, maxLen: maxLen, marshaller: redisstream.DefaultMarshallerUnmarshaller{}}
 }
 
 // Checkpoint reads the position up to which every shard has its events:
 // the lowest shard checkpoint. A relay that stopped between shards resumes
 // there; the shards that were further skip what they already hold.
-func (p *Publisher) Checkpoint(ctx context.Context) (app.LogPosition, error) {
+func (p *Publisher) Checkpoint(ctx context.Context) (relay.LogPosition, error) {
 	cps, err := p.readShardCheckpoints(ctx)
 	if err != nil {
-		return app.LogPosition{}, err
+		return relay.LogPosition{}, err
 	}
 	return slices.MinFunc(cps, comparePositions), nil
 }
 
-func comparePositions(a, b app.LogPosition) int {
+func comparePositions(a, b relay.LogPosition) int {
 	switch {
 	case a.After(b):
 		return 1
@@ -84,15 +83,15 @@ func comparePositions(a, b app.LogPosition) int {
 
 // readShardCheckpoints reads every shard's checkpoint (one pipeline; on a
 // cluster go-redis sends each GET to its shard's master).
-func (p *Publisher) readShardCheckpoints(ctx context.Context) ([]app.LogPosition, error) {
+func (p *Publisher) readShardCheckpoints(ctx context.Context) ([]relay.LogPosition, error) {
 	n := p.keys.Shards()
 	if n == 1 {
 		s, err := p.client.Get(ctx, p.keys.ShardCheckpoint(0)).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("read relay checkpoint: %w", err)
 		}
-		cp, err := app.ParseLogPosition(s)
-		return []app.LogPosition{cp}, err
+		cp, err := relay.ParseLogPosition(s)
+		return []relay.LogPosition{cp}, err
 	}
 	pipe := p.client.Pipeline()
 	cmds := make([]*redis.StringCmd, n)
@@ -102,13 +101,13 @@ func (p *Publisher) readShardCheckpoints(ctx context.Context) ([]app.LogPosition
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("read relay checkpoints: %w", err)
 	}
-	out := make([]app.LogPosition, n)
+	out := make([]relay.LogPosition, n)
 	for shard, cmd := range cmds {
 		s, err := cmd.Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("read relay checkpoint of shard %d: %w", shard, err)
 		}
-		if out[shard], err = app.ParseLogPosition(s); err != nil {
+		if out[shard], err = relay.ParseLogPosition(s); err != nil {
 			return nil, err
 		}
 	}
@@ -120,10 +119,10 @@ func (p *Publisher) readShardCheckpoints(ctx context.Context) ([]app.LogPosition
 // checkpoint and its checkpoint moves to the batch's last position, in one
 // script per shard: all or nothing per shard, and a shard whose checkpoint
 // is not where this publisher saw it last refuses (another relay
-// published), which fails the whole call with app.ErrCheckpointMoved. A
+// published), which fails the whole call with relay.ErrCheckpointMoved. A
 // failure between shards leaves some shards ahead; Checkpoint then reports
 // the lowest, and the shards ahead skip the events they hold.
-func (p *Publisher) Publish(ctx context.Context, from app.LogPosition, events []app.CommittedEvent) error {
+func (p *Publisher) Publish(ctx context.Context, from relay.LogPosition, events []relay.CommittedEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -138,10 +137,10 @@ func (p *Publisher) Publish(ctx context.Context, from app.LogPosition, events []
 		}
 	}
 	if low := slices.MinFunc(cps, comparePositions); low != from {
-		return fmt.Errorf("%w: publishing from %s, shards are from %s", app.ErrCheckpointMoved, from, low)
+		return fmt.Errorf("%w: publishing from %s, shards are from %s", relay.ErrCheckpointMoved, from, low)
 	}
 	last := events[len(events)-1].At
-	batches := make([][]app.CommittedEvent, len(cps))
+	batches := make([][]relay.CommittedEvent, len(cps))
 	for _, e := range events {
 		shard := p.keys.StreamShard(e.AggregateID)
 		if e.At.After(cps[shard]) {
@@ -160,7 +159,7 @@ func (p *Publisher) Publish(ctx context.Context, from app.LogPosition, events []
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	next := make([]app.LogPosition, len(cps))
+	next := make([]relay.LogPosition, len(cps))
 	for shard, cp := range cps {
 		next[shard] = cp
 		if last.After(cp) {
@@ -173,7 +172,7 @@ func (p *Publisher) Publish(ctx context.Context, from app.LogPosition, events []
 
 // publishShard appends one shard's events and moves its checkpoint from
 // `from` to `to`, in one script on the shard's slot.
-func (p *Publisher) publishShard(ctx context.Context, shard int, from, to app.LogPosition, events []app.CommittedEvent) error {
+func (p *Publisher) publishShard(ctx context.Context, shard int, from, to relay.LogPosition, events []relay.CommittedEvent) error {
 	keys := []string{p.keys.ShardCheckpoint(shard)}
 	streamIndex := map[string]int{}
 	args := []any{from.String(), to.String(), p.maxLen}
@@ -197,7 +196,7 @@ func (p *Publisher) publishShard(ctx context.Context, shard int, from, to app.Lo
 	err := publishBatch.Run(ctx, p.client, keys, args...).Err()
 	if err != nil {
 		if msg := err.Error(); strings.HasPrefix(msg, "CHECKPOINT_MOVED") {
-			return fmt.Errorf("%w: shard %d: %s", app.ErrCheckpointMoved, shard, msg)
+			return fmt.Errorf("%w: shard %d: %s", relay.ErrCheckpointMoved, shard, msg)
 		}
 		return fmt.Errorf("publish %d events to shard %d: %w", len(events), shard, err)
 	}
@@ -206,20 +205,20 @@ func (p *Publisher) publishShard(ctx context.Context, shard int, from, to app.Lo
 
 // Message is an event as a Watermill message: UUID = event id, payload = the
 // event's JSON, and the envelope in metadata.
-func Message(e app.CommittedEvent) *message.Message {
+func Message(e relay.CommittedEvent) *message.Message {
 	msg := message.NewMessage(e.EventID, e.Data)
 	msg.Metadata = message.Metadata{
-		app.MetaEventType:      e.Type,
-		app.MetaSchemaVersion:  strconv.Itoa(e.SchemaVersion),
-		app.MetaAggregateType:  e.AggregateType,
-		app.MetaAggregateID:    e.AggregateID,
-		app.MetaVersion:        strconv.FormatInt(e.Version, 10),
-		app.MetaGlobalPosition: strconv.FormatInt(e.GlobalPosition, 10),
-		app.MetaTxID:           strconv.FormatUint(e.At.TxID, 10),
-		app.MetaOccurredAt:     e.OccurredAt.UTC().Format(time.RFC3339Nano),
-		app.MetaCorrelationID:  e.Metadata.CorrelationID,
-		app.MetaCausationID:    e.Metadata.CausationID,
-		app.MetaActor:          e.Metadata.Actor,
+		MetaEventType:      e.Type,
+		MetaSchemaVersion:  strconv.Itoa(e.SchemaVersion),
+		MetaAggregateType:  e.AggregateType,
+		MetaAggregateID:    e.AggregateID,
+		MetaVersion:        strconv.FormatInt(e.Version, 10),
+		MetaGlobalPosition: strconv.FormatInt(e.GlobalPosition, 10),
+		MetaTxID:           strconv.FormatUint(e.At.TxID, 10),
+		MetaOccurredAt:     e.OccurredAt.UTC().Format(time.RFC3339Nano),
+		MetaCorrelationID:  e.Metadata.CorrelationID,
+		MetaCausationID:    e.Metadata.CausationID,
+		MetaActor:          e.Metadata.Actor,
 	}
 	return msg
 }
@@ -232,7 +231,7 @@ var ErrStreamShardsMismatch = errors.New("stream shard count differs from the on
 // AwaitStreamShards runs CheckStreamShards until Redis answers: a binary
 // may start before Redis, as it may outlive an outage. A mismatch or the end
 // of ctx ends the wait with an error.
-func AwaitStreamShards(ctx context.Context, logger *slog.Logger, client redis.UniversalClient, keys app.Keyspace) error {
+func AwaitStreamShards(ctx context.Context, logger *slog.Logger, client redis.UniversalClient, keys Keys) error {
 	backoff := 100 * time.Millisecond
 	for {
 		err := CheckStreamShards(ctx, client, keys)
@@ -254,7 +253,7 @@ func AwaitStreamShards(ctx context.Context, logger *slog.Logger, client redis.Un
 // CheckStreamShards records the keyspace's shard count in Redis on first
 // use and fails with ErrStreamShardsMismatch when another count is recorded.
 // Every binary that reads or writes the streams calls it at start.
-func CheckStreamShards(ctx context.Context, client redis.UniversalClient, keys app.Keyspace) error {
+func CheckStreamShards(ctx context.Context, client redis.UniversalClient, keys Keys) error {
 	want := keys.Shards()
 	key := keys.StreamShardsKey()
 	if err := client.SetNX(ctx, key, want, 0).Err(); err != nil {

@@ -16,16 +16,18 @@ import (
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/relay"
+	"github.com/orderflow/orderflow/app/wire"
 	"github.com/orderflow/orderflow/domain"
 )
 
 // committedEvents appends a product, a customer and an order through the
 // real store and reads them back through the outbox, as the relay would.
-func outboxEvents(t *testing.T) []app.CommittedEvent {
+func outboxEvents(t *testing.T) []relay.CommittedEvent {
 	t.Helper()
 	pool, _ := pgtest.NewPool(t)
 	store := postgres.NewStore(pool)
-	a, err := app.New(store, store, nil)
+	a, err := wire.New(store, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +49,7 @@ func outboxEvents(t *testing.T) []app.CommittedEvent {
 	outbox := postgres.NewOutbox(pool)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		events, err := outbox.ReadCommitted(context.Background(), app.LogPosition{}, 100)
+		events, err := outbox.ReadCommitted(context.Background(), relay.LogPosition{}, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,10 +63,10 @@ func outboxEvents(t *testing.T) []app.CommittedEvent {
 	}
 }
 
-func publisherOnTestRedis(t *testing.T, maxLen int64) (*streams.Publisher, redis.UniversalClient, app.Keyspace) {
+func publisherOnTestRedis(t *testing.T, maxLen int64) (*streams.Publisher, redis.UniversalClient, streams.Keys) {
 	t.Helper()
 	client, prefix := redistest.New(t)
-	keys := app.Keyspace{Prefix: prefix, StreamShards: redistest.StreamShards(t)}
+	keys := streams.Keys{Prefix: prefix, StreamShards: redistest.StreamShards(t)}
 	return streams.NewPublisher(client, keys, maxLen), client, keys
 }
 
@@ -75,7 +77,7 @@ func TestPublishedEntriesAreWatermillMessages(t *testing.T) {
 	events := outboxEvents(t)
 	pub, client, keys := publisherOnTestRedis(t, 10_000)
 	ctx := context.Background()
-	if err := pub.Publish(ctx, app.LogPosition{}, events); err != nil {
+	if err := pub.Publish(ctx, relay.LogPosition{}, events); err != nil {
 		t.Fatal(err)
 	}
 
@@ -104,7 +106,7 @@ func TestPublishedEntriesAreWatermillMessages(t *testing.T) {
 		t.Fatalf("streams hold %d entries, want %d", len(entries), len(events))
 	}
 
-	byID := map[string]app.CommittedEvent{}
+	byID := map[string]relay.CommittedEvent{}
 	for _, e := range events {
 		byID[e.EventID] = e
 	}
@@ -174,12 +176,12 @@ func xrangeAll(t *testing.T, client redis.UniversalClient, stream string) []redi
 }
 
 // syntheticEvents are n product events after `after`, one transaction each.
-func productEventsAfter(after app.LogPosition, n int) []app.CommittedEvent {
-	events := make([]app.CommittedEvent, n)
+func productEventsAfter(after relay.LogPosition, n int) []relay.CommittedEvent {
+	events := make([]relay.CommittedEvent, n)
 	aggregate := uuid.NewString()
 	for i := range events {
-		at := app.LogPosition{TxID: after.TxID + uint64(i) + 1, Position: after.Position + int64(i) + 1}
-		events[i] = app.CommittedEvent{
+		at := relay.LogPosition{TxID: after.TxID + uint64(i) + 1, Position: after.Position + int64(i) + 1}
+		events[i] = relay.CommittedEvent{
 			RecordedEvent: app.RecordedEvent{
 				EventID: uuid.NewString(), AggregateType: domain.ProductAggregate, AggregateID: aggregate,
 				Version: at.Position, GlobalPosition: at.Position, Type: "StockAdded", SchemaVersion: 1,
@@ -193,7 +195,7 @@ func productEventsAfter(after app.LogPosition, n int) []app.CommittedEvent {
 }
 
 // typeLen is the number of entries of an aggregate type, over every shard.
-func typeLen(t *testing.T, client redis.UniversalClient, keys app.Keyspace, aggregateType string) int64 {
+func typeLen(t *testing.T, client redis.UniversalClient, keys streams.Keys, aggregateType string) int64 {
 	t.Helper()
 	var n int64
 	for shard := range keys.Shards() {
@@ -219,15 +221,15 @@ func TestPublishFromStaleCheckpointWritesNothing(t *testing.T) {
 	ctx := context.Background()
 
 	// No checkpoint yet: only the start of the log is current.
-	first := productEventsAfter(app.LogPosition{}, 3)
-	if err := pub.Publish(ctx, first[0].At, first[1:]); !errors.Is(err, app.ErrCheckpointMoved) {
+	first := productEventsAfter(relay.LogPosition{}, 3)
+	if err := pub.Publish(ctx, first[0].At, first[1:]); !errors.Is(err, relay.ErrCheckpointMoved) {
 		t.Fatalf("Publish from %v with no checkpoint = %v, want ErrCheckpointMoved", first[0].At, err)
 	}
 	if n := typeLen(t, client, keys, domain.ProductAggregate); n != 0 {
 		t.Fatalf("XLEN after a refused publish = %d, want 0", n)
 	}
 
-	if err := pub.Publish(ctx, app.LogPosition{}, first); err != nil {
+	if err := pub.Publish(ctx, relay.LogPosition{}, first); err != nil {
 		t.Fatal(err)
 	}
 	cp, err := pub.Checkpoint(ctx)
@@ -242,9 +244,9 @@ func TestPublishFromStaleCheckpointWritesNothing(t *testing.T) {
 	}
 
 	second := productEventsAfter(cp, 4)
-	for _, stale := range []app.LogPosition{{}, first[1].At, second[0].At} {
+	for _, stale := range []relay.LogPosition{{}, first[1].At, second[0].At} {
 		err := pub.Publish(ctx, stale, second)
-		if !errors.Is(err, app.ErrCheckpointMoved) {
+		if !errors.Is(err, relay.ErrCheckpointMoved) {
 			t.Errorf("Publish from stale %v = %v, want ErrCheckpointMoved", stale, err)
 		}
 		if n := typeLen(t, client, keys, domain.ProductAggregate); n != 3 {
@@ -274,7 +276,7 @@ func TestPublishTrimsStreamsKeepingAtLeastMaxLen(t *testing.T) {
 	keys.StreamShards = 1
 	pub := streams.NewPublisher(client, keys, maxLen)
 	ctx := context.Background()
-	var cp app.LogPosition
+	var cp relay.LogPosition
 	for range 10 {
 		batch := productEventsAfter(cp, 500)
 		if err := pub.Publish(ctx, cp, batch); err != nil {

@@ -12,10 +12,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/relay"
+	"github.com/orderflow/orderflow/projections"
 )
 
 // ReplaySource reads every event stream from its first entry for a replay;
-// it implements app.ReplaySource. Entries it cannot read are counted and
+// it implements projections.ReplaySource. Entries it cannot read are counted and
 // skipped: the live projectors park them.
 //
 // A trimmed stream can lose every event of its oldest aggregates, which
@@ -25,22 +27,22 @@ import (
 // stream's first entry (then the stream lost its head), and at the end
 // whether Redis deleted any entry from the stream since that first entry
 // (XDEL, or trimming while the replay read). Either fails with
-// app.ErrReplayGap, and the replay reads the event store instead.
+// projections.ErrReplayGap, and the replay reads the event store instead.
 type ReplaySource struct {
 	client     redis.UniversalClient
-	keys       app.Keyspace
-	log        app.CreationLog
+	keys       Keys
+	log        projections.CreationLog
 	codec      *app.EventCodec
 	Unreadable int
 }
 
 // NewReplaySource returns a source over the streams of keys; log is the
 // event store they were published from.
-func NewReplaySource(client redis.UniversalClient, keys app.Keyspace, log app.CreationLog) *ReplaySource {
+func NewReplaySource(client redis.UniversalClient, keys Keys, log projections.CreationLog) *ReplaySource {
 	return &ReplaySource{client: client, keys: keys, log: log, codec: app.NewEventCodec()}
 }
 
-// Name implements app.ReplaySource.
+// Name implements projections.ReplaySource.
 func (s *ReplaySource) Name() string { return "streams" }
 
 // Estimate sums the streams' lengths.
@@ -66,7 +68,7 @@ type replayStream struct {
 func (s *ReplaySource) streams() []replayStream {
 	var out []replayStream
 	for shard := range s.keys.Shards() {
-		for _, t := range app.AggregateTypes() {
+		for _, t := range AggregateTypes() {
 			out = append(out, replayStream{key: s.keys.ShardEventStream(t, shard), aggregateType: t, shard: shard})
 		}
 	}
@@ -119,7 +121,7 @@ func (s *ReplaySource) Read(ctx context.Context, cursor string, limit int) ([]ap
 				s.Unreadable++
 				continue
 			}
-			r, err := s.codec.DecodeStreamEvent(msg.UUID, msg.Metadata.Get, msg.Payload)
+			r, err := DecodeEvent(s.codec, msg.UUID, msg.Metadata.Get, msg.Payload)
 			if err != nil {
 				s.Unreadable++
 				continue
@@ -142,7 +144,7 @@ func (s *ReplaySource) Read(ctx context.Context, cursor string, limit int) ([]ap
 // it there, and it is gone.
 func (s *ReplaySource) checkHead(ctx context.Context, stream replayStream, entries []redis.XMessage) error {
 	var (
-		before app.LogPosition
+		before relay.LogPosition
 		head   string
 	)
 	for _, e := range entries {
@@ -162,11 +164,11 @@ func (s *ReplaySource) checkHead(ctx context.Context, stream replayStream, entri
 		if err != nil {
 			return fmt.Errorf("read relay checkpoint: %w", err)
 		}
-		cp, err := app.ParseLogPosition(raw)
+		cp, err := relay.ParseLogPosition(raw)
 		if err != nil {
 			return err
 		}
-		before, head = app.LogPosition{TxID: cp.TxID, Position: cp.Position + 1}, "is empty although the relay published up to "+cp.String()
+		before, head = relay.LogPosition{TxID: cp.TxID, Position: cp.Position + 1}, "is empty although the relay published up to "+cp.String()
 	}
 	id, at, found, err := s.log.FirstCreated(ctx, stream.aggregateType, before,
 		func(id string) bool { return s.keys.StreamShard(id) == stream.shard })
@@ -175,26 +177,26 @@ func (s *ReplaySource) checkHead(ctx context.Context, stream replayStream, entri
 	}
 	if found {
 		return fmt.Errorf("%w: %s %s, but %s %s was created before that, at %s: the stream lost its oldest entries (trimmed)",
-			app.ErrReplayGap, stream.key, head, stream.aggregateType, id, at)
+			projections.ErrReplayGap, stream.key, head, stream.aggregateType, id, at)
 	}
 	return nil
 }
 
 // entryPosition is where an entry's event is in the log's commit order.
-func entryPosition(e redis.XMessage) (app.LogPosition, bool) {
+func entryPosition(e redis.XMessage) (relay.LogPosition, bool) {
 	msg, err := redisstream.DefaultMarshallerUnmarshaller{}.Unmarshal(e.Values)
 	if err != nil {
-		return app.LogPosition{}, false
+		return relay.LogPosition{}, false
 	}
-	tx, err := strconv.ParseUint(msg.Metadata.Get(app.MetaTxID), 10, 64)
+	tx, err := strconv.ParseUint(msg.Metadata.Get(MetaTxID), 10, 64)
 	if err != nil {
-		return app.LogPosition{}, false
+		return relay.LogPosition{}, false
 	}
-	pos, err := strconv.ParseInt(msg.Metadata.Get(app.MetaGlobalPosition), 10, 64)
+	pos, err := strconv.ParseInt(msg.Metadata.Get(MetaGlobalPosition), 10, 64)
 	if err != nil {
-		return app.LogPosition{}, false
+		return relay.LogPosition{}, false
 	}
-	return app.LogPosition{TxID: tx, Position: pos}, true
+	return relay.LogPosition{TxID: tx, Position: pos}, true
 }
 
 // checkNothingDeleted fails when Redis deleted an entry at or after the
@@ -206,7 +208,7 @@ func (s *ReplaySource) checkNothingDeleted(ctx context.Context, first map[string
 		info, err := s.client.XInfoStream(ctx, stream).Result()
 		if err != nil {
 			if strings.Contains(err.Error(), "no such key") {
-				return fmt.Errorf("%w: %s vanished while the replay read it", app.ErrReplayGap, stream)
+				return fmt.Errorf("%w: %s vanished while the replay read it", projections.ErrReplayGap, stream)
 			}
 			return fmt.Errorf("inspect %s: %w", stream, err)
 		}
@@ -220,7 +222,7 @@ func (s *ReplaySource) checkNothingDeleted(ctx context.Context, first map[string
 		}
 		if !deleted.before(from) {
 			return fmt.Errorf("%w: %s had entries up to %s deleted, after its first entry %s (XDEL, or trimmed while the replay read it)",
-				app.ErrReplayGap, stream, info.MaxDeletedEntryID, head)
+				projections.ErrReplayGap, stream, info.MaxDeletedEntryID, head)
 		}
 	}
 	return nil

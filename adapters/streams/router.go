@@ -13,8 +13,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/orderflow/orderflow/app"
 )
 
 // DefaultConsumerGroup is the one consumer group every projector instance joins.
@@ -30,7 +28,7 @@ type ProjectorConfig struct {
 	// of a Watermill subscriber or publisher closes the client it was given.
 	SubscriberClient redis.UniversalClient
 	DeadLetterClient redis.UniversalClient
-	Keys             app.Keyspace
+	Keys             Keys
 	ConsumerGroup    string
 	// Consumer is this instance's stable name in the group.
 	Consumer string
@@ -154,7 +152,7 @@ func NewProjectorRouter(cfg ProjectorConfig, handle message.NoPublishHandlerFunc
 			InitialInterval: cfg.RetryInterval,
 			MaxInterval:     2 * time.Second,
 			Multiplier:      2,
-			ShouldRetry:     func(p middleware.RetryParams) bool { return !errors.Is(p.Err, app.ErrPoisonEntry) },
+			ShouldRetry:     func(p middleware.RetryParams) bool { return !errors.Is(p.Err, ErrPoisonEntry) },
 			Logger:          logger,
 		}.Middleware,
 		countAttempts,
@@ -162,7 +160,7 @@ func NewProjectorRouter(cfg ProjectorConfig, handle message.NoPublishHandlerFunc
 	)
 	for i, subscriber := range subscribers {
 		for shard := range cfg.Keys.Shards() {
-			for _, aggregateType := range app.AggregateTypes() {
+			for _, aggregateType := range AggregateTypes() {
 				name := HandlerName(aggregateType)
 				if shard > 0 {
 					name = fmt.Sprintf("%s.s%d", name, shard)
@@ -209,6 +207,6 @@ func (parkingUnmarshaller) Unmarshal(values map[string]any) (msg *message.Messag
 func unreadable(values map[string]any, err error) *message.Message {
 	raw, _ := json.Marshal(values)
 	msg := message.NewMessage(watermill.NewUUID(), raw)
-	msg.Metadata.Set(app.MetaUnmarshalError, err.Error())
+	msg.Metadata.Set(MetaUnmarshalError, err.Error())
 	return msg
 }

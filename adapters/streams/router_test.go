@@ -24,6 +24,8 @@ import (
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
+	"github.com/orderflow/orderflow/app/relay"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/projections"
@@ -41,10 +43,10 @@ type routerFixture struct {
 	store     *postgres.Store
 	app       *app.Application
 	redis     redis.UniversalClient
-	keys      app.Keyspace
+	keys      streams.Keys
 	cstore    *orderflowredis.CacheStore
-	cache     *app.Cache
-	refresher *app.Refresher
+	cache     *cache.Cache
+	refresher *projections.Refresher
 }
 
 func newRouterFixture(t *testing.T) *routerFixture {
@@ -55,7 +57,7 @@ func newRouterFixture(t *testing.T) *routerFixture {
 	f := &routerFixture{t: t, Env: e, pool: e.Pool, store: e.Store, app: e.App, redis: e.Redis, keys: e.Keys,
 		cstore: e.CacheStore, cache: e.Cache}
 	var err error
-	if f.refresher, err = app.NewRefresher(f.store, f.cache); err != nil {
+	if f.refresher, err = projections.NewRefresher(f.store, f.cache); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -69,7 +71,7 @@ func (f *routerFixture) newClient() redis.UniversalClient {
 
 // handler is the projector's real Watermill edge.
 func (f *routerFixture) handler() message.NoPublishHandlerFunc {
-	return projections.Handler(projections.New(f.refresher), app.NewEventCodec(), nil)
+	return streams.Handler(projections.New(f.refresher), app.NewEventCodec(), nil)
 }
 
 // runningRouter is a Router consuming in the background.
@@ -173,9 +175,9 @@ func (f *routerFixture) parked() int64 {
 	return n
 }
 
-func (f *routerFixture) drift() app.Drift {
+func (f *routerFixture) drift() projections.Drift {
 	f.t.Helper()
-	d, err := app.Verify(context.Background(), f.cache, f.cstore, f.store)
+	d, err := projections.Verify(context.Background(), f.cache, f.cstore, f.store)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -183,9 +185,9 @@ func (f *routerFixture) drift() app.Drift {
 }
 
 // cached returns the entry at key, if any.
-func (f *routerFixture) cached(key app.CacheKey) app.CacheEntry {
+func (f *routerFixture) cached(key cache.Key) cache.Entry {
 	f.t.Helper()
-	e, err := f.cstore.Get(context.Background(), f.keys.Key("", key))
+	e, err := f.cstore.Get(context.Background(), f.cache.Keys().Key("", key))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -207,7 +209,7 @@ func (f *routerFixture) xadd(stream string, values map[string]any) string {
 func ghostOrderPaid(t *testing.T) (values map[string]any, orderID string) {
 	t.Helper()
 	orderID = uuid.NewString()
-	msg := streams.Message(app.CommittedEvent{
+	msg := streams.Message(relay.CommittedEvent{
 		RecordedEvent: app.RecordedEvent{EventID: uuid.NewString(), AggregateType: domain.OrderAggregate, AggregateID: orderID,
 			Version: 2, GlobalPosition: 999_999, Type: "OrderPaid", SchemaVersion: 1, OccurredAt: time.Now()},
 		Data: []byte(`{}`),
@@ -264,9 +266,9 @@ func (f *routerFixture) commands(r *rand.Rand, products, customers []string) ([]
 }
 
 // snapshot reads every cached projection under the fixture's prefix.
-func (f *routerFixture) snapshot() map[string]app.CacheEntry {
+func (f *routerFixture) snapshot() map[string]cache.Entry {
 	f.t.Helper()
-	out := map[string]app.CacheEntry{}
+	out := map[string]cache.Entry{}
 	err := f.cstore.ScanPrefix(context.Background(), f.keys.Prefix, func(keys []string) error {
 		for _, k := range keys {
 			name := strings.TrimPrefix(k, f.keys.Prefix)
@@ -291,7 +293,7 @@ func (f *routerFixture) snapshot() map[string]app.CacheEntry {
 // details left out: it counts stock events, which move it without touching
 // the details, so a redelivered event may rewrite details at a newer version.
 func withoutProductVersion(name string, data []byte) string {
-	if !strings.HasPrefix(name, "products:") || name == app.ProductListKey().Name {
+	if !strings.HasPrefix(name, "products:") || name == cache.ProductListKey().Name {
 		return string(data)
 	}
 	var v map[string]any
@@ -408,10 +410,10 @@ func TestRouterParksUnreadableEntriesAndKeepsConsuming(t *testing.T) {
 	}
 	f.RelayAll(f.t)
 	testenv.WaitFor(f.t, routerWait, "every entry consumed", f.caughtUp(3))
-	if e := f.cached(app.CustomerKey(second.ID)); !e.Found || e.Tombstone {
+	if e := f.cached(cache.CustomerKey(second.ID)); !e.Found || e.Tombstone {
 		t.Fatalf("the customer registered after the bad entries was not projected: %+v", e)
 	}
-	if e := f.cached(app.CustomerKey(first.ID)); !e.Found {
+	if e := f.cached(cache.CustomerKey(first.ID)); !e.Found {
 		t.Fatalf("first customer missing")
 	}
 
@@ -434,7 +436,7 @@ func TestRouterParksUnreadableEntriesAndKeepsConsuming(t *testing.T) {
 	for i, w := range want {
 		p := parked[i]
 		if p.Stream != stream || p.Unmarshalable != w.unreadable || p.Attempts != "1" ||
-			!strings.Contains(p.Error, app.ErrPoisonEntry.Error()) || !strings.Contains(p.Error, w.errPart) {
+			!strings.Contains(p.Error, streams.ErrPoisonEntry.Error()) || !strings.Contains(p.Error, w.errPart) {
 			t.Errorf("entry %s parked as %+v; want stream %s, unreadable %v, 1 attempt (a poison entry is not retried), error with %q",
 				w.entry, p, stream, w.unreadable, w.errPart)
 		}
@@ -455,7 +457,7 @@ func TestRouterRetriesAFailingHandlerThenParksIt(t *testing.T) {
 	var panicking atomic.Value
 	panicking.Store("")
 	f.run(streams.ProjectorConfig{MaxRetries: maxRetries}, func(msg *message.Message) error {
-		id := msg.Metadata.Get(app.MetaAggregateID)
+		id := msg.Metadata.Get(streams.MetaAggregateID)
 		mu.Lock()
 		runs[id]++
 		mu.Unlock()
@@ -490,7 +492,7 @@ func TestRouterRetriesAFailingHandlerThenParksIt(t *testing.T) {
 	f.RelayAll(f.t)
 	testenv.WaitFor(f.t, routerWait, "every entry consumed", f.caughtUp(1))
 
-	if e := f.cached(app.CustomerOrdersKey(c.ID)); !e.Found || !strings.Contains(string(e.Data), order.Order.ID) {
+	if e := f.cached(cache.CustomerOrdersKey(c.ID)); !e.Found || !strings.Contains(string(e.Data), order.Order.ID) {
 		t.Errorf("the order placed after the ghost entry was not projected: %+v", e)
 	}
 	parked, err := streams.NewDeadLetters(f.redis, f.keys).List(ctx, 100)
@@ -589,11 +591,11 @@ func TestRouterStartsOnEmptyStreams(t *testing.T) {
 	}
 	f.RelayAll(f.t)
 	testenv.WaitFor(f.t, routerWait, "the first entry projected", func() (bool, string) {
-		e := f.cached(app.CustomerKey(c.ID))
+		e := f.cached(cache.CustomerKey(c.ID))
 		return e.Found && !e.Tombstone, fmt.Sprintf("%+v", e)
 	})
 	var got app.Customer
-	if err := json.Unmarshal(f.cached(app.CustomerKey(c.ID)).Data, &got); err != nil || got.Email != c.Email {
+	if err := json.Unmarshal(f.cached(cache.CustomerKey(c.ID)).Data, &got); err != nil || got.Email != c.Email {
 		t.Errorf("cached %+v (%v), want %s", got, err, c.Email)
 	}
 	r.stop()
@@ -633,7 +635,7 @@ func TestRouterEntryClaimedFromASlowHandler(t *testing.T) {
 	var done atomic.Int64 // projections of the customer's entry that finished
 	projectCounted := func(msg *message.Message) error {
 		err := project(msg)
-		if err == nil && msg.Metadata.Get(app.MetaAggregateID) == c.ID {
+		if err == nil && msg.Metadata.Get(streams.MetaAggregateID) == c.ID {
 			done.Add(1)
 		}
 		return err
@@ -641,7 +643,7 @@ func TestRouterEntryClaimedFromASlowHandler(t *testing.T) {
 	held, release := make(chan struct{}), make(chan struct{})
 	var holdOnce sync.Once
 	f.run(streams.ProjectorConfig{Consumer: "slow", MaxIdleTime: time.Second}, func(msg *message.Message) error {
-		if msg.Metadata.Get(app.MetaAggregateID) == c.ID {
+		if msg.Metadata.Get(streams.MetaAggregateID) == c.ID {
 			holdOnce.Do(func() {
 				close(held)
 				<-release
@@ -663,16 +665,16 @@ func TestRouterEntryClaimedFromASlowHandler(t *testing.T) {
 	// The peer claims it when it starts.
 	f.run(streams.ProjectorConfig{Consumer: "peer", MaxIdleTime: time.Second}, projectCounted)
 	testenv.WaitFor(f.t, routerWait, "the peer to project the claimed entry", func() (bool, string) {
-		e := f.cached(app.CustomerKey(c.ID))
+		e := f.cached(cache.CustomerKey(c.ID))
 		return e.Found && !e.Tombstone && e.Version == 1, fmt.Sprintf("%+v", e)
 	})
-	before := f.cached(app.CustomerKey(c.ID))
+	before := f.cached(cache.CustomerKey(c.ID))
 	close(release)
 	testenv.WaitFor(f.t, routerWait, "everything acknowledged", f.caughtUp(0))
 	testenv.WaitFor(f.t, routerWait, "the slow handler to finish too", func() (bool, string) {
 		return done.Load() == 2, fmt.Sprintf("%d projections finished", done.Load())
 	})
-	if after := f.cached(app.CustomerKey(c.ID)); after.Version != 1 || string(after.Data) != string(before.Data) {
+	if after := f.cached(cache.CustomerKey(c.ID)); after.Version != 1 || string(after.Data) != string(before.Data) {
 		t.Errorf("after the slow handler finished: %+v, want %+v", after, before)
 	}
 	if n := f.parked(); n != 0 {

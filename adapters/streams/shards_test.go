@@ -13,20 +13,21 @@ import (
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/relay"
 	"github.com/orderflow/orderflow/domain"
 )
 
 // manyAggregateEvents are n events after `after` spread over `aggregates`
 // products, each aggregate's versions rising with its events.
-func manyAggregateEvents(after app.LogPosition, n, aggregates int) []app.CommittedEvent {
+func manyAggregateEvents(after relay.LogPosition, n, aggregates int) []relay.CommittedEvent {
 	ids := make([]string, aggregates)
 	for i := range ids {
 		ids[i] = uuid.NewString()
 	}
-	events := make([]app.CommittedEvent, n)
+	events := make([]relay.CommittedEvent, n)
 	for i := range events {
-		at := app.LogPosition{TxID: after.TxID + uint64(i) + 1, Position: after.Position + int64(i) + 1}
-		events[i] = app.CommittedEvent{
+		at := relay.LogPosition{TxID: after.TxID + uint64(i) + 1, Position: after.Position + int64(i) + 1}
+		events[i] = relay.CommittedEvent{
 			RecordedEvent: app.RecordedEvent{
 				EventID: uuid.NewString(), AggregateType: domain.ProductAggregate, AggregateID: ids[i%aggregates],
 				Version: at.Position, GlobalPosition: at.Position, Type: "StockAdded", SchemaVersion: 1,
@@ -45,11 +46,11 @@ func manyAggregateEvents(after app.LogPosition, n, aggregates int) []app.Committ
 // streams exactly once, each aggregate's events in one stream in order.
 func TestShardedPublishResumesFromTheLowestShardWithoutDuplicates(t *testing.T) {
 	client, prefix := redistest.New(t)
-	keys := app.Keyspace{Prefix: prefix, StreamShards: 4}
+	keys := streams.Keys{Prefix: prefix, StreamShards: 4}
 	ctx := context.Background()
 
-	first := manyAggregateEvents(app.LogPosition{}, 40, 12)
-	if err := streams.NewPublisher(client, keys, 10_000).Publish(ctx, app.LogPosition{}, first); err != nil {
+	first := manyAggregateEvents(relay.LogPosition{}, 40, 12)
+	if err := streams.NewPublisher(client, keys, 10_000).Publish(ctx, relay.LogPosition{}, first); err != nil {
 		t.Fatal(err)
 	}
 	second := manyAggregateEvents(first[len(first)-1].At, 40, 12)
@@ -107,8 +108,8 @@ func TestShardedPublishResumesFromTheLowestShardWithoutDuplicates(t *testing.T) 
 				t.Fatal(err)
 			}
 			seen[msg.UUID]++
-			id := msg.Metadata.Get(app.MetaAggregateID)
-			v, _ := strconv.ParseInt(msg.Metadata.Get(app.MetaVersion), 10, 64)
+			id := msg.Metadata.Get(streams.MetaAggregateID)
+			v, _ := strconv.ParseInt(msg.Metadata.Get(streams.MetaVersion), 10, 64)
 			if s, ok := streamOf[id]; ok && s != stream {
 				t.Errorf("aggregate %s is in %s and %s", id, s, stream)
 			}
@@ -135,12 +136,12 @@ func TestStreamShardCountMismatchIsRefused(t *testing.T) {
 	client, prefix := redistest.New(t)
 	ctx := context.Background()
 	for _, n := range []int{3, 3} {
-		if err := streams.CheckStreamShards(ctx, client, app.Keyspace{Prefix: prefix, StreamShards: n}); err != nil {
+		if err := streams.CheckStreamShards(ctx, client, streams.Keys{Prefix: prefix, StreamShards: n}); err != nil {
 			t.Fatalf("check with %d shards: %v", n, err)
 		}
 	}
 	for _, n := range []int{0, 1, 2, 4} {
-		err := streams.CheckStreamShards(ctx, client, app.Keyspace{Prefix: prefix, StreamShards: n})
+		err := streams.CheckStreamShards(ctx, client, streams.Keys{Prefix: prefix, StreamShards: n})
 		if !errors.Is(err, streams.ErrStreamShardsMismatch) {
 			t.Errorf("check with %d shards after 3 = %v, want ErrStreamShardsMismatch", n, err)
 		}

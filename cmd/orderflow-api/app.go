@@ -17,6 +17,8 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres"
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
+	"github.com/orderflow/orderflow/app/wire"
 	"github.com/orderflow/orderflow/cmd/internal/service"
 	"github.com/orderflow/orderflow/migrations"
 )
@@ -162,7 +164,7 @@ func (m *Main) ParseFlags(args []string) (string, error) {
 	fs.Duration(&c.RedisTimeout, "redis-timeout", 100*time.Millisecond, "timeout of one Redis call; past it (or while the breaker is open) reads go to PostgreSQL")
 	fs.Int(&c.RedisConns, "redis-conns", 64, "maximum Redis connections in the pool")
 	fs.Bool(&c.Cache, "cache", true, "serve reads cache-aside from Redis (false: every read from PostgreSQL)")
-	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every cache key in Redis")
+	fs.String(&c.KeyPrefix, "key-prefix", cache.DefaultKeyPrefix, "prefix of every cache key in Redis")
 	fs.Duration(&c.LeaseTTL, "cache-lease-ttl", 3*time.Second, "how long a crashed loader can hold up others' loads of the same key")
 	fs.String(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "address the API listens on")
 	fs.Duration(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGTERM")
@@ -219,7 +221,7 @@ func (m *Main) Run(ctx context.Context, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	application, err := app.New(store, store, cache)
+	application, err := wire.New(store, store, cache)
 	if err != nil {
 		return err
 	}
@@ -232,7 +234,7 @@ func (m *Main) Run(ctx context.Context, args []string) (err error) {
 }
 
 // newCache builds the cache service and its metrics; nil when caching is off.
-func (m *Main) newCache(registry *prometheus.Registry) (*app.Cache, *orderflowredis.CacheStore, error) {
+func (m *Main) newCache(registry *prometheus.Registry) (*cache.Cache, *orderflowredis.CacheStore, error) {
 	if !m.Config.Cache {
 		return nil, nil, nil
 	}
@@ -246,12 +248,12 @@ func (m *Main) newCache(registry *prometheus.Registry) (*app.Cache, *orderflowre
 			metrics.BreakerChanged(from, to)
 		},
 	})
-	cache, err := app.NewCache(store, app.CacheConfig{
-		Keys:       app.Keyspace{Prefix: m.Config.KeyPrefix},
+	cache, err := cache.New(store, cache.Config{
+		Keys:       cache.Keyspace{Prefix: m.Config.KeyPrefix},
 		LeaseTTL:   m.Config.LeaseTTL,
 		OnLoad:     metrics.ObserveLoad,
 		OnStoreGet: metrics.ObserveRedis,
-		OnInvalidateError: func(inv app.Invalidation, err error) {
+		OnInvalidateError: func(inv cache.Invalidation, err error) {
 			m.logger.Warn("cache invalidation failed; the projector repairs it", "key", inv.Key.Name, "tag", inv.Tag, "err", err)
 			metrics.InvalidateFailed(inv, err)
 		},
@@ -289,7 +291,7 @@ func (m *Main) Close() error {
 }
 
 func (m *Main) serve(ctx context.Context, application *app.Application, store *postgres.Store,
-	cache *app.Cache, cacheStore *orderflowredis.CacheStore, registry *prometheus.Registry) error {
+	cache *cache.Cache, cacheStore *orderflowredis.CacheStore, registry *prometheus.Registry) error {
 	tokens, err := m.tokenKeys()
 	if err != nil {
 		return err

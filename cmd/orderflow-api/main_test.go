@@ -15,6 +15,7 @@ import (
 
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/internal/testenv/process"
 )
@@ -135,7 +136,7 @@ func TestStampedeAcrossProcesses(t *testing.T) {
 	}
 
 	// Cold: the creation left a tombstone (or nothing) at the details key.
-	key := app.Keyspace{Prefix: prefix}.Key("", app.ProductKey(product.ID))
+	key := cache.Keyspace{Prefix: prefix}.Key("", cache.ProductKey(product.ID))
 	entry, err := orderflowredis.NewCacheStore(redisClient, orderflowredis.BreakerConfig{}).Get(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)

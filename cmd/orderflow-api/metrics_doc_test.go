@@ -13,6 +13,7 @@ import (
 	orderflowhttp "github.com/orderflow/orderflow/adapters/http"
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 	"github.com/orderflow/orderflow/cmd/internal/metricsdoc"
 	"github.com/orderflow/orderflow/cmd/internal/service"
 )
@@ -28,18 +29,18 @@ func TestMetricsDoc(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	t.Cleanup(func() { _ = client.Close() })
 	m := &Main{
-		Config: Config{Cache: true, KeyPrefix: app.DefaultKeyPrefix, LeaseTTL: 3 * time.Second},
+		Config: Config{Cache: true, KeyPrefix: cache.DefaultKeyPrefix, LeaseTTL: 3 * time.Second},
 		logger: slog.New(slog.DiscardHandler),
 		conns:  &service.Conns{Redis: client},
 	}
 
 	// As the binary builds it.
 	built := service.NewRegistry()
-	cache, _, err := m.newCache(built)
+	builtCache, _, err := m.newCache(built)
 	if err != nil {
 		t.Fatal(err)
 	}
-	newTestServer(t, built, built, cache)
+	newTestServer(t, built, built, builtCache)
 
 	// The same, through a recorder, so that empty vectors count.
 	registry := service.NewRegistry()
@@ -51,8 +52,8 @@ func TestMetricsDoc(t *testing.T) {
 	store := orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{
 		OnStateChange: func(from, to string) { metrics.BreakerChanged(from, to) },
 	})
-	recCache, err := app.NewCache(store, app.CacheConfig{
-		Keys:              app.Keyspace{Prefix: m.Config.KeyPrefix},
+	recCache, err := cache.New(store, cache.Config{
+		Keys:              cache.Keyspace{Prefix: m.Config.KeyPrefix},
 		LeaseTTL:          m.Config.LeaseTTL,
 		OnLoad:            metrics.ObserveLoad,
 		OnStoreGet:        metrics.ObserveRedis,
@@ -84,7 +85,7 @@ func TestMetricsDoc(t *testing.T) {
 
 // newTestServer builds the API as serve does, on a zero Application: only
 // its metric registrations matter here.
-func newTestServer(t *testing.T, reg prometheus.Registerer, g prometheus.Gatherer, cache *app.Cache) {
+func newTestServer(t *testing.T, reg prometheus.Registerer, g prometheus.Gatherer, cache *cache.Cache) {
 	t.Helper()
 	_, err := orderflowhttp.NewServer(orderflowhttp.Config{
 		App:        &app.Application{},

@@ -8,6 +8,7 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres"
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/wire"
 )
 
 // Seeding reports each phase in plain lines off a terminal (a buffer here,
@@ -16,7 +17,7 @@ import (
 func TestSeedReportsProgress(t *testing.T) {
 	pool, _ := pgtest.NewPool(t)
 	store := postgres.NewStore(pool)
-	application, err := app.New(store, store, nil)
+	application, err := wire.New(store, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

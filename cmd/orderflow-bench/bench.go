@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/cmd/internal/service"
 )
 
@@ -419,7 +419,7 @@ type env struct {
 	suite  string
 	db     *database
 	redis  *redis.Client
-	keys   app.Keyspace
+	keys   streams.Keys
 	// token is an admin bearer token the APIs under test accept.
 	token string
 }
@@ -488,7 +488,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		suiteStart := time.Now()
 		r.section = s.name
 		e := &env{cfg: m.Config, out: m.stdout, stderr: m.stderr, suite: s.name, redis: rdb, token: token,
-			keys: app.Keyspace{Prefix: fmt.Sprintf("obench:%s:%s:", started.Format("20060102T150405"), s.name)}}
+			keys: streams.Keys{Prefix: fmt.Sprintf("obench:%s:%s:", started.Format("20060102T150405"), s.name)}}
 		if err := m.runSuite(ctx, e, s, r); err != nil {
 			err = fmt.Errorf("%s: %w", s.name, err)
 			failed = append(failed, err)

@@ -21,6 +21,8 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	apprelay "github.com/orderflow/orderflow/app/relay"
+	"github.com/orderflow/orderflow/app/wire"
 	"github.com/orderflow/orderflow/cmd/internal/progress"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/internal/testenv/process"
@@ -52,7 +54,7 @@ func runProjector(ctx context.Context, e *env, r *Report) (err error) {
 			if err != nil && !errors.Is(err, redis.Nil) {
 				return fmt.Errorf("read the relay checkpoint: %w", err)
 			}
-			cp, err := app.ParseLogPosition(s)
+			cp, err := apprelay.ParseLogPosition(s)
 			if err != nil {
 				return err
 			}
@@ -478,7 +480,7 @@ func measureFreshness(ctx context.Context, e *env, relay *process.Process, store
 		e.printf("orderflow-projector %d %s ready in %s", i+1, p.URL(), p.Startup().Round(time.Millisecond))
 	}
 
-	application, err := app.New(store, store, nil)
+	application, err := wire.New(store, store, nil)
 	if err != nil {
 		return nil, err
 	}

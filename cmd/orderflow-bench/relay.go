@@ -18,7 +18,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orderflow/orderflow/adapters/postgres"
+	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	apprelay "github.com/orderflow/orderflow/app/relay"
+	"github.com/orderflow/orderflow/app/wire"
 	"github.com/orderflow/orderflow/cmd/internal/progress"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/internal/testenv/process"
@@ -173,7 +176,7 @@ func buildRestockLog(ctx context.Context, e *env, store *postgres.Store, n int) 
 }
 
 // logBounds is the commit-order position of the log's first and last events.
-func logBounds(ctx context.Context, pool *pgxpool.Pool) (first, last app.LogPosition, err error) {
+func logBounds(ctx context.Context, pool *pgxpool.Pool) (first, last apprelay.LogPosition, err error) {
 	var ftx, ltx string
 	err = pool.QueryRow(ctx, `SELECT
 		(SELECT tx_id::text || ':' || global_position FROM events ORDER BY tx_id, global_position LIMIT 1),
@@ -181,10 +184,10 @@ func logBounds(ctx context.Context, pool *pgxpool.Pool) (first, last app.LogPosi
 	if err != nil {
 		return first, last, fmt.Errorf("log bounds: %w", err)
 	}
-	if first, err = app.ParseLogPosition(ftx); err != nil {
+	if first, err = apprelay.ParseLogPosition(ftx); err != nil {
 		return first, last, err
 	}
-	last, err = app.ParseLogPosition(ltx)
+	last, err = apprelay.ParseLogPosition(ltx)
 	return first, last, err
 }
 
@@ -202,7 +205,7 @@ type drained struct {
 // drainLog waits until the relay's checkpoint reaches target, printing
 // progress, and waits for the relay to be ready. The time counts from the
 // relay's start.
-func drainLog(ctx context.Context, e *env, relay *process.Process, first, target app.LogPosition, events int) (*drained, error) {
+func drainLog(ctx context.Context, e *env, relay *process.Process, first, target apprelay.LogPosition, events int) (*drained, error) {
 	machine0 := readMachineCPU()
 	ready := make(chan error, 1)
 	go func() { ready <- relay.WaitReady(ctx, e.cfg.ReadyTimeout) }()
@@ -226,7 +229,7 @@ func drainLog(ctx context.Context, e *env, relay *process.Process, first, target
 // waitCheckpoint polls the relay's checkpoint every 2 ms until it reaches
 // target and returns the time since since. Progress is estimated from the
 // global positions between first and target.
-func waitCheckpoint(ctx context.Context, e *env, relay *process.Process, first, target app.LogPosition, events int, since time.Time, limit time.Duration) (time.Duration, error) {
+func waitCheckpoint(ctx context.Context, e *env, relay *process.Process, first, target apprelay.LogPosition, events int, since time.Time, limit time.Duration) (time.Duration, error) {
 	took, _, err := waitCheckpointTenths(ctx, e, relay, first, target, events, since, limit)
 	return took, err
 }
@@ -234,7 +237,7 @@ func waitCheckpoint(ctx context.Context, e *env, relay *process.Process, first, 
 // waitCheckpointTenths is waitCheckpoint that also returns when the
 // checkpoint passed each tenth of the way from first to target (by global
 // position, since since).
-func waitCheckpointTenths(ctx context.Context, e *env, relay *process.Process, first, target app.LogPosition, events int, since time.Time, limit time.Duration) (time.Duration, [10]time.Duration, error) {
+func waitCheckpointTenths(ctx context.Context, e *env, relay *process.Process, first, target apprelay.LogPosition, events int, since time.Time, limit time.Duration) (time.Duration, [10]time.Duration, error) {
 	var tenths [10]time.Duration
 	passed := 0
 	tick := time.NewTicker(2 * time.Millisecond)
@@ -248,7 +251,7 @@ func waitCheckpointTenths(ctx context.Context, e *env, relay *process.Process, f
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return 0, tenths, fmt.Errorf("read the relay checkpoint: %w", err)
 		}
-		cp, err := app.ParseLogPosition(s)
+		cp, err := apprelay.ParseLogPosition(s)
 		if err != nil {
 			return 0, tenths, err
 		}
@@ -311,7 +314,7 @@ type committed struct {
 // open-loop XADD baseline, and matches every written event with its stream
 // entry.
 func commitToXAdd(ctx context.Context, e *env, relay *process.Process, store *postgres.Store, products []string) (*latencies, error) {
-	application, err := app.New(store, store, nil)
+	application, err := wire.New(store, store, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -412,7 +415,7 @@ func commitToXAdd(ctx context.Context, e *env, relay *process.Process, store *po
 			if err != nil {
 				return nil, fmt.Errorf("entry %s: %w", entry.ID, err)
 			}
-			c, ok := commits[msg.Metadata.Get(app.MetaAggregateID)+"/"+msg.Metadata.Get(app.MetaVersion)]
+			c, ok := commits[msg.Metadata.Get(streams.MetaAggregateID)+"/"+msg.Metadata.Get(streams.MetaVersion)]
 			if !ok {
 				continue
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,30 +40,19 @@ func newProjectorMetrics(reg prometheus.Registerer) (*projectorMetrics, error) {
 	return m, nil
 }
 
-// Projected records one event's projection; it implements projections.Observer.
+// Projected records one event's projection; it implements streams.Observer.
 func (m *projectorMetrics) Projected(aggregateType string, occurredAt time.Time, took time.Duration) {
 	m.handled.WithLabelValues(aggregateType).Observe(took.Seconds())
 	m.freshness.WithLabelValues(aggregateType).Observe(time.Since(occurredAt).Seconds())
 }
 
-// sample refreshes the lag gauges every two seconds until ctx ends.
-func (m *projectorMetrics) sample(ctx context.Context, d *deps, group string) {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if lags, err := streams.ConsumerLag(ctx, d.cacheClient, d.keys, group); err == nil {
-			for _, l := range lags {
-				m.lag.WithLabelValues(l.Stream).Set(float64(l.Lag))
-				m.pending.WithLabelValues(l.Stream).Set(float64(l.Pending))
-			}
-		}
-		if n, err := streams.NewDeadLetters(d.cacheClient, d.keys).Len(ctx); err == nil {
-			m.deadLetters.Set(float64(n))
-		}
+// observeLag sets the lag gauges of every stream from one measure.
+func (m *projectorMetrics) observeLag(lags []streams.GroupLag) {
+	for _, l := range lags {
+		m.lag.WithLabelValues(l.Stream).Set(float64(l.Lag))
+		m.pending.WithLabelValues(l.Stream).Set(float64(l.Pending))
 	}
 }
+
+// observeDeadLetters sets the count of parked entries.
+func (m *projectorMetrics) observeDeadLetters(n int64) { m.deadLetters.Set(float64(n)) }

@@ -6,7 +6,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
-	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/adapters/streams"
+	"github.com/orderflow/orderflow/app/cache"
 	"github.com/orderflow/orderflow/cmd/internal/metricsdoc"
 	"github.com/orderflow/orderflow/cmd/internal/service"
 )
@@ -28,7 +29,7 @@ func TestMetricsDoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &Main{}
-	if _, _, err := m.newCache(&deps{keys: app.Keyspace{Prefix: app.DefaultKeyPrefix}, cacheClient: client}, cacheMetrics); err != nil {
+	if _, _, err := m.newCache(&deps{keys: streams.Keys{Prefix: cache.DefaultKeyPrefix}, cacheClient: client}, cacheMetrics); err != nil {
 		t.Fatal(err)
 	}
 	for _, err := range metricsdoc.CheckBinary("orderflow-projector", rec, registry) {

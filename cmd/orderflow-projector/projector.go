@@ -16,7 +16,7 @@ import (
 
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/streams"
-	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
 	"github.com/orderflow/orderflow/cmd/internal/service"
 	"github.com/orderflow/orderflow/migrations"
 )
@@ -136,7 +136,7 @@ func (m *Main) ParseFlags(args []string) (string, []string, error) {
 	c := &m.Config
 	c.Stores.Register(fs)
 	fs.String(&c.HTTPAddr, "projector-http-addr", "127.0.0.1:8082", "address of /healthz, /readyz and /metrics")
-	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every Redis key")
+	fs.String(&c.KeyPrefix, "key-prefix", cache.DefaultKeyPrefix, "prefix of every Redis key")
 	fs.Int(&c.StreamShards, "stream-shards", 1, "event stream shards; every relay and projector must use the same")
 	fs.String(&c.Consumer, "consumer", host, "this instance's stable name in the consumer group")
 	fs.String(&c.ConsumerGroup, "consumer-group", streams.DefaultConsumerGroup, "the consumer group all instances share")
@@ -157,7 +157,7 @@ func (m *Main) ParseFlags(args []string) (string, []string, error) {
 type deps struct {
 	logger *slog.Logger
 	pool   *pgxpool.Pool
-	keys   app.Keyspace
+	keys   streams.Keys
 	// cacheClient serves the cache service; the subscriber and the
 	// dead-letter publisher get their own, since closing them closes their client.
 	cacheClient redis.UniversalClient
@@ -170,7 +170,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	d := &deps{keys: app.Keyspace{Prefix: m.Config.KeyPrefix, StreamShards: m.Config.StreamShards}}
+	d := &deps{keys: streams.Keys{Prefix: m.Config.KeyPrefix, StreamShards: m.Config.StreamShards}}
 	if d.logger, err = m.Config.Logging.NewLogger(m.stderr); err != nil {
 		return err
 	}
@@ -201,15 +201,15 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	}
 }
 
-func (m *Main) newCache(d *deps, metrics *orderflowredis.CacheMetrics) (*app.Cache, *orderflowredis.CacheStore, error) {
+func (m *Main) newCache(d *deps, metrics *orderflowredis.CacheMetrics) (*cache.Cache, *orderflowredis.CacheStore, error) {
 	cfg := orderflowredis.BreakerConfig{}
-	appCfg := app.CacheConfig{Keys: d.keys}
+	appCfg := cache.Config{Keys: cache.Keyspace{Prefix: d.keys.Prefix}}
 	if metrics != nil {
 		cfg.OnStateChange = metrics.BreakerChanged
 		appCfg.OnStoreGet = metrics.ObserveRedis
 		appCfg.OnLoad = metrics.ObserveLoad
 	}
 	store := orderflowredis.NewCacheStore(d.cacheClient, cfg)
-	cache, err := app.NewCache(store, appCfg)
+	cache, err := cache.New(store, appCfg)
 	return cache, store, err
 }

@@ -24,9 +24,12 @@ import (
 
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
+	"github.com/orderflow/orderflow/app/relay"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/internal/testenv/process"
+	"github.com/orderflow/orderflow/projections"
 )
 
 // The projector as it is deployed: orderflow-api, orderflow-relay and
@@ -135,7 +138,7 @@ func (d *deployment) caughtUp(t *testing.T, extra int64) func() (bool, string) {
 }
 
 // value decodes the value at key; ok is false for a miss or a tombstone.
-func value[T any](t *testing.T, d *deployment, key app.CacheKey) (v T, version int64, ok bool) {
+func value[T any](t *testing.T, d *deployment, key cache.Key) (v T, version int64, ok bool) {
 	t.Helper()
 	e := d.Entry(t, key)
 	if !e.Found || e.Tombstone {
@@ -148,13 +151,13 @@ func value[T any](t *testing.T, d *deployment, key app.CacheKey) (v T, version i
 }
 
 // drift compares every cached projection with PostgreSQL, in-process.
-func (d *deployment) drift(t *testing.T) app.Drift {
+func (d *deployment) drift(t *testing.T) projections.Drift {
 	t.Helper()
 	ctx := context.Background()
 	if err := d.Cache.RefreshGenerations(ctx); err != nil {
 		t.Fatal(err)
 	}
-	drift, err := app.Verify(ctx, d.Cache, d.CacheStore, d.Store)
+	drift, err := projections.Verify(ctx, d.Cache, d.CacheStore, d.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,16 +227,16 @@ func TestPriceChangeReachesTheCacheThroughEveryProcess(t *testing.T) {
 	// Nothing reads through the API meanwhile, so only the projector can
 	// turn the API's tombstones into values.
 	testenv.WaitFor(t, waitLimit, "the projector to rewrite products:{id}", func() (bool, string) {
-		got, version, ok := value[app.Product](t, d, app.ProductKey(p.ID))
+		got, version, ok := value[app.Product](t, d, cache.ProductKey(p.ID))
 		return ok && got.PriceCents == 2500 && version == 2, fmt.Sprintf("%+v at v%d (value: %v)", got, version, ok)
 	})
 	testenv.WaitFor(t, waitLimit, "the projector to rewrite products:sku and products:list", func() (bool, string) {
-		bySKU, _, ok1 := value[app.Product](t, d, app.ProductSKUKey("e2e-1"))
-		list, _, ok2 := value[app.ProductPage](t, d, app.ProductListKey())
+		bySKU, _, ok1 := value[app.Product](t, d, cache.ProductSKUKey("e2e-1"))
+		list, _, ok2 := value[app.ProductPage](t, d, cache.ProductListKey())
 		ok := ok1 && ok2 && bySKU.PriceCents == 2500 && len(list.Items) == 1 && list.Items[0].PriceCents == 2500
 		return ok, fmt.Sprintf("by SKU %+v (%v), list %+v (%v)", bySKU, ok1, list, ok2)
 	})
-	if got := d.Entry(t, app.ProductKey(p.ID)); got.Data != nil && bytes.Contains(got.Data, []byte(`"stockLevel":5`)) {
+	if got := d.Entry(t, cache.ProductKey(p.ID)); got.Data != nil && bytes.Contains(got.Data, []byte(`"stockLevel":5`)) {
 		t.Errorf("cached details carry stock: %s", got.Data)
 	}
 
@@ -327,13 +330,13 @@ func TestKilledProjectorsPendingEntriesAreClaimedByAnother(t *testing.T) {
 	survivor := d.startProjector(t, "survivor", "ORDERFLOW_PROJECTOR_MAX_IDLE=1s")
 	testenv.WaitFor(t, waitLimit, "the survivor to claim and project everything", d.caughtUp(t, 0))
 	for _, c := range customers {
-		got, version, ok := value[app.Customer](t, d, app.CustomerKey(c.ID))
+		got, version, ok := value[app.Customer](t, d, cache.CustomerKey(c.ID))
 		if !ok || got.Email != c.Email || version != 1 {
 			t.Errorf("customers:%s = %+v v%d (value: %v), want %s at v1", c.ID, got, version, ok, c.Email)
 		}
 	}
 	for _, c := range customers[:3] {
-		got, _, ok := value[app.CustomerOrders](t, d, app.CustomerOrdersKey(c.ID))
+		got, _, ok := value[app.CustomerOrders](t, d, cache.CustomerOrdersKey(c.ID))
 		if !ok || len(got.Items) != 1 {
 			t.Errorf("orders:customer:%s = %+v (value: %v), want one order", c.ID, got, ok)
 		}
@@ -486,7 +489,7 @@ func TestParkedEntriesAreListedReplayedAndDropped(t *testing.T) {
 	d.RelayAll(t)
 	// A second poison entry no fix can help: an order that never existed was paid.
 	ghost := uuid.NewString()
-	ghostEntry := streams.Message(app.CommittedEvent{
+	ghostEntry := streams.Message(relay.CommittedEvent{
 		RecordedEvent: app.RecordedEvent{EventID: uuid.NewString(), AggregateType: domain.OrderAggregate, AggregateID: ghost,
 			Version: 2, GlobalPosition: 1_000_000, Type: "OrderPaid", SchemaVersion: 1, OccurredAt: time.Now()},
 		Data: []byte(`{}`),
@@ -510,8 +513,8 @@ func TestParkedEntriesAreListedReplayedAndDropped(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		_, _, product := value[app.Product](t, d, app.ProductKey(p.ID))
-		_, _, customer := value[app.Customer](t, d, app.CustomerKey(fine.ID))
+		_, _, product := value[app.Product](t, d, cache.ProductKey(p.ID))
+		_, _, customer := value[app.Customer](t, d, cache.CustomerKey(fine.ID))
 		return n == 2 && product && customer, fmt.Sprintf("%d parked, product projected %v, customer projected %v", n, product, customer)
 	})
 	testenv.WaitFor(t, waitLimit, "the group to catch up", d.caughtUp(t, 1))
@@ -554,7 +557,7 @@ func TestParkedEntriesAreListedReplayedAndDropped(t *testing.T) {
 		t.Fatalf("dlq replay --all exited %d: %s", code, stdout)
 	}
 	testenv.WaitFor(t, waitLimit, "the re-driven entry to be projected", func() (bool, string) {
-		got, version, ok := value[app.Customer](t, d, app.CustomerKey(broken.ID))
+		got, version, ok := value[app.Customer](t, d, cache.CustomerKey(broken.ID))
 		return ok && got.Email == broken.Email && version == 1, fmt.Sprintf("%+v v%d (value %v)", got, version, ok)
 	})
 	testenv.WaitFor(t, waitLimit, "the group to catch up", d.caughtUp(t, 2))
@@ -592,7 +595,7 @@ func TestMaxRetriesZeroParksAfterOneAttempt(t *testing.T) {
 		}
 	})
 
-	ghost := streams.Message(app.CommittedEvent{
+	ghost := streams.Message(relay.CommittedEvent{
 		RecordedEvent: app.RecordedEvent{EventID: uuid.NewString(), AggregateType: domain.OrderAggregate, AggregateID: uuid.NewString(),
 			Version: 2, GlobalPosition: 1, Type: "OrderPaid", SchemaVersion: 1, OccurredAt: time.Now()},
 		Data: []byte(`{}`),
@@ -671,7 +674,7 @@ func TestReplayCommandFallsBackToTheStoreWhenStreamsWereTrimmed(t *testing.T) {
 	if gen == nil {
 		t.Fatalf("replay names no generation:\n%s", stdout)
 	}
-	if cur, err := d.Redis.Get(ctx, d.Keys.Generation()).Result(); err != nil || cur != gen[1] {
+	if cur, err := d.Redis.Get(ctx, d.CacheKeys.Generation()).Result(); err != nil || cur != gen[1] {
 		t.Fatalf("generation pointer %q (%v), want %q", cur, err, gen[1])
 	}
 	stdout, stderr, code = runOnce(t, d.env(t), "verify")
@@ -684,7 +687,7 @@ func TestReplayCommandFallsBackToTheStoreWhenStreamsWereTrimmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.RelayAll(t)
-	key := d.Keys.Key(gen[1], app.ProductKey(products[1]))
+	key := d.CacheKeys.Key(gen[1], cache.ProductKey(products[1]))
 	testenv.WaitFor(t, waitLimit, "the projector to write the new generation", func() (bool, string) {
 		e, err := d.CacheStore.Get(ctx, key)
 		if err != nil {
@@ -694,7 +697,7 @@ func TestReplayCommandFallsBackToTheStoreWhenStreamsWereTrimmed(t *testing.T) {
 		ok := e.Found && !e.Tombstone && json.Unmarshal(e.Data, &p) == nil && p.PriceCents == 999
 		return ok, fmt.Sprintf("%s = %+v", key, e)
 	})
-	if n, err := d.Redis.Exists(ctx, d.Keys.Key("", app.ProductKey(products[0]))).Result(); err != nil || n != 0 {
+	if n, err := d.Redis.Exists(ctx, d.CacheKeys.Key("", cache.ProductKey(products[0]))).Result(); err != nil || n != 0 {
 		t.Errorf("the old generation's products:%s still exists (%v)", products[0], err)
 	}
 }
@@ -707,7 +710,7 @@ func TestVerifyCommandNamesDriftedKeys(t *testing.T) {
 	t.Parallel()
 	d := newDeployment(t)
 	ctx := context.Background()
-	ref, err := app.NewRefresher(d.Store, d.Cache)
+	ref, err := projections.NewRefresher(d.Store, d.Cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -734,7 +737,7 @@ func TestVerifyCommandNamesDriftedKeys(t *testing.T) {
 	}
 
 	// Wrong: another name at the customer's version.
-	customerKey := d.Keys.Key("", app.CustomerKey(c.ID))
+	customerKey := d.CacheKeys.Key("", cache.CustomerKey(c.ID))
 	wrong := c
 	wrong.Name = "Someone else"
 	data, err := json.Marshal(wrong)
@@ -752,10 +755,10 @@ func TestVerifyCommandNamesDriftedKeys(t *testing.T) {
 	if _, err := d.App.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: o.Order.ID}); err != nil {
 		t.Fatal(err)
 	}
-	ordersKey := d.Keys.Key("", app.CustomerOrdersKey(c.ID))
+	ordersKey := d.CacheKeys.Key("", cache.CustomerOrdersKey(c.ID))
 	// From the future: the product's details at a version the log never had.
-	productKey := d.Keys.Key("", app.ProductKey(p.ID))
-	e := d.Entry(t, app.ProductKey(p.ID))
+	productKey := d.CacheKeys.Key("", cache.ProductKey(p.ID))
+	e := d.Entry(t, cache.ProductKey(p.ID))
 	if _, err := d.CacheStore.SetFenced(ctx, productKey, e.Version+10, e.Data, time.Hour); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -10,8 +9,8 @@ import (
 
 	"github.com/orderflow/orderflow/adapters/postgres"
 	"github.com/orderflow/orderflow/adapters/streams"
-	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/cmd/internal/progress"
+	"github.com/orderflow/orderflow/projections"
 )
 
 // replayMemoryLimit keeps the replay's heap, which holds every aggregate's
@@ -30,7 +29,7 @@ func (m *Main) replay(ctx context.Context, d *deps) error {
 	}
 	report := progress.NewPhased(m.stdout, progress.Config{Unit: "events"})
 	defer report.Stop()
-	cfg := app.ReplayConfig{Progress: func(p app.ReplayProgress) {
+	cfg := projections.ReplayConfig{Progress: func(p projections.ReplayProgress) {
 		report.Update("replay: "+p.Source, p.Events, p.Estimate)
 	}}
 	events := postgres.NewStore(d.pool)
@@ -38,16 +37,18 @@ func (m *Main) replay(ctx context.Context, d *deps) error {
 	fromStore.HeldBack = func() {
 		report.Println("replay: waiting for transactions in flight to end: events committed after they began are not readable before")
 	}
-	var source app.ReplaySource = streams.NewReplaySource(d.cacheClient, d.keys, events)
-	if m.Config.ReplayFrom == "store" {
-		source = fromStore
+	sources := projections.Sources{
+		Streams: streams.NewReplaySource(d.cacheClient, d.keys, events),
+		Store:   fromStore,
+		FellBack: func(reason error) {
+			report.Stop()
+			fmt.Fprintf(m.stdout, "replay: the streams were trimmed (%v); reading the event store instead\n", reason)
+		},
 	}
-	sum, err := app.Replay(ctx, cache, store, source, cfg)
-	if errors.Is(err, app.ErrReplayGap) && m.Config.ReplayFrom == "auto" {
-		report.Stop()
-		fmt.Fprintf(m.stdout, "replay: the streams were trimmed (%v); reading the event store instead\n", err)
-		sum, err = app.Replay(ctx, cache, store, fromStore, cfg)
-	}
+	sum, err := projections.ReplayFrom(ctx, projections.SourceChoice(m.Config.ReplayFrom), sources,
+		func(ctx context.Context, source projections.ReplaySource) (projections.ReplaySummary, error) {
+			return projections.Replay(ctx, cache, store, source, cfg)
+		})
 	report.Stop()
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)

@@ -30,15 +30,11 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 		return err
 	}
 	store := postgres.NewStore(d.pool)
-	refresher, err := app.NewRefresher(store, cache)
+	refresher, err := projections.NewRefresher(store, cache)
 	if err != nil {
 		return err
 	}
-	handler := projections.Handler(projections.New(refresher), app.NewEventCodec(), metrics)
-	maxRetries := m.Config.MaxRetries
-	if maxRetries == 0 {
-		maxRetries = -1 // none; ProjectorConfig reads 0 as its default
-	}
+	handler := streams.Handler(projections.New(refresher), app.NewEventCodec(), metrics)
 	subscriberClient, err := orderflowredis.NewClient(d.redisURL, orderflowredis.PoolOptions{})
 	if err != nil {
 		return err
@@ -54,7 +50,7 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 		ConsumerGroup:    m.Config.ConsumerGroup,
 		Consumer:         m.Config.Consumer,
 		Workers:          m.Config.Workers,
-		MaxRetries:       maxRetries,
+		MaxRetries:       streams.RetriesOf(m.Config.MaxRetries),
 		MaxIdleTime:      m.Config.MaxIdleTime,
 		CloseTimeout:     m.Config.ShutdownTimeout,
 		Logger:           d.logger,
@@ -74,7 +70,7 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 		return err
 	}
 	defer ops.Stop()
-	go metrics.sample(ctx, d, m.Config.ConsumerGroup)
+	go streams.SampleLag(ctx, d.cacheClient, d.keys, m.Config.ConsumerGroup, 2*time.Second, metrics.observeLag, metrics.observeDeadLetters)
 
 	go cache.WatchGenerations(ctx)
 	go streams.KeepGroups(ctx, subscriberClient, d.keys, m.Config.ConsumerGroup, time.Second, d.logger)

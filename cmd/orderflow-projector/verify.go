@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/adapters/postgres"
-	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/projections"
 )
 
 // verify compares every cached projection with PostgreSQL.
@@ -20,7 +20,7 @@ func (m *Main) verify(ctx context.Context, d *deps) error {
 	}
 	start := time.Now()
 	events := postgres.NewStore(d.pool)
-	drift, err := app.Verify(ctx, cache, store, events)
+	drift, err := projections.Verify(ctx, cache, store, events)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/orderflow/orderflow/adapters/postgres"
-	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/relay"
 )
 
 // relayMetrics are the relay's gauges and counters (README "Metrics").
@@ -48,7 +45,7 @@ func newRelayMetrics(reg prometheus.Registerer) (*relayMetrics, error) {
 	return m, nil
 }
 
-func (m *relayMetrics) observeBatch(batch []app.CommittedEvent, _ time.Duration) {
+func (m *relayMetrics) observeBatch(batch []relay.CommittedEvent, _ time.Duration) {
 	now := time.Now()
 	m.published.Add(float64(len(batch)))
 	m.batchSize.Observe(float64(len(batch)))
@@ -57,31 +54,22 @@ func (m *relayMetrics) observeBatch(batch []app.CommittedEvent, _ time.Duration)
 	}
 }
 
-// sample refreshes the backlog gauges every second until ctx ends.
-func (m *relayMetrics) sample(ctx context.Context, logger *slog.Logger, outbox *postgres.Outbox, publisher app.EventPublisher) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		cp, err := publisher.Checkpoint(ctx)
-		if err != nil {
-			continue
-		}
-		stats, err := outbox.Stats(ctx, cp)
-		if err != nil {
-			logger.Debug("outbox stats", "err", err)
-			continue
-		}
-		m.backlog.Set(float64(stats.Backlog))
-		if stats.OldestUnpublished.IsZero() {
-			m.lag.Set(0)
-		} else {
-			m.lag.Set(time.Since(stats.OldestUnpublished).Seconds())
-		}
-		m.oldestInFlight.Set(stats.OldestInFlight.Seconds())
+// observeActive tracks whether this relay holds the lock and relays.
+func (m *relayMetrics) observeActive(on bool) {
+	if on {
+		m.active.Set(1)
+	} else {
+		m.active.Set(0)
 	}
+}
+
+// observeBacklog sets the backlog gauges from one measure.
+func (m *relayMetrics) observeBacklog(b relay.Backlog) {
+	m.backlog.Set(float64(b.Backlog))
+	if b.OldestUnpublished.IsZero() {
+		m.lag.Set(0)
+	} else {
+		m.lag.Set(time.Since(b.OldestUnpublished).Seconds())
+	}
+	m.oldestInFlight.Set(b.OldestInFlight.Seconds())
 }

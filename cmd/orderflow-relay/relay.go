@@ -5,14 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/adapters/postgres"
 	"github.com/orderflow/orderflow/adapters/streams"
-	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
+	"github.com/orderflow/orderflow/app/relay"
 	"github.com/orderflow/orderflow/cmd/internal/service"
 	"github.com/orderflow/orderflow/migrations"
 )
@@ -95,7 +95,7 @@ func (m *Main) ParseFlags(args []string) error {
 	c := &m.Config
 	c.Stores.Register(fs)
 	fs.String(&c.HTTPAddr, "relay-http-addr", "127.0.0.1:8081", "address of /healthz, /readyz and /metrics")
-	fs.String(&c.KeyPrefix, "key-prefix", app.DefaultKeyPrefix, "prefix of every Redis key (streams: <prefix>{events}:stream:<aggregate type>)")
+	fs.String(&c.KeyPrefix, "key-prefix", cache.DefaultKeyPrefix, "prefix of every Redis key (streams: <prefix>{events}:stream:<aggregate type>)")
 	fs.Int(&c.StreamShards, "stream-shards", 1, "event stream shards (an aggregate's events go to shard CRC-32(id) mod N); every relay and projector must use the same")
 	fs.Int(&c.BatchSize, "relay-batch-size", 1000, "events read and published at once")
 	fs.Duration(&c.PollInterval, "relay-poll-interval", 250*time.Millisecond, "longest wait between reads when no notification arrives")
@@ -135,14 +135,14 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	keys := app.Keyspace{Prefix: m.Config.KeyPrefix, StreamShards: m.Config.StreamShards}
+	keys := streams.Keys{Prefix: m.Config.KeyPrefix, StreamShards: m.Config.StreamShards}
 	if err := streams.AwaitStreamShards(ctx, logger, client, keys); err != nil {
 		return err
 	}
 	outbox := postgres.NewOutbox(pool)
 	publisher := streams.NewPublisher(client, keys, int64(m.Config.StreamMaxLen))
 	var lastErr atomic.Pointer[error]
-	relay, err := app.NewRelay(outbox, publisher, app.RelayConfig{
+	r, err := relay.New(outbox, publisher, relay.Config{
 		BatchSize:    m.Config.BatchSize,
 		PollInterval: m.Config.PollInterval,
 		Observe:      metrics.observeBatch,
@@ -169,40 +169,10 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	}
 	defer ops.Stop()
 
-	go metrics.sample(ctx, logger, outbox, publisher)
-	return m.lead(ctx, logger, relay, metrics)
-}
-
-// lead takes the relay lock when it is free and relays while holding it;
-// it stands by otherwise.
-func (m *Main) lead(ctx context.Context, logger *slog.Logger, relay *app.Relay, metrics *relayMetrics) error {
-	standingBy := false
-	for ctx.Err() == nil {
-		leadership, err := postgres.TryLead(ctx, m.Config.DatabaseURL)
-		if err != nil {
-			logger.Warn("cannot reach PostgreSQL to take the relay lock", "err", err)
-		}
-		if leadership == nil {
-			if !standingBy && err == nil {
-				logger.Info("standing by: another relay holds the lock")
-				standingBy = true
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(m.Config.LeadRetry):
-			}
-			continue
-		}
-		standingBy = false
-		logger.Info("relaying: took the relay lock")
-		metrics.active.Set(1)
-		err = relay.Run(ctx, leadership.Wait)
-		metrics.active.Set(0)
-		_ = leadership.Release(context.WithoutCancel(ctx))
-		if err != nil {
-			logger.Warn("lost the relay lock; trying to take it again", "err", err)
-		}
-	}
-	logger.Info("stopped relaying")
-	return nil
+	go relay.SampleBacklog(ctx, time.Second, publisher, outbox, metrics.observeBacklog)
+	return r.RunAsLeader(ctx, postgres.NewRelayLock(m.Config.DatabaseURL), relay.LeaderConfig{
+		Retry:  m.Config.LeadRetry,
+		Active: metrics.observeActive,
+		Logger: logger,
+	})
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	apprelay "github.com/orderflow/orderflow/app/relay"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/internal/testenv/faultproxy"
@@ -214,7 +215,7 @@ func (e *env) checkpoint() string {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if cp == (app.LogPosition{}) {
+		if cp == (apprelay.LogPosition{}) {
 			return ""
 		}
 		return cp.String()
@@ -232,7 +233,7 @@ func (e *env) checkpoint() string {
 // lastCommitted is the log position of the last committed event.
 func (e *env) lastCommitted() string {
 	e.t.Helper()
-	var pos app.LogPosition
+	var pos apprelay.LogPosition
 	var tx int64
 	err := e.Pool.QueryRow(context.Background(), `SELECT tx_id::text::bigint, global_position FROM events
 		ORDER BY tx_id DESC, global_position DESC LIMIT 1`).Scan(&tx, &pos.Position)
@@ -657,7 +658,7 @@ func TestOpenTransactionDelaysButLosesNothing(t *testing.T) {
 func TestRelayRefusesACheckpointOutsideTheLog(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	ahead := app.LogPosition{TxID: 1 << 40, Position: 1 << 40}.String()
+	ahead := apprelay.LogPosition{TxID: 1 << 40, Position: 1 << 40}.String()
 	for shard := range e.Keys.Shards() {
 		if err := e.Redis.Set(ctx, e.Keys.ShardCheckpoint(shard), ahead, 0).Err(); err != nil {
 			t.Fatal(err)

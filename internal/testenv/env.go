@@ -16,6 +16,9 @@ import (
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/cache"
+	"github.com/orderflow/orderflow/app/relay"
+	"github.com/orderflow/orderflow/app/wire"
 )
 
 // Options says what New wires besides the database.
@@ -28,7 +31,7 @@ type Options struct {
 	// evicts through it unless Uncached is set.
 	Cache bool
 	// CacheConfig tunes the cache; New fills in its Keys.
-	CacheConfig app.CacheConfig
+	CacheConfig cache.Config
 	// Uncached builds the Application without the cache, as a writer that
 	// leaves eviction to the projector.
 	Uncached bool
@@ -43,16 +46,18 @@ type Env struct {
 	Store *postgres.Store
 	App   *app.Application
 
-	// Redis, RedisURL and Keys are set with Options.Redis or Options.Cache.
-	Redis    redis.UniversalClient
-	RedisURL string
-	Keys     app.Keyspace
+	// Redis, RedisURL, Keys and CacheKeys are set with Options.Redis or
+	// Options.Cache; both key sets share one prefix, as in the binaries.
+	Redis     redis.UniversalClient
+	RedisURL  string
+	Keys      streams.Keys
+	CacheKeys cache.Keyspace
 
 	// CacheRedis, CacheStore and Cache are set with Options.Cache: the
 	// cache store has a client of its own, as in the binaries.
 	CacheRedis redis.UniversalClient
 	CacheStore *orderflowredis.CacheStore
-	Cache      *app.Cache
+	Cache      *cache.Cache
 }
 
 // New wires an Env for tb.
@@ -65,23 +70,24 @@ func New(tb testing.TB, opts Options) *Env {
 		var prefix string
 		e.Redis, prefix = redistest.New(tb)
 		e.RedisURL = redistest.URL(tb)
-		e.Keys = app.Keyspace{Prefix: prefix, StreamShards: redistest.StreamShards(tb)}
+		e.Keys = streams.Keys{Prefix: prefix, StreamShards: redistest.StreamShards(tb)}
+		e.CacheKeys = cache.Keyspace{Prefix: prefix}
 	}
 	var err error
 	if opts.Cache {
 		e.CacheRedis = redistest.NewClient(tb, orderflowredis.PoolOptions{})
 		e.CacheStore = orderflowredis.NewCacheStore(e.CacheRedis, orderflowredis.BreakerConfig{})
 		cfg := opts.CacheConfig
-		cfg.Keys = e.Keys
-		if e.Cache, err = app.NewCache(e.CacheStore, cfg); err != nil {
+		cfg.Keys = e.CacheKeys
+		if e.Cache, err = cache.New(e.CacheStore, cfg); err != nil {
 			tb.Fatalf("testenv: cache: %v", err)
 		}
 	}
-	cache := e.Cache
+	evictor := e.Cache
 	if opts.Uncached {
-		cache = nil
+		evictor = nil
 	}
-	if e.App, err = app.New(e.Store, e.Store, cache); err != nil {
+	if e.App, err = wire.New(e.Store, e.Store, evictor); err != nil {
 		tb.Fatalf("testenv: application: %v", err)
 	}
 	return e
@@ -103,9 +109,9 @@ func (e *Env) Settings() map[string]string {
 }
 
 // Entry reads a cache entry as the cache engine stored it, bypassing it.
-func (e *Env) Entry(tb testing.TB, key app.CacheKey) app.CacheEntry {
+func (e *Env) Entry(tb testing.TB, key cache.Key) cache.Entry {
 	tb.Helper()
-	entry, err := e.CacheStore.Get(context.Background(), e.Keys.Key("", key))
+	entry, err := e.CacheStore.Get(context.Background(), e.CacheKeys.Key("", key))
 	if err != nil {
 		tb.Fatalf("read %s: %v", key.Name, err)
 	}
@@ -113,7 +119,7 @@ func (e *Env) Entry(tb testing.TB, key app.CacheKey) app.CacheEntry {
 }
 
 // EventsAfter counts the committed events after cp.
-func (e *Env) EventsAfter(tb testing.TB, cp app.LogPosition) int64 {
+func (e *Env) EventsAfter(tb testing.TB, cp relay.LogPosition) int64 {
 	tb.Helper()
 	var n int64
 	err := e.Pool.QueryRow(context.Background(),

@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orderflow/orderflow/adapters/streams"
-	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/relay"
 )
 
 // Checker compares what the system stored with what it was told: the event
@@ -22,7 +22,7 @@ import (
 type Checker struct {
 	Pool  *pgxpool.Pool
 	Redis redis.UniversalClient
-	Keys  app.Keyspace
+	Keys  streams.Keys
 }
 
 // StreamReport is the streams compared with the event log by event id.
@@ -121,7 +121,7 @@ func (c Checker) RelayCaughtUp(ctx context.Context) (bool, string, error) {
 	if err != nil {
 		return false, "", fmt.Errorf("last committed event: %w", err)
 	}
-	last := app.LogPosition{TxID: uint64(tx), Position: pos}.String()
+	last := relay.LogPosition{TxID: uint64(tx), Position: pos}.String()
 	ok := true
 	var cps []string
 	for shard := range c.Keys.Shards() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/adapters/jwt"
+	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/internal/testenv/process"
 )
@@ -39,8 +40,8 @@ type System struct {
 }
 
 // Keys is the Redis keyspace of the system's prefix.
-func (s *System) Keys() app.Keyspace {
-	return app.Keyspace{Prefix: s.KeyPrefix, StreamShards: s.StreamShards}
+func (s *System) Keys() streams.Keys {
+	return streams.Keys{Prefix: s.KeyPrefix, StreamShards: s.StreamShards}
 }
 
 // AdminToken mints a bearer token with the admin role, valid for ttl.
