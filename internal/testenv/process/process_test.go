@@ -69,7 +69,7 @@ func TestOneShotExitAndOutput(t *testing.T) {
 
 func TestStopKillRestart(t *testing.T) {
 	p, err := process.New(process.Spec{Name: "sleeper", Path: "/bin/sh",
-		Args: []string{"-c", `trap 'exit 0' TERM; while :; do sleep 0.05; done`}})
+		Args: []string{"-c", `trap 'exit 0' TERM; echo trapped; while :; do sleep 0.05; done`}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +89,13 @@ func TestStopKillRestart(t *testing.T) {
 	}
 	if !p.Running() {
 		t.Fatal("not running after Restart")
+	}
+	// A SIGTERM before the shell has set its trap kills it by the signal.
+	for deadline := time.Now().Add(10 * time.Second); p.Logs().Last() != "trapped"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the shell never set its trap; last line %q", p.Logs().Last())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if err := p.Stop(10 * time.Second); err != nil {
 		t.Errorf("Stop of a process that exits cleanly on SIGTERM: %v", err)
