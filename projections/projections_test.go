@@ -3,62 +3,33 @@ package projections_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
-
-	"github.com/orderflow/orderflow/adapters/postgres"
-	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
-	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
-	"github.com/orderflow/orderflow/adapters/redis/redistest"
-	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/cache"
 	"github.com/orderflow/orderflow/app/relay"
-	"github.com/orderflow/orderflow/app/wire"
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/projections"
 )
 
 // projectionFixture drives the projectors directly with the events the
 // commands committed, read back through the outbox as the relay reads them.
+// The commands write without evicting: the projectors under test fill the
+// cache.
 type projectionFixture struct {
+	*testenv.Env
 	t          *testing.T
-	pool       *pgxpool.Pool
-	store      *postgres.Store
-	app        *app.Application
-	redis      redis.UniversalClient
-	keys       streams.Keys
-	cstore     *orderflowredis.CacheStore
-	cache      *cache.Cache
 	projectors projections.Projectors
-	outbox     *postgres.Outbox
-	codec      *app.EventCodec
 	cp         relay.LogPosition
 }
 
 func newProjectionFixture(t *testing.T) *projectionFixture {
 	t.Helper()
-	pool, _ := pgtest.NewPool(t)
-	client, prefix := redistest.New(t)
-	f := &projectionFixture{t: t, pool: pool, store: postgres.NewStore(pool), redis: client, keys: streams.Keys{Prefix: prefix}, outbox: postgres.NewOutbox(pool), codec: app.NewEventCodec()}
-	var err error
-	if f.app, err = wire.New(f.store, f.store, nil); err != nil {
-		t.Fatal(err)
-	}
-	f.cstore = orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{})
-	if f.cache, err = cache.New(f.cstore, cache.Config{Keys: cache.Keyspace{Prefix: f.keys.Prefix}}); err != nil {
-		t.Fatal(err)
-	}
-	refresher, err := projections.NewRefresher(f.store, f.cache)
+	e := testenv.New(t, testenv.Options{Cache: true, Uncached: true})
+	f := &projectionFixture{Env: e, t: t}
+	refresher, err := projections.NewRefresher(e.Store, e.Cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,35 +40,9 @@ func newProjectionFixture(t *testing.T) *projectionFixture {
 // committed returns the events committed since the last call, in commit order.
 func (f *projectionFixture) committed() []relay.CommittedEvent {
 	f.t.Helper()
-	ctx := context.Background()
 	var out []relay.CommittedEvent
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		events, err := f.outbox.ReadCommitted(ctx, f.cp, 1000)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		for _, e := range events {
-			// The outbox hands out the stored payload; decode it as the edge does.
-			if e.Event, err = f.codec.Decode(e.Type, e.SchemaVersion, e.Data); err != nil {
-				f.t.Fatal(err)
-			}
-			out = append(out, e)
-			f.cp = e.At
-		}
-		var left int
-		if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2)`,
-			strconv.FormatUint(f.cp.TxID, 10), f.cp.Position).Scan(&left); err != nil {
-			f.t.Fatal(err)
-		}
-		if left == 0 {
-			return out
-		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("%d committed events never became readable", left)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	out, f.cp = f.Committed(f.t, f.cp)
+	return out
 }
 
 // project applies every event committed since the last call and returns their types.
@@ -116,16 +61,12 @@ func (f *projectionFixture) project() []string {
 // entry returns the cache entry at key.
 func (f *projectionFixture) entry(key cache.Key) cache.Entry {
 	f.t.Helper()
-	e, err := f.cstore.Get(context.Background(), f.cache.Keys().Key("", key))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return e
+	return f.Entry(f.t, key)
 }
 
 func (f *projectionFixture) tag() int64 {
 	f.t.Helper()
-	v, err := f.cstore.TagVersion(context.Background(), f.cache.Keys().TagVersion("", cache.ProductsTag))
+	v, err := f.CacheStore.TagVersion(context.Background(), f.Cache.Keys().TagVersion("", cache.ProductsTag))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -165,7 +106,7 @@ func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
 	f := newProjectionFixture(t)
 	ctx := context.Background()
 
-	p, err := f.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "Proj-1", Name: "Projected", Description: "first", PriceCents: 500, Currency: "EUR", InitialStock: 10})
+	p, err := f.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "Proj-1", Name: "Projected", Description: "first", PriceCents: 500, Currency: "EUR", InitialStock: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +125,7 @@ func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
 		t.Errorf("products tag at %d after a creation, want 1", v)
 	}
 
-	if _, err := f.app.Commands.RestockProduct.Handle(ctx, app.RestockProduct{ProductID: p.ID, Quantity: 5}); err != nil {
+	if _, err := f.App.Commands.RestockProduct.Handle(ctx, app.RestockProduct{ProductID: p.ID, Quantity: 5}); err != nil {
 		t.Fatal(err)
 	}
 	same(t, "RestockProduct", f.project(), []string{"StockAdded"})
@@ -194,11 +135,11 @@ func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
 		t.Errorf("products tag moved to %d on a stock event", v)
 	}
 
-	if _, err := f.app.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: p.ID, PriceCents: 650}); err != nil {
+	if _, err := f.App.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: p.ID, PriceCents: 650}); err != nil {
 		t.Fatal(err)
 	}
 	name := "Renamed"
-	if _, err := f.app.Commands.ChangeProductDetails.Handle(ctx, app.ChangeProductDetails{ProductID: p.ID, Name: &name}); err != nil {
+	if _, err := f.App.Commands.ChangeProductDetails.Handle(ctx, app.ChangeProductDetails{ProductID: p.ID, Name: &name}); err != nil {
 		t.Fatal(err)
 	}
 	same(t, "price and details", f.project(), []string{"ProductPriceChanged", "ProductDetailsChanged"})
@@ -213,12 +154,12 @@ func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
 		t.Errorf("products tag at %d after three catalogue changes, want 3", v)
 	}
 
-	c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "proj@example.com", Name: "Proj"})
+	c, err := f.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "proj@example.com", Name: "Proj"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	email := "moved@example.com"
-	if _, err := f.app.Commands.UpdateCustomer.Handle(ctx, app.UpdateCustomer{CustomerID: c.ID, Email: &email}); err != nil {
+	if _, err := f.App.Commands.UpdateCustomer.Handle(ctx, app.UpdateCustomer{CustomerID: c.ID, Email: &email}); err != nil {
 		t.Fatal(err)
 	}
 	same(t, "customer", f.project(), []string{"CustomerRegistered", "CustomerProfileUpdated"})
@@ -229,7 +170,7 @@ func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
 		t.Errorf("orders:customer written before any order: %+v", e)
 	}
 
-	placed, err := f.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 3}}})
+	placed, err := f.App.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 3}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,21 +183,21 @@ func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
 	if len(summaries.Items) != 1 || summaries.Items[0].Status != "placed" || summaries.Items[0].TotalCents != 1950 || summaries.Items[0].ItemCount != 3 {
 		t.Errorf("orders:customer = %+v", summaries)
 	}
-	if _, err := f.app.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: placed.Order.ID}); err != nil {
+	if _, err := f.App.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: placed.Order.ID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.app.Commands.ShipOrder.Handle(ctx, app.OrderTransition{OrderID: placed.Order.ID}); err != nil {
+	if _, err := f.App.Commands.ShipOrder.Handle(ctx, app.OrderTransition{OrderID: placed.Order.ID}); err != nil {
 		t.Fatal(err)
 	}
 	same(t, "pay and ship", f.project(), []string{"OrderPaid", "OrderShipped"})
 	if s := valueAt[app.CustomerOrders](t, f, cache.CustomerOrdersKey(c.ID), 3); s.Items[0].Status != "shipped" {
 		t.Errorf("orders:customer = %+v", s)
 	}
-	second, err := f.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}})
+	second, err := f.App.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.app.Commands.CancelOrder.Handle(ctx, app.OrderTransition{OrderID: second.Order.ID}); err != nil {
+	if _, err := f.App.Commands.CancelOrder.Handle(ctx, app.OrderTransition{OrderID: second.Order.ID}); err != nil {
 		t.Fatal(err)
 	}
 	f.project()
@@ -264,7 +205,7 @@ func TestProjectorsRewriteTheReadModelsEachEventChanges(t *testing.T) {
 		t.Errorf("orders:customer = %+v, want the cancelled order first", s)
 	}
 
-	if d, err := projections.Verify(ctx, f.cache, f.cstore, f.store); err != nil || d.Drifted != 0 || d.Checked != 5 {
+	if d, err := projections.Verify(ctx, f.Cache, f.CacheStore, f.Store); err != nil || d.Drifted != 0 || d.Checked != 5 {
 		t.Errorf("verify: %+v, %v; want 5 checked, none drifted", d, err)
 	}
 }
@@ -276,27 +217,27 @@ func TestProjectorsIgnoreOldAndRepeatedEvents(t *testing.T) {
 	t.Parallel()
 	f := newProjectionFixture(t)
 	ctx := context.Background()
-	p, err := f.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "OLD-1", Name: "Old", PriceCents: 100, Currency: "EUR", InitialStock: 10})
+	p, err := f.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "OLD-1", Name: "Old", PriceCents: 100, Currency: "EUR", InitialStock: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "old@example.com", Name: "Old"})
+	c, err := f.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "old@example.com", Name: "Old"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := f.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}})
+	o, err := f.App.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	history := f.committed()
-	if _, err := f.app.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: p.ID, PriceCents: 300}); err != nil {
+	if _, err := f.App.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: p.ID, PriceCents: 300}); err != nil {
 		t.Fatal(err)
 	}
 	name := "New"
-	if _, err := f.app.Commands.UpdateCustomer.Handle(ctx, app.UpdateCustomer{CustomerID: c.ID, Name: &name}); err != nil {
+	if _, err := f.App.Commands.UpdateCustomer.Handle(ctx, app.UpdateCustomer{CustomerID: c.ID, Name: &name}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.app.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: o.Order.ID}); err != nil {
+	if _, err := f.App.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: o.Order.ID}); err != nil {
 		t.Fatal(err)
 	}
 	history = append(history, f.committed()...)
@@ -327,89 +268,5 @@ func TestProjectorsIgnoreOldAndRepeatedEvents(t *testing.T) {
 	}
 	if got := valueAt[app.CustomerOrders](t, f, cache.CustomerOrdersKey(c.ID), 2); got.Items[0].Status != "paid" {
 		t.Errorf("orders:customer = %+v, want paid", got)
-	}
-}
-
-// observed records what the handler reported.
-type observed struct {
-	mu    sync.Mutex
-	types []string
-}
-
-func (o *observed) Projected(aggregateType string, _ time.Time, took time.Duration) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if took < 0 {
-		aggregateType += " (negative duration)"
-	}
-	o.types = append(o.types, aggregateType)
-}
-
-// The Watermill edge: an entry no retry can fix is refused as a poison
-// entry (parked at once); a failing projection is an ordinary error, retried
-// by the Router; a good entry is projected and observed.
-func TestHandlerTellsPoisonFromFailure(t *testing.T) {
-	t.Parallel()
-	f := newProjectionFixture(t)
-	ctx := context.Background()
-	c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "edge@example.com", Name: "Edge"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	events := f.committed()
-	if len(events) != 1 {
-		t.Fatalf("%d events", len(events))
-	}
-	obs := &observed{}
-	handle := streams.Handler(f.projectors, app.NewEventCodec(), obs)
-
-	good := streams.Message(events[0])
-	if err := handle(good); err != nil {
-		t.Fatalf("a good entry: %v", err)
-	}
-	if e := f.entry(cache.CustomerKey(c.ID)); !e.Found || e.Tombstone || e.Version != 1 {
-		t.Errorf("customers:{id} after the good entry: %+v", e)
-	}
-	if strings.Join(obs.types, ",") != "customer" {
-		t.Errorf("observed %v, want one customer event", obs.types)
-	}
-
-	poison := map[string]*message.Message{}
-	unreadable := message.NewMessage(uuid.NewString(), []byte(`{"raw":"fields"}`))
-	unreadable.Metadata.Set(streams.MetaUnmarshalError, "metadata is not msgpack")
-	poison["unreadable"] = unreadable
-	for name, change := range map[string]func(m message.Metadata){
-		"no version":       func(m message.Metadata) { delete(m, streams.MetaVersion) },
-		"bad position":     func(m message.Metadata) { m.Set(streams.MetaGlobalPosition, "x") },
-		"bad time":         func(m message.Metadata) { m.Set(streams.MetaOccurredAt, "yesterday") },
-		"unknown type":     func(m message.Metadata) { m.Set(streams.MetaEventType, "CustomerVanished") },
-		"newer schema":     func(m message.Metadata) { m.Set(streams.MetaSchemaVersion, "2") },
-		"no schema":        func(m message.Metadata) { delete(m, streams.MetaSchemaVersion) },
-		"payload mismatch": nil,
-	} {
-		m := streams.Message(events[0])
-		if change != nil {
-			change(m.Metadata)
-		} else {
-			m.Payload = []byte(`["not","an","object"]`)
-		}
-		poison[name] = m
-	}
-	for name, m := range poison {
-		if err := handle(m); !errors.Is(err, streams.ErrPoisonEntry) {
-			t.Errorf("%s: %v, want ErrPoisonEntry", name, err)
-		}
-	}
-
-	ghost := events[0]
-	ghost.RecordedEvent = app.RecordedEvent{EventID: uuid.NewString(), AggregateType: domain.OrderAggregate, AggregateID: uuid.NewString(),
-		Version: 2, GlobalPosition: 99, Type: "OrderPaid", SchemaVersion: 1, OccurredAt: time.Now()}
-	ghost.Data = []byte(`{}`)
-	err = handle(streams.Message(ghost))
-	if err == nil || errors.Is(err, streams.ErrPoisonEntry) || !errors.Is(err, app.ErrNotFound) {
-		t.Errorf("OrderPaid of an unknown order: %v, want a not-found error that is retried, not parked at once", err)
-	}
-	if strings.Join(obs.types, ",") != "customer" {
-		t.Errorf("observed %v; failures must not be observed as projected", obs.types)
 	}
 }

@@ -14,19 +14,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orderflow/orderflow/adapters/postgres"
-	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	orderflowredis "github.com/orderflow/orderflow/adapters/redis"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/cache"
 	"github.com/orderflow/orderflow/app/relay"
-	"github.com/orderflow/orderflow/app/wire"
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/projections"
 )
 
@@ -36,52 +34,19 @@ const replayWait = 30 * time.Second
 // replayFixture is one test's database and keyspace. Its commands evict
 // what they change through the cache, as the API does.
 type replayFixture struct {
-	t      *testing.T
-	dsn    string
-	pool   *pgxpool.Pool
-	store  *postgres.Store
-	app    *app.Application
-	redis  redis.UniversalClient
-	keys   streams.Keys
-	cstore *orderflowredis.CacheStore
-	cache  *cache.Cache
+	*testenv.Env
+	t *testing.T
 }
 
 func newReplayFixture(t *testing.T) *replayFixture {
 	t.Helper()
-	pool, dsn := pgtest.NewPool(t)
-	client, prefix := redistest.New(t)
-	f := &replayFixture{t: t, dsn: dsn, pool: pool, store: postgres.NewStore(pool), redis: client, keys: streams.Keys{Prefix: prefix, StreamShards: redistest.StreamShards(t)}}
-	f.cstore = orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{})
-	var err error
-	if f.cache, err = cache.New(f.cstore, cache.Config{Keys: cache.Keyspace{Prefix: f.keys.Prefix}}); err != nil {
-		t.Fatal(err)
-	}
-	if f.app, err = wire.New(f.store, f.store, f.cache); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-func (f *replayFixture) waitFor(what string, cond func() (bool, string)) {
-	f.t.Helper()
-	deadline := time.Now().Add(replayWait)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("timed out waiting for %s: %s", what, detail)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return &replayFixture{Env: testenv.New(t, testenv.Options{Cache: true}), t: t}
 }
 
 func (f *replayFixture) events() int64 {
 	f.t.Helper()
 	var n int64
-	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&n); err != nil {
+	if err := f.Pool.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&n); err != nil {
 		f.t.Fatal(err)
 	}
 	return n
@@ -90,8 +55,8 @@ func (f *replayFixture) events() int64 {
 func (f *replayFixture) entries() int64 {
 	f.t.Helper()
 	var n int64
-	for _, s := range f.keys.EventStreams() {
-		l, err := f.redis.XLen(context.Background(), s).Result()
+	for _, s := range f.Keys.EventStreams() {
+		l, err := f.Redis.XLen(context.Background(), s).Result()
 		if err != nil {
 			f.t.Fatal(err)
 		}
@@ -100,30 +65,14 @@ func (f *replayFixture) entries() int64 {
 	return n
 }
 
-// relayAll publishes every committed event, as the relay does.
+// relayAll publishes every committed event, as the relay does, and checks
+// that the streams hold one entry per event.
 func (f *replayFixture) relayAll() {
 	f.t.Helper()
-	ctx := context.Background()
-	outbox := postgres.NewOutbox(f.pool)
-	pub := streams.NewPublisher(f.redis, f.keys, 1_000_000)
-	f.waitFor("every event relayed", func() (bool, string) {
-		cp, err := pub.Checkpoint(ctx)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		events, err := outbox.ReadCommitted(ctx, cp, 500)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		if len(events) > 0 {
-			if err := pub.Publish(ctx, cp, events); err != nil {
-				f.t.Fatal(err)
-			}
-			return false, "publishing"
-		}
-		n, want := f.entries(), f.events()
-		return n == want, fmt.Sprintf("%d of %d events on the streams", n, want)
-	})
+	f.RelayAll(f.t)
+	if n, want := f.entries(), f.events(); n != want {
+		f.t.Fatalf("%d of %d events on the streams after relaying all", n, want)
+	}
 }
 
 // replayModel is what a random history created.
@@ -149,13 +98,13 @@ func (f *replayFixture) history(r *rand.Rand, n int) *replayModel {
 		switch op := r.IntN(100); {
 		case op < 18 || len(m.products) == 0:
 			var p app.Product
-			p, err = f.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{
+			p, err = f.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{
 				SKU: fmt.Sprintf("Sku-%d", i), Name: names[r.IntN(len(names))], Description: "d" + strconv.Itoa(i),
 				PriceCents: int64(r.IntN(10_000)), Currency: "EUR", InitialStock: int64(r.IntN(20)),
 			})
 			m.products = append(m.products, p.ID)
 		case op < 30:
-			_, err = f.app.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: pick(m.products), PriceCents: int64(r.IntN(10_000))})
+			_, err = f.App.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: pick(m.products), PriceCents: int64(r.IntN(10_000))})
 		case op < 38:
 			name, desc := names[r.IntN(len(names))]+" "+strconv.Itoa(i), "changed "+strconv.Itoa(i)
 			cmd := app.ChangeProductDetails{ProductID: pick(m.products)}
@@ -167,12 +116,12 @@ func (f *replayFixture) history(r *rand.Rand, n int) *replayModel {
 			default:
 				cmd.Name, cmd.Description = &name, &desc
 			}
-			_, err = f.app.Commands.ChangeProductDetails.Handle(ctx, cmd)
+			_, err = f.App.Commands.ChangeProductDetails.Handle(ctx, cmd)
 		case op < 45:
-			_, err = f.app.Commands.RestockProduct.Handle(ctx, app.RestockProduct{ProductID: pick(m.products), Quantity: int64(1 + r.IntN(10))})
+			_, err = f.App.Commands.RestockProduct.Handle(ctx, app.RestockProduct{ProductID: pick(m.products), Quantity: int64(1 + r.IntN(10))})
 		case op < 55 || len(m.customers) == 0:
 			var c app.Customer
-			c, err = f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("c%d@example.com", i), Name: "Customer " + strconv.Itoa(i)})
+			c, err = f.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("c%d@example.com", i), Name: "Customer " + strconv.Itoa(i)})
 			m.customers = append(m.customers, c.ID)
 		case op < 62:
 			email, name := fmt.Sprintf("moved%d@example.com", i), "Renamed "+strconv.Itoa(i)
@@ -180,7 +129,7 @@ func (f *replayFixture) history(r *rand.Rand, n int) *replayModel {
 			if r.IntN(2) == 0 {
 				cmd.Email = &email
 			}
-			_, err = f.app.Commands.UpdateCustomer.Handle(ctx, cmd)
+			_, err = f.App.Commands.UpdateCustomer.Handle(ctx, cmd)
 		case op < 82:
 			lines := []domain.LineRequest{}
 			for _, p := range r.Perm(len(m.products))[:1+r.IntN(min(3, len(m.products)))] {
@@ -188,7 +137,7 @@ func (f *replayFixture) history(r *rand.Rand, n int) *replayModel {
 			}
 			customer := pick(m.customers)
 			var o app.PlacedOrder
-			o, err = f.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: customer, Lines: lines})
+			o, err = f.App.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: customer, Lines: lines})
 			if err == nil {
 				m.orders = append(m.orders, o.Order.ID)
 				m.ordered[customer] = true
@@ -200,11 +149,11 @@ func (f *replayFixture) history(r *rand.Rand, n int) *replayModel {
 			o := app.OrderTransition{OrderID: pick(m.orders)}
 			switch r.IntN(3) {
 			case 0:
-				_, err = f.app.Commands.PayOrder.Handle(ctx, o)
+				_, err = f.App.Commands.PayOrder.Handle(ctx, o)
 			case 1:
-				_, err = f.app.Commands.ShipOrder.Handle(ctx, o)
+				_, err = f.App.Commands.ShipOrder.Handle(ctx, o)
 			default:
-				_, err = f.app.Commands.CancelOrder.Handle(ctx, o)
+				_, err = f.App.Commands.CancelOrder.Handle(ctx, o)
 			}
 		}
 		switch {
@@ -218,7 +167,7 @@ func (f *replayFixture) history(r *rand.Rand, n int) *replayModel {
 	}
 	// The product stream ends with a later version of an aggregate, so
 	// trimming it always leaves a gap.
-	if _, err := f.app.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: m.products[0], PriceCents: 123_456}); err != nil {
+	if _, err := f.App.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: m.products[0], PriceCents: 123_456}); err != nil {
 		f.t.Fatal(err)
 	}
 	return m
@@ -230,12 +179,12 @@ func (f *replayFixture) history(r *rand.Rand, n int) *replayModel {
 func (f *replayFixture) live(m *replayModel) map[string]cache.Entry {
 	f.t.Helper()
 	ctx := context.Background()
-	keys := streams.Keys{Prefix: f.keys.Prefix + "live:"}
-	cache, err := cache.New(f.cstore, cache.Config{Keys: cache.Keyspace{Prefix: keys.Prefix}})
+	keys := streams.Keys{Prefix: f.Keys.Prefix + "live:"}
+	cache, err := cache.New(f.CacheStore, cache.Config{Keys: cache.Keyspace{Prefix: keys.Prefix}})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	ref, err := projections.NewRefresher(f.store, cache)
+	ref, err := projections.NewRefresher(f.Store, cache)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -266,13 +215,13 @@ func (f *replayFixture) projections(prefix string) map[string]cache.Entry {
 	f.t.Helper()
 	ctx := context.Background()
 	out := map[string]cache.Entry{}
-	err := f.cstore.ScanPrefix(ctx, prefix, func(keys []string) error {
+	err := f.CacheStore.ScanPrefix(ctx, prefix, func(keys []string) error {
 		for _, k := range keys {
 			name := strings.TrimPrefix(k, prefix)
 			if !strings.HasPrefix(name, "products:") && !strings.HasPrefix(name, "customers:") && !strings.HasPrefix(name, "orders:customer:") {
 				continue
 			}
-			e, err := f.cstore.Get(ctx, k)
+			e, err := f.CacheStore.Get(ctx, k)
 			if err != nil {
 				return err
 			}
@@ -288,7 +237,7 @@ func (f *replayFixture) projections(prefix string) map[string]cache.Entry {
 
 // generation is the projections of one key generation.
 func (f *replayFixture) generation(gen string) map[string]cache.Entry {
-	return f.projections(f.cache.Keys().Key(gen, cache.Key{}))
+	return f.projections(f.Cache.Keys().Key(gen, cache.Key{}))
 }
 
 // sameProjections compares replayed projections with the live ones. A
@@ -343,7 +292,7 @@ func canonical(t *testing.T, name string, data []byte) string {
 
 func (f *replayFixture) pointers() (current, next string) {
 	f.t.Helper()
-	p, err := f.cstore.Pointers(context.Background(), f.cache.Keys().Generation(), f.cache.Keys().NextGeneration())
+	p, err := f.CacheStore.Pointers(context.Background(), f.Cache.Keys().Generation(), f.Cache.Keys().NextGeneration())
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -353,10 +302,10 @@ func (f *replayFixture) pointers() (current, next string) {
 func (f *replayFixture) verify() projections.Drift {
 	f.t.Helper()
 	ctx := context.Background()
-	if err := f.cache.RefreshGenerations(ctx); err != nil {
+	if err := f.Cache.RefreshGenerations(ctx); err != nil {
 		f.t.Fatal(err)
 	}
-	d, err := projections.Verify(ctx, f.cache, f.cstore, f.store)
+	d, err := projections.Verify(ctx, f.Cache, f.CacheStore, f.Store)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -369,7 +318,7 @@ func (f *replayFixture) deleteCache() {
 	f.t.Helper()
 	ctx := context.Background()
 	for _, family := range []string{"products:", "customers:", "orders:", "tag:", "http:"} {
-		if _, err := f.cstore.DeletePrefix(ctx, f.keys.Prefix+family); err != nil {
+		if _, err := f.CacheStore.DeletePrefix(ctx, f.Keys.Prefix+family); err != nil {
 			f.t.Fatal(err)
 		}
 	}
@@ -393,7 +342,7 @@ func TestReplayReproducesTheLiveProjections(t *testing.T) {
 
 			var progress []projections.ReplayProgress
 			cfg := projections.ReplayConfig{BatchSize: 16, Grace: 50 * time.Millisecond, Progress: func(p projections.ReplayProgress) { progress = append(progress, p) }}
-			sum, err := projections.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
+			sum, err := projections.Replay(ctx, f.Cache, f.CacheStore, streams.NewReplaySource(f.Redis, f.Keys, f.Store), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -413,7 +362,7 @@ func TestReplayReproducesTheLiveProjections(t *testing.T) {
 			sameProjections(t, replayed, live)
 
 			cfg.Now = func() time.Time { return time.Now().Add(time.Hour) } // a distinct generation name
-			again, err := projections.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
+			again, err := projections.Replay(ctx, f.Cache, f.CacheStore, streams.NewReplaySource(f.Redis, f.Keys, f.Store), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -440,14 +389,14 @@ func TestReplayFallsBackToTheStoreWhenTheStreamsWereTrimmed(t *testing.T) {
 	f.relayAll()
 	live := f.live(m)
 	f.deleteCache()
-	for _, s := range f.keys.EventStreams() {
-		if err := f.redis.XTrimMaxLen(ctx, s, 3).Err(); err != nil {
+	for _, s := range f.Keys.EventStreams() {
+		if err := f.Redis.XTrimMaxLen(ctx, s, 3).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	cfg := projections.ReplayConfig{BatchSize: 16, Grace: 50 * time.Millisecond}
-	failed, err := projections.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
+	failed, err := projections.Replay(ctx, f.Cache, f.CacheStore, streams.NewReplaySource(f.Redis, f.Keys, f.Store), cfg)
 	if !errors.Is(err, projections.ErrReplayGap) {
 		t.Fatalf("replay from trimmed streams: %v, want ErrReplayGap", err)
 	}
@@ -459,7 +408,7 @@ func TestReplayFallsBackToTheStoreWhenTheStreamsWereTrimmed(t *testing.T) {
 	}
 
 	cfg.Now = func() time.Time { return time.Now().Add(time.Hour) }
-	sum, err := projections.Replay(ctx, f.cache, f.cstore, postgres.NewReplaySource(f.store), cfg)
+	sum, err := projections.Replay(ctx, f.Cache, f.CacheStore, postgres.NewReplaySource(f.Store), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +440,7 @@ func (f *replayFixture) lostAggregatesHistory() *lostAggregates {
 	part := func(name string) {
 		var products []string
 		for i := range 3 {
-			p, err := f.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{
+			p, err := f.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{
 				SKU: fmt.Sprintf("%s-%d", name, i), Name: fmt.Sprintf("%s %d", name, i), PriceCents: int64(100 * (i + 1)), Currency: "EUR", InitialStock: 10,
 			})
 			if err != nil {
@@ -500,15 +449,15 @@ func (f *replayFixture) lostAggregatesHistory() *lostAggregates {
 			products = append(products, p.ID)
 		}
 		for i, product := range products {
-			c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("%s%d@example.com", strings.ToLower(name), i), Name: name})
+			c, err := f.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: fmt.Sprintf("%s%d@example.com", strings.ToLower(name), i), Name: name})
 			if err != nil {
 				f.t.Fatal(err)
 			}
-			o, err := f.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: product, Quantity: 1}}})
+			o, err := f.App.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: product, Quantity: 1}}})
 			if err != nil {
 				f.t.Fatal(err)
 			}
-			if _, err := f.app.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: o.Order.ID}); err != nil {
+			if _, err := f.App.Commands.PayOrder.Handle(ctx, app.OrderTransition{OrderID: o.Order.ID}); err != nil {
 				f.t.Fatal(err)
 			}
 			h.m.customers, h.m.orders = append(h.m.customers, c.ID), append(h.m.orders, o.Order.ID)
@@ -518,19 +467,19 @@ func (f *replayFixture) lostAggregatesHistory() *lostAggregates {
 		f.relayAll()
 	}
 	part("Old")
-	c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "middle@example.com", Name: "Middle"})
+	c, err := f.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "middle@example.com", Name: "Middle"})
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	h.middle, h.m.customers = c.ID, append(h.m.customers, c.ID)
 	f.relayAll()
-	last, err := f.redis.XRevRangeN(ctx, f.keys.AggregateEventStream(domain.CustomerAggregate, c.ID), "+", "-", 1).Result()
+	last, err := f.Redis.XRevRangeN(ctx, f.Keys.AggregateEventStream(domain.CustomerAggregate, c.ID), "+", "-", 1).Result()
 	if err != nil || len(last) != 1 {
 		f.t.Fatalf("the middle customer's entry: %v, %v", last, err)
 	}
 	h.middleEntry = last[0].ID
-	for _, stream := range f.keys.EventStreams() {
-		if h.oldEntries[stream], err = f.redis.XLen(ctx, stream).Result(); err != nil {
+	for _, stream := range f.Keys.EventStreams() {
+		if h.oldEntries[stream], err = f.Redis.XLen(ctx, stream).Result(); err != nil {
 			f.t.Fatal(err)
 		}
 	}
@@ -552,19 +501,19 @@ func TestReplayNoticesStreamsThatLostWholeAggregates(t *testing.T) {
 		want func(f *replayFixture, h *lostAggregates) []string
 	}{
 		{"the oldest aggregates trimmed", func(f *replayFixture, h *lostAggregates) {
-			for _, stream := range f.keys.EventStreams() {
-				n, err := f.redis.XLen(context.Background(), stream).Result()
+			for _, stream := range f.Keys.EventStreams() {
+				n, err := f.Redis.XLen(context.Background(), stream).Result()
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := f.redis.XTrimMaxLen(context.Background(), stream, n-h.oldEntries[stream]).Err(); err != nil {
+				if err := f.Redis.XTrimMaxLen(context.Background(), stream, n-h.oldEntries[stream]).Err(); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}, func(*replayFixture, *lostAggregates) []string { return []string{"lost its oldest entries"} }},
 		{"a stream emptied", func(f *replayFixture, h *lostAggregates) {
-			for shard := range f.keys.Shards() {
-				if err := f.redis.XTrimMaxLen(context.Background(), f.keys.ShardEventStream(domain.CustomerAggregate, shard), 0).Err(); err != nil {
+			for shard := range f.Keys.Shards() {
+				if err := f.Redis.XTrimMaxLen(context.Background(), f.Keys.ShardEventStream(domain.CustomerAggregate, shard), 0).Err(); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -572,13 +521,13 @@ func TestReplayNoticesStreamsThatLostWholeAggregates(t *testing.T) {
 			return []string{"is empty although the relay published up to"}
 		}},
 		{"an aggregate deleted from the middle", func(f *replayFixture, h *lostAggregates) {
-			stream := f.keys.AggregateEventStream(domain.CustomerAggregate, h.middle)
-			if n, err := f.redis.XDel(context.Background(), stream, h.middleEntry).Result(); err != nil || n != 1 {
+			stream := f.Keys.AggregateEventStream(domain.CustomerAggregate, h.middle)
+			if n, err := f.Redis.XDel(context.Background(), stream, h.middleEntry).Result(); err != nil || n != 1 {
 				t.Fatalf("XDEL %s %s: %d, %v", stream, h.middleEntry, n, err)
 			}
 		}, func(f *replayFixture, h *lostAggregates) []string {
 			deleted := "had entries up to " + h.middleEntry + " deleted"
-			if f.keys.Shards() > 1 {
+			if f.Keys.Shards() > 1 {
 				// With the streams sharded, the aggregate from the middle of
 				// the log may be the oldest of its shard: then its deletion is
 				// a trim of that shard's stream.
@@ -597,7 +546,7 @@ func TestReplayNoticesStreamsThatLostWholeAggregates(t *testing.T) {
 			tc.lose(f, h)
 
 			cfg := projections.ReplayConfig{BatchSize: 4, Grace: 10 * time.Millisecond}
-			failed, err := projections.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store), cfg)
+			failed, err := projections.Replay(ctx, f.Cache, f.CacheStore, streams.NewReplaySource(f.Redis, f.Keys, f.Store), cfg)
 			want := tc.want(f, h)
 			if !errors.Is(err, projections.ErrReplayGap) || !slices.ContainsFunc(want, func(w string) bool { return strings.Contains(err.Error(), w) }) {
 				t.Fatalf("replay from streams that lost whole aggregates: %v; want ErrReplayGap saying one of %q", err, want)
@@ -611,7 +560,7 @@ func TestReplayNoticesStreamsThatLostWholeAggregates(t *testing.T) {
 			}
 
 			cfg.Now = func() time.Time { return time.Now().Add(time.Hour) }
-			sum, err := projections.Replay(ctx, f.cache, f.cstore, postgres.NewReplaySource(f.store), cfg)
+			sum, err := projections.Replay(ctx, f.Cache, f.CacheStore, postgres.NewReplaySource(f.Store), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -637,12 +586,12 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 	m := f.history(rand.New(rand.NewPCG(9, 9)), 60)
 
 	// The relay, leading through its advisory lock and woken by NOTIFY.
-	outbox := postgres.NewOutbox(f.pool)
-	relay, err := relay.New(outbox, streams.NewPublisher(f.redis, f.keys, 1_000_000), relay.Config{PollInterval: 50 * time.Millisecond})
+	outbox := postgres.NewOutbox(f.Pool)
+	relay, err := relay.New(outbox, streams.NewPublisher(f.Redis, f.Keys, 1_000_000), relay.Config{PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lead, err := postgres.TryLead(ctx, f.dsn)
+	lead, err := postgres.TryLead(ctx, f.DSN)
 	if err != nil || lead == nil {
 		t.Fatalf("relay lock: %v, %v", lead, err)
 	}
@@ -651,23 +600,23 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 
 	// The live projector: its own clients, its cache watching the pointers.
 	client := func() redis.UniversalClient { return redistest.NewClient(t, orderflowredis.PoolOptions{}) }
-	liveCache, err := cache.New(orderflowredis.NewCacheStore(client(), orderflowredis.BreakerConfig{}), cache.Config{Keys: cache.Keyspace{Prefix: f.keys.Prefix}})
+	liveCache, err := cache.New(orderflowredis.NewCacheStore(client(), orderflowredis.BreakerConfig{}), cache.Config{Keys: cache.Keyspace{Prefix: f.Keys.Prefix}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	refresher, err := projections.NewRefresher(f.store, liveCache)
+	refresher, err := projections.NewRefresher(f.Store, liveCache)
 	if err != nil {
 		t.Fatal(err)
 	}
 	router, err := streams.NewProjectorRouter(streams.ProjectorConfig{
-		SubscriberClient: client(), DeadLetterClient: client(), Keys: f.keys, Consumer: "live",
+		SubscriberClient: client(), DeadLetterClient: client(), Keys: f.Keys, Consumer: "live",
 	}, streams.Handler(projections.New(refresher), app.NewEventCodec(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var background sync.WaitGroup
 	background.Go(func() { liveCache.WatchGenerations(ctx) })
-	background.Go(func() { f.cache.WatchGenerations(ctx) }) // the commands' evictions, as in the API
+	background.Go(func() { f.Cache.WatchGenerations(ctx) }) // the commands' evictions, as in the API
 	routerDone := make(chan error, 1)
 	go func() { routerDone <- router.Run(ctx) }()
 	t.Cleanup(func() {
@@ -685,7 +634,7 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 		if n, want := f.entries(), f.events(); n != want {
 			return false, fmt.Sprintf("%d of %d events relayed", n, want)
 		}
-		lags, err := streams.ConsumerLag(ctx, f.redis, f.keys, streams.DefaultConsumerGroup)
+		lags, err := streams.ConsumerLag(ctx, f.Redis, f.Keys, streams.DefaultConsumerGroup)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -694,9 +643,9 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 				return false, fmt.Sprintf("%+v", lags)
 			}
 		}
-		return len(lags) == len(f.keys.EventStreams()), fmt.Sprintf("%+v", lags)
+		return len(lags) == len(f.Keys.EventStreams()), fmt.Sprintf("%+v", lags)
 	}
-	f.waitFor("the live projector to catch up", caughtUp)
+	testenv.WaitFor(t, replayWait, "the live projector to catch up", caughtUp)
 
 	product, customer := m.products[0], m.customers[0]
 	var (
@@ -715,12 +664,12 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 			default:
 			}
 			name := fmt.Sprintf("During %d", i)
-			if _, err := f.app.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: product, PriceCents: int64(1000 + i)}); err != nil {
+			if _, err := f.App.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: product, PriceCents: int64(1000 + i)}); err != nil {
 				writerResult <- err
 				return
 			}
 			lastPrice.Store(int64(1000 + i))
-			if _, err := f.app.Commands.UpdateCustomer.Handle(ctx, app.UpdateCustomer{CustomerID: customer, Name: &name}); err != nil {
+			if _, err := f.App.Commands.UpdateCustomer.Handle(ctx, app.UpdateCustomer{CustomerID: customer, Name: &name}); err != nil {
 				writerResult <- err
 				return
 			}
@@ -730,7 +679,7 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 	}()
 
 	// Grace must outlast a pointer refresh of every process.
-	sum, err := projections.Replay(ctx, f.cache, f.cstore, streams.NewReplaySource(f.redis, f.keys, f.store),
+	sum, err := projections.Replay(ctx, f.Cache, f.CacheStore, streams.NewReplaySource(f.Redis, f.Keys, f.Store),
 		projections.ReplayConfig{BatchSize: 50, Grace: 2 * cache.GenerationRefresh})
 	during := written.Load()
 	close(replayDone)
@@ -744,7 +693,7 @@ func TestReplayKeepsWhatCommitsWhileItRuns(t *testing.T) {
 	if during == 0 {
 		t.Fatal("nothing was written during the replay")
 	}
-	f.waitFor("the live projector to catch up after the replay", caughtUp)
+	testenv.WaitFor(t, replayWait, "the live projector to catch up after the replay", caughtUp)
 
 	if cur, _ := f.pointers(); cur != sum.Generation {
 		t.Fatalf("readers on %q, want the new generation %q", cur, sum.Generation)
@@ -787,15 +736,15 @@ func TestReplayFromTheStoreWithATransactionInFlight(t *testing.T) {
 	t.Parallel()
 	f := newReplayFixture(t)
 	ctx := context.Background()
-	p, err := f.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "LATE-1", Name: "Late", PriceCents: 100, Currency: "EUR", InitialStock: 5})
+	p, err := f.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "LATE-1", Name: "Late", PriceCents: 100, Currency: "EUR", InitialStock: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The first batch must find the product: transactions elsewhere that
 	// began before it was created must have ended.
 	created := f.events()
-	f.waitFor("the product's events below the horizon", func() (bool, string) {
-		events, err := postgres.NewOutbox(f.pool).ReadCommitted(ctx, relay.LogPosition{}, 100)
+	testenv.WaitFor(t, replayWait, "the product's events below the horizon", func() (bool, string) {
+		events, err := postgres.NewOutbox(f.Pool).ReadCommitted(ctx, relay.LogPosition{}, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -803,7 +752,7 @@ func TestReplayFromTheStoreWithATransactionInFlight(t *testing.T) {
 	})
 	// A transaction holding an id, begun before the price change below: it
 	// holds back every event committed after it until it ends.
-	blocker, err := f.pool.Begin(ctx)
+	blocker, err := f.Pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -817,7 +766,7 @@ func TestReplayFromTheStoreWithATransactionInFlight(t *testing.T) {
 	appended, commit := make(chan struct{}), make(chan struct{})
 	inFlight := make(chan error, 1)
 	go func() {
-		inFlight <- f.store.Update(ctx, func(ctx context.Context, tx app.Tx) error {
+		inFlight <- f.Store.Update(ctx, func(ctx context.Context, tx app.Tx) error {
 			products, err := tx.LoadProducts(ctx, p.ID)
 			if err != nil {
 				return err
@@ -839,7 +788,7 @@ func TestReplayFromTheStoreWithATransactionInFlight(t *testing.T) {
 		t.Fatalf("price change: %v", err)
 	}
 	// Committed meanwhile, after it in the log.
-	c, err := f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "late@example.com", Name: "Late"})
+	c, err := f.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "late@example.com", Name: "Late"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -853,18 +802,18 @@ func TestReplayFromTheStoreWithATransactionInFlight(t *testing.T) {
 			if err := <-inFlight; err != nil {
 				t.Errorf("price change: %v", err)
 			}
-			if _, err := f.app.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: p.ID, PriceCents: 300}); err != nil {
+			if _, err := f.App.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: p.ID, PriceCents: 300}); err != nil {
 				t.Errorf("second price change: %v", err)
 			}
 		})
 	}}
-	source := postgres.NewReplaySource(f.store)
+	source := postgres.NewReplaySource(f.Store)
 	var heldBack atomic.Int32
 	source.HeldBack = func() {
 		heldBack.Add(1)
 		release()
 	}
-	sum, err := projections.Replay(ctx, f.cache, f.cstore, source, cfg)
+	sum, err := projections.Replay(ctx, f.Cache, f.CacheStore, source, cfg)
 	if err != nil {
 		t.Fatalf("replay from the event store while a transaction commits late: %v", err)
 	}

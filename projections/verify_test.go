@@ -31,16 +31,16 @@ func newVerifyFixture(t *testing.T) *verifyFixture {
 	f := &verifyFixture{replayFixture: newReplayFixture(t)}
 	ctx := context.Background()
 	var err error
-	if f.ref, err = projections.NewRefresher(f.store, f.cache); err != nil {
+	if f.ref, err = projections.NewRefresher(f.Store, f.Cache); err != nil {
 		t.Fatal(err)
 	}
-	if f.product, err = f.app.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "VER-1", Name: "Verified", PriceCents: 500, Currency: "EUR", InitialStock: 10}); err != nil {
+	if f.product, err = f.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "VER-1", Name: "Verified", PriceCents: 500, Currency: "EUR", InitialStock: 10}); err != nil {
 		t.Fatal(err)
 	}
-	if f.customer, err = f.app.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "verified@example.com", Name: "Verified"}); err != nil {
+	if f.customer, err = f.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "verified@example.com", Name: "Verified"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.app.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: f.customer.ID, Lines: []domain.LineRequest{{ProductID: f.product.ID, Quantity: 2}}}); err != nil {
+	if _, err := f.App.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: f.customer.ID, Lines: []domain.LineRequest{{ProductID: f.product.ID, Quantity: 2}}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, write := range []func(context.Context) error{
@@ -62,10 +62,7 @@ func newVerifyFixture(t *testing.T) *verifyFixture {
 // entry reads a projection of the current generation.
 func (f *verifyFixture) entry(key cache.Key) cache.Entry {
 	f.t.Helper()
-	e, err := f.cstore.Get(context.Background(), f.cache.Keys().Key("", key))
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	e := f.Entry(f.t, key)
 	if !e.Found {
 		f.t.Fatalf("%s is not cached", key.Name)
 	}
@@ -76,11 +73,11 @@ func (f *verifyFixture) entry(key cache.Key) cache.Entry {
 func (f *verifyFixture) overwrite(key cache.Key, version int64, data []byte) {
 	f.t.Helper()
 	ctx := context.Background()
-	full := f.cache.Keys().Key("", key)
-	if err := f.redis.Del(ctx, full).Err(); err != nil {
+	full := f.Cache.Keys().Key("", key)
+	if err := f.Redis.Del(ctx, full).Err(); err != nil {
 		f.t.Fatal(err)
 	}
-	if stored, err := f.cstore.SetFenced(ctx, full, version, data, key.Family.TTL()); err != nil || !stored {
+	if stored, err := f.CacheStore.SetFenced(ctx, full, version, data, key.Family.TTL()); err != nil || !stored {
 		f.t.Fatalf("overwrite %s: stored %v, %v", key.Name, stored, err)
 	}
 }
@@ -114,7 +111,7 @@ func TestVerifyReportsDrift(t *testing.T) {
 			// The command evicts the profile; no projector follows, as when
 			// its event was lost or parked.
 			name := "Renamed"
-			if _, err := f.app.Commands.UpdateCustomer.Handle(context.Background(), app.UpdateCustomer{CustomerID: f.customer.ID, Name: &name}); err != nil {
+			if _, err := f.App.Commands.UpdateCustomer.Handle(context.Background(), app.UpdateCustomer{CustomerID: f.customer.ID, Name: &name}); err != nil {
 				t.Fatal(err)
 			}
 			key := cache.CustomerKey(f.customer.ID)
@@ -140,7 +137,7 @@ func TestVerifyReportsDrift(t *testing.T) {
 			if d.Checked != verifyProjections || d.Drifted != 1 || len(d.Samples) != 1 {
 				t.Fatalf("verify: %+v; want %d checked, 1 drifted", d, verifyProjections)
 			}
-			if want := f.cache.Keys().Key("", key) + ": " + tc.want; !strings.HasPrefix(d.Samples[0], want) {
+			if want := f.Cache.Keys().Key("", key) + ": " + tc.want; !strings.HasPrefix(d.Samples[0], want) {
 				t.Errorf("verify says %q, want it to start with %q", d.Samples[0], want)
 			}
 		})
@@ -149,7 +146,7 @@ func TestVerifyReportsDrift(t *testing.T) {
 	t.Run("absent", func(t *testing.T) {
 		t.Parallel()
 		f := newVerifyFixture(t)
-		if err := f.redis.Del(context.Background(), f.cache.Keys().Key("", cache.CustomerKey(f.customer.ID))).Err(); err != nil {
+		if err := f.Redis.Del(context.Background(), f.Cache.Keys().Key("", cache.CustomerKey(f.customer.ID))).Err(); err != nil {
 			t.Fatal(err)
 		}
 		if d := f.verify(); d.Checked != verifyProjections-1 || d.Drifted != 0 {
@@ -180,14 +177,14 @@ func TestVerifyRereadsAnEntryAWriteLandedOn(t *testing.T) {
 	f := newVerifyFixture(t)
 	ctx := context.Background()
 	projected := make(chan error, 1)
-	reads := &readsWithAWrite{ReadModel: f.store, write: func() {
+	reads := &readsWithAWrite{ReadModel: f.Store, write: func() {
 		name := "Renamed meanwhile"
-		if _, err := f.app.Commands.UpdateCustomer.Handle(ctx, app.UpdateCustomer{CustomerID: f.customer.ID, Name: &name}); err != nil {
+		if _, err := f.App.Commands.UpdateCustomer.Handle(ctx, app.UpdateCustomer{CustomerID: f.customer.ID, Name: &name}); err != nil {
 			t.Error(err)
 		}
 		go func() { projected <- f.ref.Customer(ctx, f.customer.ID) }()
 	}}
-	d, err := projections.VerifyWith(ctx, f.cache, f.cstore, reads, projections.VerifyConfig{RecheckWait: replayWait})
+	d, err := projections.VerifyWith(ctx, f.Cache, f.CacheStore, reads, projections.VerifyConfig{RecheckWait: replayWait})
 	if err != nil {
 		t.Fatal(err)
 	}

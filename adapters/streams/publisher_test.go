@@ -11,56 +11,37 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/orderflow/orderflow/adapters/postgres"
-	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/adapters/redis/redistest"
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/relay"
-	"github.com/orderflow/orderflow/app/wire"
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
-// committedEvents appends a product, a customer and an order through the
+// outboxEvents appends a product, a customer and an order through the
 // real store and reads them back through the outbox, as the relay would.
 func outboxEvents(t *testing.T) []relay.CommittedEvent {
 	t.Helper()
-	pool, _ := pgtest.NewPool(t)
-	store := postgres.NewStore(pool)
-	a, err := wire.New(store, store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := testenv.New(t, testenv.Options{})
 	ctx := app.WithMetadata(context.Background(), app.Metadata{CorrelationID: "corr-1", CausationID: "cause-1", Actor: "tester"})
-	p, err := a.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "PUB-1", Name: "Pub", PriceCents: 100, Currency: "EUR", InitialStock: 5})
+	p, err := e.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "PUB-1", Name: "Pub", PriceCents: 100, Currency: "EUR", InitialStock: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := a.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "pub@example.com", Name: "Pub"})
+	c, err := e.App.Commands.RegisterCustomer.Handle(ctx, app.RegisterCustomer{Email: "pub@example.com", Name: "Pub"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 2}}}); err != nil {
+	if _, err := e.App.Commands.PlaceOrder.Handle(ctx, app.PlaceOrder{CustomerID: c.ID, Lines: []domain.LineRequest{{ProductID: p.ID, Quantity: 2}}}); err != nil {
 		t.Fatal(err)
 	}
-	// ProductCreated, CustomerRegistered, OrderPlaced + StockReserved. The
-	// outbox holds events back while any older transaction on the server is
-	// open (another test's, in another database), so poll.
-	outbox := postgres.NewOutbox(pool)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		events, err := outbox.ReadCommitted(context.Background(), relay.LogPosition{}, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(events) == 4 {
-			return events
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox returned %d events, want 4", len(events))
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval of a deadline loop
+	// ProductCreated, CustomerRegistered, OrderPlaced + StockReserved.
+	events, _ := e.Committed(t, relay.LogPosition{})
+	if len(events) != 4 {
+		t.Fatalf("outbox returned %d events, want 4", len(events))
 	}
+	return events
 }
 
 func publisherOnTestRedis(t *testing.T, maxLen int64) (*streams.Publisher, redis.UniversalClient, streams.Keys) {

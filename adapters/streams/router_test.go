@@ -187,11 +187,7 @@ func (f *routerFixture) drift() projections.Drift {
 // cached returns the entry at key, if any.
 func (f *routerFixture) cached(key cache.Key) cache.Entry {
 	f.t.Helper()
-	e, err := f.cstore.Get(context.Background(), f.cache.Keys().Key("", key))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return e
+	return f.Entry(f.t, key)
 }
 
 // xadd appends raw fields to a stream, as a broken producer might.

@@ -10,7 +10,9 @@
 //     the cache engine and the Application, each optional; Settings are the
 //     ORDERFLOW_ variables that point a binary at the same database and keys.
 //   - RelayAll publishes every committed event onto the streams in-process,
-//     as the relay does; WaitFor polls a condition until a deadline.
+//     as the relay does; Committed reads them back from the outbox, decoded,
+//     for a test that feeds them to a projector itself; WaitFor polls a
+//     condition until a deadline.
 //   - Binaries builds the three binaries once per test binary (with the race
 //     detector when the tests run with it); StartProcess runs one through the
 //     runner of internal/testenv/process (shared with orderflow-bench) and

@@ -131,7 +131,37 @@ func (e *Env) EventsAfter(tb testing.TB, cp relay.LogPosition) int64 {
 	return n
 }
 
-// RelayWait bounds RelayAll.
+// Committed reads the events committed after cp, in commit order, as the
+// relay reads them from the outbox, each payload also decoded into Event
+// as the projector's edge decodes it. The outbox holds events back while
+// any older transaction on the server is open (another test's, in another
+// database), so it waits until every event committed after cp is readable.
+// It returns them and the position of the last one (cp when none).
+func (e *Env) Committed(tb testing.TB, cp relay.LogPosition) ([]relay.CommittedEvent, relay.LogPosition) {
+	tb.Helper()
+	ctx := context.Background()
+	outbox := postgres.NewOutbox(e.Pool)
+	codec := app.NewEventCodec()
+	var out []relay.CommittedEvent
+	WaitFor(tb, RelayWait, "every committed event readable", func() (bool, string) {
+		events, err := outbox.ReadCommitted(ctx, cp, 1000)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, ev := range events {
+			if ev.Event, err = codec.Decode(ev.Type, ev.SchemaVersion, ev.Data); err != nil {
+				tb.Fatalf("decode %s: %v", ev.Type, err)
+			}
+			out = append(out, ev)
+			cp = ev.At
+		}
+		left := e.EventsAfter(tb, cp)
+		return left == 0, fmt.Sprintf("%d committed events after %v not readable yet", left, cp)
+	})
+	return out, cp
+}
+
+// RelayWait bounds RelayAll and Committed.
 const RelayWait = 60 * time.Second
 
 // RelayAll publishes every committed event onto the streams in-process,
