@@ -1,5 +1,9 @@
 package http
 
+// One concept, request decoding: the transport checks and the field reader
+// that gathers every field's problem. Its length is the per-type readers,
+// which must all report problems the same way, so they stay together.
+
 import (
 	"bytes"
 	"encoding/json"

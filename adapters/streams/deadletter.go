@@ -75,7 +75,7 @@ func (d *DeadLetters) Len(ctx context.Context) (int64, error) {
 // Replay appends the parked entries with these ids back to the streams they
 // came from, as they were before they failed, and removes them from the
 // dead-letter stream. Projections are fenced, so an event applied twice
-// changes nothing.
+// changes nothing. An id that is not parked is skipped.
 func (d *DeadLetters) Replay(ctx context.Context, ids []string) (int, error) {
 	done := 0
 	for _, id := range ids {
@@ -86,31 +86,108 @@ func (d *DeadLetters) Replay(ctx context.Context, ids []string) (int, error) {
 		if len(entries) == 0 {
 			continue
 		}
-		msg, err := redisstream.DefaultMarshallerUnmarshaller{}.Unmarshal(entries[0].Values)
-		if err != nil {
-			return done, fmt.Errorf("dead letter %s: %w", id, err)
-		}
-		stream := msg.Metadata.Get(middleware.PoisonedTopicKey)
-		var values map[string]any
-		if msg.Metadata.Get(MetaUnmarshalError) != "" {
-			// The original entry's raw fields were kept as the payload.
-			if err := json.Unmarshal(msg.Payload, &values); err != nil {
-				return done, fmt.Errorf("dead letter %s: raw entry: %w", id, err)
-			}
-		} else {
-			for _, k := range poisonMetadata {
-				delete(msg.Metadata, k)
-			}
-			if values, err = (redisstream.DefaultMarshallerUnmarshaller{}).Marshal(stream, msg); err != nil {
-				return done, fmt.Errorf("dead letter %s: %w", id, err)
-			}
-		}
-		if err := d.redrive(ctx, stream, values, id); err != nil {
-			return done, fmt.Errorf("re-drive dead letter %s: %w", id, err)
+		if err := d.replay(ctx, entries[0]); err != nil {
+			return done, err
 		}
 		done++
 	}
 	return done, nil
+}
+
+// deadLetterPage is how many parked entries ReplayAll and DropAll hold at
+// once, so that their memory does not grow with the dead-letter stream.
+const deadLetterPage = 500
+
+// ReplayAll re-drives, as Replay does, every entry parked when it starts,
+// oldest first, reading them a page at a time. Entries parked meanwhile,
+// such as a re-driven entry that fails again, are left for the next run.
+// It returns how many entries it re-drove and how many it found.
+func (d *DeadLetters) ReplayAll(ctx context.Context) (replayed, found int, err error) {
+	err = d.eachPage(ctx, func(page []redis.XMessage) error {
+		found += len(page)
+		for _, e := range page {
+			if err := d.replay(ctx, e); err != nil {
+				return err
+			}
+			replayed++
+		}
+		return nil
+	})
+	return replayed, found, err
+}
+
+// DropAll removes, as Drop does, every entry parked when it starts, a page
+// at a time; entries parked meanwhile stay. It returns how many it removed.
+func (d *DeadLetters) DropAll(ctx context.Context) (int64, error) {
+	var dropped int64
+	err := d.eachPage(ctx, func(page []redis.XMessage) error {
+		ids := make([]string, len(page))
+		for i, e := range page {
+			ids[i] = e.ID
+		}
+		n, err := d.Drop(ctx, ids)
+		dropped += n
+		return err
+	})
+	return dropped, err
+}
+
+// eachPage hands each page of the entries parked up to now, oldest first,
+// to do. It bounds the range by the newest entry at the start, so a run
+// that parks entries again (or a projector parking new ones) ends.
+func (d *DeadLetters) eachPage(ctx context.Context, do func(page []redis.XMessage) error) error {
+	stream := d.keys.DeadLetterStream()
+	newest, err := d.client.XRevRangeN(ctx, stream, "+", "-", 1).Result()
+	if err != nil {
+		return fmt.Errorf("read dead letters: %w", err)
+	}
+	if len(newest) == 0 {
+		return nil
+	}
+	for from, last := "-", newest[0].ID; ; {
+		page, err := d.client.XRangeN(ctx, stream, from, last, deadLetterPage).Result()
+		if err != nil {
+			return fmt.Errorf("read dead letters: %w", err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		if err := do(page); err != nil {
+			return err
+		}
+		if len(page) < deadLetterPage || page[len(page)-1].ID == last {
+			return nil
+		}
+		from = "(" + page[len(page)-1].ID
+	}
+}
+
+// replay re-drives one parked entry and removes it.
+func (d *DeadLetters) replay(ctx context.Context, e redis.XMessage) error {
+	id := e.ID
+	msg, err := redisstream.DefaultMarshallerUnmarshaller{}.Unmarshal(e.Values)
+	if err != nil {
+		return fmt.Errorf("dead letter %s: %w", id, err)
+	}
+	stream := msg.Metadata.Get(middleware.PoisonedTopicKey)
+	var values map[string]any
+	if msg.Metadata.Get(MetaUnmarshalError) != "" {
+		// The original entry's raw fields were kept as the payload.
+		if err := json.Unmarshal(msg.Payload, &values); err != nil {
+			return fmt.Errorf("dead letter %s: raw entry: %w", id, err)
+		}
+	} else {
+		for _, k := range poisonMetadata {
+			delete(msg.Metadata, k)
+		}
+		if values, err = (redisstream.DefaultMarshallerUnmarshaller{}).Marshal(stream, msg); err != nil {
+			return fmt.Errorf("dead letter %s: %w", id, err)
+		}
+	}
+	if err := d.redrive(ctx, stream, values, id); err != nil {
+		return fmt.Errorf("re-drive dead letter %s: %w", id, err)
+	}
+	return nil
 }
 
 // redrive appends values to stream and deletes the parked entry. With one

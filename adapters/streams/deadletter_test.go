@@ -5,19 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orderflow/orderflow/adapters/streams"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/cache"
+	"github.com/orderflow/orderflow/app/relay"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/internal/testenv"
 )
@@ -246,5 +251,135 @@ func TestConsumerLagReportsEachStreamOfTheGroup(t *testing.T) {
 	}
 	if l := lag(); len(l) != 1 || l[0].Pending != 1 || !strings.HasSuffix(l[0].Stream, ":product") {
 		t.Errorf("ConsumerLag after one ack = %+v, want pending 1", l)
+	}
+}
+
+// parkMany parks n well-formed entries of stream directly, as the poison
+// queue would, and returns their event ids in the order they were parked.
+func (f *routerFixture) parkMany(stream string, n int) []string {
+	f.t.Helper()
+	ctx := context.Background()
+	ids := make([]string, 0, n)
+	pipe := f.redis.Pipeline()
+	for range n {
+		msg := streams.Message(relay.CommittedEvent{
+			RecordedEvent: app.RecordedEvent{EventID: uuid.NewString(), AggregateType: domain.OrderAggregate, AggregateID: uuid.NewString(),
+				Version: 2, GlobalPosition: 999_999, Type: "OrderPaid", SchemaVersion: 1, OccurredAt: time.Now()},
+			Data: []byte(`{}`),
+		})
+		msg.Metadata.Set(middleware.PoisonedTopicKey, stream)
+		msg.Metadata.Set(middleware.ReasonForPoisonedKey, errStoreDown.Error())
+		msg.Metadata.Set(streams.MetaAttempts, "2")
+		parked, err := redisstream.DefaultMarshallerUnmarshaller{}.Marshal(f.keys.DeadLetterStream(), msg)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: f.keys.DeadLetterStream(), Values: parked})
+		ids = append(ids, msg.UUID)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		f.t.Fatal(err)
+	}
+	return ids
+}
+
+// parkDuringRun is a client hook that parks one more entry right after the
+// first page of the dead-letter stream was read: an entry parked while
+// ReplayAll or DropAll runs.
+type parkDuringRun struct {
+	once sync.Once
+	park func()
+}
+
+func (h *parkDuringRun) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *parkDuringRun) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if strings.EqualFold(cmd.Name(), "xrange") {
+			h.once.Do(h.park)
+		}
+		return err
+	}
+}
+
+func (h *parkDuringRun) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// ReplayAll re-drives every entry parked when it started, across pages,
+// oldest first and each once, as Replay would; an entry parked meanwhile
+// stays parked for the next run.
+func TestDeadLettersReplayAllPagesThroughWhatWasParked(t *testing.T) {
+	t.Parallel()
+	f := newRouterFixture(t)
+	ctx := context.Background()
+	stream := f.keys.EventStream(domain.OrderAggregate)
+	n := 2*streams.DeadLetterPage + 7
+	want := f.parkMany(stream, n)
+
+	client := f.newClient()
+	var late []string
+	client.AddHook(&parkDuringRun{park: func() { late = f.parkMany(stream, 1) }})
+	replayed, found, err := streams.NewDeadLetters(client, f.keys).ReplayAll(ctx)
+	if err != nil || replayed != n || found != n {
+		t.Fatalf("ReplayAll = %d of %d, %v; want %d of %d", replayed, found, err, n, n)
+	}
+	entries, err := f.redis.XRange(ctx, stream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]string, 0, len(entries))
+	for _, e := range entries {
+		msg, err := redisstream.DefaultMarshallerUnmarshaller{}.Unmarshal(e.Values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{middleware.PoisonedTopicKey, middleware.ReasonForPoisonedKey, streams.MetaAttempts} {
+			if v := msg.Metadata.Get(k); v != "" {
+				t.Fatalf("re-driven entry %s keeps %s=%q", e.ID, k, v)
+			}
+		}
+		got = append(got, msg.UUID)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("re-driven %d entries, want the %d parked ones once each, oldest first", len(got), len(want))
+	}
+	parked, err := streams.NewDeadLetters(f.redis, f.keys).List(ctx, 10)
+	if err != nil || len(parked) != 1 || parked[0].EventID != late[0] {
+		t.Errorf("parked after ReplayAll: %+v, %v; want only the entry parked during the run (%v)", parked, err, late)
+	}
+}
+
+// DropAll removes every entry parked when it started, across pages; an
+// entry parked meanwhile stays.
+func TestDeadLettersDropAllPagesThroughWhatWasParked(t *testing.T) {
+	t.Parallel()
+	f := newRouterFixture(t)
+	ctx := context.Background()
+	stream := f.keys.EventStream(domain.OrderAggregate)
+	dl := streams.NewDeadLetters(f.redis, f.keys)
+	if n, err := dl.DropAll(ctx); err != nil || n != 0 {
+		t.Fatalf("DropAll of nothing parked = %d, %v; want 0", n, err)
+	}
+	if replayed, found, err := dl.ReplayAll(ctx); err != nil || replayed != 0 || found != 0 {
+		t.Fatalf("ReplayAll of nothing parked = %d of %d, %v; want 0 of 0", replayed, found, err)
+	}
+	n := 2*streams.DeadLetterPage + 7
+	f.parkMany(stream, n)
+
+	client := f.newClient()
+	var late []string
+	client.AddHook(&parkDuringRun{park: func() { late = f.parkMany(stream, 1) }})
+	dropped, err := streams.NewDeadLetters(client, f.keys).DropAll(ctx)
+	if err != nil || dropped != int64(n) {
+		t.Fatalf("DropAll = %d, %v; want %d", dropped, err, n)
+	}
+	parked, err := dl.List(ctx, 10)
+	if err != nil || len(parked) != 1 || parked[0].EventID != late[0] {
+		t.Errorf("parked after DropAll: %+v, %v; want only the entry parked during the run (%v)", parked, err, late)
+	}
+	if l, err := f.redis.XLen(ctx, stream).Result(); err != nil || l != 0 {
+		t.Errorf("%s holds %d entries, %v; want none re-driven", stream, l, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/app"
@@ -67,7 +68,8 @@ type Config struct {
 	MaxBackoff time.Duration
 	// Observe receives each published batch, for metrics.
 	Observe func(batch []CommittedEvent, took time.Duration)
-	// Healthy is told whether the last round trip to both sides worked.
+	// Healthy is told whether each round trip to both sides worked, for
+	// logging; Health answers the last one.
 	Healthy func(err error)
 }
 
@@ -102,6 +104,8 @@ type Relay struct {
 	outbox    Outbox
 	publisher EventPublisher
 	cfg       Config
+	// lastErr is the last round's failure, nil after a round that worked.
+	lastErr atomic.Pointer[error]
 }
 
 // New returns a relay between outbox and publisher.
@@ -111,6 +115,25 @@ func New(outbox Outbox, publisher EventPublisher, cfg Config) (*Relay, error) {
 	}
 	cfg.setDefaults()
 	return &Relay{outbox: outbox, publisher: publisher, cfg: cfg}, nil
+}
+
+// Health is the last round's failure: nil before the first round and after
+// a round that reached both sides, its error after one that did not (say
+// PostgreSQL or Redis down, or ErrCheckpointOutsideLog). A process's
+// readiness reports it, so a relay that cannot relay is taken out of
+// service; a relay standing by keeps what its last round as leader said.
+// Safe to call from any goroutine.
+func (r *Relay) Health() error {
+	if p := r.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// report records a round's outcome for Health and tells Config.Healthy.
+func (r *Relay) report(err error) {
+	r.lastErr.Store(&err)
+	r.cfg.Healthy(err)
 }
 
 // Wait blocks until a notification arrives (true), the timeout passes
@@ -132,7 +155,7 @@ func (r *Relay) Run(ctx context.Context, wait Wait) error {
 		if !haveCP {
 			var err error
 			if cp, err = r.checkpoint(ctx); err != nil {
-				r.cfg.Healthy(err)
+				r.report(err)
 				backoff = r.sleep(ctx, backoff)
 				continue
 			}
@@ -145,11 +168,11 @@ func (r *Relay) Run(ctx context.Context, wait Wait) error {
 			haveCP = false
 			continue
 		case err != nil:
-			r.cfg.Healthy(err)
+			r.report(err)
 			backoff = r.sleep(ctx, backoff)
 			continue
 		}
-		r.cfg.Healthy(nil)
+		r.report(nil)
 		backoff = 0
 		if n == r.cfg.BatchSize {
 			continue // more is waiting: drain before sleeping

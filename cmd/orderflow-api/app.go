@@ -19,6 +19,7 @@ import (
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/cache"
 	"github.com/orderflow/orderflow/app/wire"
+	"github.com/orderflow/orderflow/cmd/internal/seed"
 	"github.com/orderflow/orderflow/cmd/internal/service"
 	"github.com/orderflow/orderflow/migrations"
 )
@@ -36,7 +37,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	MigrateOnStart  bool
 	Logging         service.Logging
-	Seed            SeedConfig
+	Seed            seed.Config
 	RateLimit       int
 	RateBurst       int
 	HTTPTimeouts    service.HTTPTimeouts
@@ -175,7 +176,7 @@ func (m *Main) ParseFlags(args []string) (string, error) {
 	fs.String(&c.Auth, "auth", authJWT, "authentication: jwt (bearer tokens signed with the JWT secret) or off (every route open; local experiments only)")
 	secret := registerSecret(fs, m.lookupEnv)
 	c.Logging.Register(fs)
-	c.Seed.Register(fs)
+	registerSeed(fs, &c.Seed)
 	if err := fs.Parse(args); err != nil {
 		return "", err
 	}
@@ -227,7 +228,7 @@ func (m *Main) Run(ctx context.Context, args []string) (err error) {
 	}
 	switch cmd {
 	case "seed":
-		return seed(ctx, application, store, m.Config.Seed, m.stdout)
+		return seed.Run(ctx, application, store, m.Config.Seed, m.stdout)
 	default:
 		return m.serve(ctx, application, store, cache, cacheStore, registry)
 	}

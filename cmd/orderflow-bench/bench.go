@@ -1,5 +1,9 @@
 package main
 
+// The bench's Main: settings with their per-mode defaults, the servers it
+// starts and the order of the suites. The settings and their defaults must be
+// read together, so this file passes 400 lines.
+
 import (
 	"context"
 	"errors"

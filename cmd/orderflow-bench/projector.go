@@ -1,5 +1,9 @@
 package main
 
+// One suite per file: the projector suite (replay from each source, lag and
+// freshness under a mixed log) and its report rows; past 400 lines because
+// its phases share the mixed log they build once.
+
 import (
 	"bufio"
 	"context"

@@ -1,5 +1,9 @@
 package main
 
+// One suite per file: the read suite with its phases (warm, cached against
+// uncached, stampedes) and their report rows; past 400 lines because each
+// phase measures one question of the suite and they share its set-up.
+
 import (
 	"context"
 	"encoding/json"

@@ -1,5 +1,9 @@
 package main
 
+// One suite per file: the relay suite (draining a backlog, commit-to-XADD
+// latency) and its report rows; past 400 lines because both phases share
+// the log and the relay process they start.
+
 import (
 	"context"
 	"errors"

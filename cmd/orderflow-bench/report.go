@@ -1,5 +1,9 @@
 package main
 
+// One concept, the report: its rows, notes and environment, printed as a
+// table and written as Markdown and JSON. The three renderings must agree,
+// so they stay in one file past 400 lines.
+
 import (
 	"bufio"
 	"bytes"

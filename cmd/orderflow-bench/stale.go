@@ -1,5 +1,9 @@
 package main
 
+// One concept, the stale-read check: what was written, what was read, and
+// the judgement of each read, which must agree with one another, so they
+// stay in one file past 400 lines.
+
 import (
 	"context"
 	"encoding/json"

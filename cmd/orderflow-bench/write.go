@@ -1,5 +1,10 @@
 package main
 
+// One suite per file: the write suite with its phases (append against
+// orders, aggregate loads) and their report rows. It passes 400 lines
+// because each question it answers needs its own phase; the load runners
+// they share live in load.go.
+
 import (
 	"context"
 	"encoding/json"

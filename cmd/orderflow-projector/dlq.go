@@ -10,15 +10,6 @@ import (
 // deadLetters lists, re-drives or drops parked entries.
 func (m *Main) deadLetters(ctx context.Context, d *deps, cmd string, ids []string) error {
 	dl := streams.NewDeadLetters(d.cacheClient, d.keys)
-	if cmd != "dlq list" && m.Config.DLQAll {
-		parked, err := dl.List(ctx, 1_000_000)
-		if err != nil {
-			return err
-		}
-		for _, p := range parked {
-			ids = append(ids, p.ID)
-		}
-	}
 	switch cmd {
 	case "dlq list":
 		parked, err := dl.List(ctx, 1000)
@@ -33,10 +24,21 @@ func (m *Main) deadLetters(ctx context.Context, d *deps, cmd string, ids []strin
 		return nil
 	case "dlq replay":
 		n, err := dl.Replay(ctx, ids)
-		fmt.Fprintf(m.stdout, "re-drove %d of %d parked entries\n", n, len(ids))
+		of := len(ids)
+		if err == nil && m.Config.DLQAll {
+			var all, found int
+			all, found, err = dl.ReplayAll(ctx)
+			n, of = n+all, of+found
+		}
+		fmt.Fprintf(m.stdout, "re-drove %d of %d parked entries\n", n, of)
 		return err
 	default:
 		n, err := dl.Drop(ctx, ids)
+		if err == nil && m.Config.DLQAll {
+			var all int64
+			all, err = dl.DropAll(ctx)
+			n += all
+		}
 		fmt.Fprintf(m.stdout, "dropped %d parked entries\n", n)
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,26 +30,21 @@ func (m *Main) verify(ctx context.Context, d *deps) error {
 	for _, s := range drift.Samples {
 		fmt.Fprintln(m.stdout, "  drift:", s)
 	}
-	if drift.Drifted > 0 {
-		return fmt.Errorf("%d cached projections drifted from PostgreSQL", drift.Drifted)
-	}
-	if drift.Checked > 0 {
-		return nil
-	}
-	// Nothing compared is no evidence of agreement. With events in the log
-	// the usual cause is verifying the wrong Redis or key prefix, so it
-	// fails; a quiet system whose entries all expired fails too, and a
-	// replay (which writes every projection) makes verify meaningful again.
-	logged, err := postgres.NewReplaySource(events).Estimate(ctx)
-	if err != nil {
-		return fmt.Errorf("verify: count events: %w", err)
-	}
-	if logged > 0 {
+	emptyLog, err := projections.Judge(ctx, drift, postgres.NewReplaySource(events))
+	var unverified *projections.UnverifiedError
+	var drifted *projections.DriftedError
+	switch {
+	case errors.As(err, &unverified):
 		fmt.Fprintf(m.stdout, "verify: nothing was compared although the event log holds %d events: "+
 			"the cache is empty under prefix %q (another Redis or key prefix, lost or expired entries); run replay to rebuild it\n",
-			logged, m.Config.KeyPrefix)
-		return fmt.Errorf("verify checked no cached projection while the event log holds %d events", logged)
+			unverified.Logged, m.Config.KeyPrefix)
+		return err
+	case errors.As(err, &drifted):
+		return err
+	case err != nil:
+		return fmt.Errorf("verify: %w", err)
+	case emptyLog:
+		fmt.Fprintln(m.stdout, "verify: the event log is empty, so there is nothing to compare")
 	}
-	fmt.Fprintln(m.stdout, "verify: the event log is empty, so there is nothing to compare")
 	return nil
 }

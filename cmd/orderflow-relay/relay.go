@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/adapters/postgres"
@@ -141,7 +140,6 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	}
 	outbox := postgres.NewOutbox(pool)
 	publisher := streams.NewPublisher(client, keys, int64(m.Config.StreamMaxLen))
-	var lastErr atomic.Pointer[error]
 	r, err := relay.New(outbox, publisher, relay.Config{
 		BatchSize:    m.Config.BatchSize,
 		PollInterval: m.Config.PollInterval,
@@ -150,7 +148,6 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 			if err != nil {
 				logger.Warn("relay round failed; retrying with backoff", "err", err)
 			}
-			lastErr.Store(&err)
 		},
 	})
 	if err != nil {
@@ -158,8 +155,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	}
 
 	ready := func(ctx context.Context) error {
-		if p := lastErr.Load(); p != nil && *p != nil {
-			return *p
+		if err := r.Health(); err != nil {
+			return err
 		}
 		return errors.Join(pool.Ping(ctx), client.Ping(ctx).Err())
 	}

@@ -1,5 +1,10 @@
 package process
 
+// One concept, a child process of a test or the bench: start, readiness,
+// logs, signals, restart and stop. Its length is the care a process needs (waiting on
+// conditions, never sleeping; keeping the log for failures); splitting it
+// would spread one lifecycle over files.
+
 import (
 	"context"
 	"errors"

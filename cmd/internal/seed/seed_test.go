@@ -1,4 +1,4 @@
-package main
+package seed_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/orderflow/orderflow/adapters/postgres/pgtest"
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/wire"
+	"github.com/orderflow/orderflow/cmd/internal/seed"
 )
 
 // Seeding reports each phase in plain lines off a terminal (a buffer here,
@@ -23,8 +24,8 @@ func TestSeedReportsProgress(t *testing.T) {
 	}
 	ctx := context.Background()
 	var out strings.Builder
-	cfg := SeedConfig{Products: 20, Customers: 10, Orders: 30}
-	if err := seed(ctx, application, store, cfg, &out); err != nil {
+	cfg := seed.Config{Products: 20, Customers: 10, Orders: 30}
+	if err := seed.Run(ctx, application, store, cfg, &out); err != nil {
 		t.Fatalf("seed: %v; output:\n%s", err, out.String())
 	}
 	got := out.String()
@@ -47,7 +48,7 @@ func TestSeedReportsProgress(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := seed(ctx, application, store, cfg, &out); err != nil {
+	if err := seed.Run(ctx, application, store, cfg, &out); err != nil {
 		t.Fatal(err)
 	}
 	if want := "seed: 20 products already present, nothing to do\n"; out.String() != want {
