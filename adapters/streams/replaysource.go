@@ -18,7 +18,8 @@ import (
 
 // ReplaySource reads every event stream from its first entry for a replay;
 // it implements projections.ReplaySource. Entries it cannot read are counted and
-// skipped: the live projectors park them.
+// skipped: the live projectors park them. An entry of a schema newer than
+// this build reads fails the replay instead (app.ErrSchemaTooNew).
 //
 // A trimmed stream can lose every event of its oldest aggregates, which
 // leaves no gap in any version the replay sees: the rebuilt projections
@@ -122,6 +123,11 @@ func (s *ReplaySource) Read(ctx context.Context, cursor string, limit int) ([]ap
 				continue
 			}
 			r, err := DecodeEvent(s.codec, msg.UUID, msg.Metadata.Get, msg.Payload)
+			if errors.Is(err, app.ErrSchemaTooNew) {
+				// Not a broken entry: skipping it would build a generation
+				// without an event that is fine. A newer build must replay.
+				return nil, "", fmt.Errorf("replay: %w", err)
+			}
 			if err != nil {
 				s.Unreadable++
 				continue

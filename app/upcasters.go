@@ -1,0 +1,56 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+)
+
+// An Upcaster turns one event type's payload from one schema version into
+// the next: a pure function of the stored JSON, run in memory on every
+// decode of an older event. The log itself is never rewritten, so a payload
+// written years ago still decodes, through every step since.
+type Upcaster func(data []byte) ([]byte, error)
+
+// ErrSchemaTooNew means an event was written by a newer build than this
+// one: its schema version is above the newest this build knows for its
+// type. No retry fixes it; an upgraded reader does (see SchemaTooNewError).
+var ErrSchemaTooNew = errors.New("event schema newer than this build reads")
+
+// ErrSchemaUnknown means an event carries a schema version no build ever
+// wrote for its type (zero or negative).
+var ErrSchemaUnknown = errors.New("unknown event schema version")
+
+// SchemaTooNewError names the event type and both versions.
+type SchemaTooNewError struct {
+	Type     string
+	Version  int // the stored event's
+	Readable int // the newest this build reads
+}
+
+func (e *SchemaTooNewError) Error() string {
+	return fmt.Sprintf("%s schema version %d is newer than this build reads (%d): upgrade this reader, then replay what it parked",
+		e.Type, e.Version, e.Readable)
+}
+
+func (e *SchemaTooNewError) Unwrap() error { return ErrSchemaTooNew }
+
+// upcast runs data, written at schema version from, through chain up to the
+// chain's end: chain[i] turns version i+1 into i+2, so the current version
+// is len(chain)+1. An event already current costs nothing.
+func upcast(eventType string, chain []Upcaster, from int, data []byte) ([]byte, error) {
+	current := len(chain) + 1
+	switch {
+	case from < 1:
+		return nil, fmt.Errorf("%s schema version %d: %w", eventType, from, ErrSchemaUnknown)
+	case from > current:
+		return nil, &SchemaTooNewError{Type: eventType, Version: from, Readable: current}
+	}
+	for v := from; v < current; v++ {
+		next, err := chain[v-1](data)
+		if err != nil {
+			return nil, fmt.Errorf("upcast %s from version %d to %d: %w", eventType, v, v+1, err)
+		}
+		data = next
+	}
+	return data, nil
+}

@@ -1,0 +1,166 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/orderflow/orderflow/domain"
+)
+
+// rename returns an upcaster that renames one top-level field, as a real
+// restructure would move a value.
+func rename(from, to string) Upcaster {
+	return func(data []byte) ([]byte, error) {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			return nil, err
+		}
+		v, ok := m[from]
+		if !ok {
+			return nil, fmt.Errorf("no field %q", from)
+		}
+		delete(m, from)
+		m[to] = v
+		return json.Marshal(m)
+	}
+}
+
+func TestUpcastChain(t *testing.T) {
+	chain := []Upcaster{rename("a", "b"), rename("b", "c"), rename("c", "d")}
+	cases := []struct {
+		name    string
+		from    int
+		chain   []Upcaster
+		in      string
+		want    string
+		wantErr error
+	}{
+		{name: "CurrentUntouched", from: 4, chain: chain, in: `{"d":1}`, want: `{"d":1}`},
+		{name: "NoChainCurrent", from: 1, chain: nil, in: `{"x":1}`, want: `{"x":1}`},
+		{name: "StepOneToTwo", from: 1, chain: chain[:1], in: `{"a":1}`, want: `{"b":1}`},
+		{name: "StepTwoToThree", from: 2, chain: chain[:2], in: `{"b":1}`, want: `{"c":1}`},
+		{name: "StepThreeToFour", from: 3, chain: chain, in: `{"c":1}`, want: `{"d":1}`},
+		{name: "WholeChain", from: 1, chain: chain, in: `{"a":1}`, want: `{"d":1}`},
+		{name: "MiddleOfChain", from: 2, chain: chain, in: `{"b":1}`, want: `{"d":1}`},
+		{name: "TooNew", from: 5, chain: chain, in: `{"e":1}`, wantErr: ErrSchemaTooNew},
+		{name: "TooNewWithoutChain", from: 2, chain: nil, in: `{}`, wantErr: ErrSchemaTooNew},
+		{name: "Zero", from: 0, chain: chain, in: `{}`, wantErr: ErrSchemaUnknown},
+		{name: "Negative", from: -1, chain: chain, in: `{}`, wantErr: ErrSchemaUnknown},
+		{name: "StepFails", from: 1, chain: chain, in: `{"z":1}`, wantErr: errAny},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := upcast("Thing", tc.chain, tc.from, []byte(tc.in))
+			switch {
+			case tc.wantErr == errAny:
+				if err == nil {
+					t.Fatalf("upcast = %s, want an error", got)
+				}
+			case tc.wantErr != nil:
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("upcast error = %v, want %v", err, tc.wantErr)
+				}
+			case err != nil:
+				t.Fatalf("upcast: %v", err)
+			case !bytes.Equal(got, []byte(tc.want)):
+				t.Fatalf("upcast = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// errAny marks a case that must fail, with any error.
+var errAny = errors.New("any error")
+
+func TestSchemaTooNewErrorNamesTypeAndVersions(t *testing.T) {
+	_, err := NewEventCodec().Decode("OrderPaid", 3, []byte(`{}`))
+	var tooNew *SchemaTooNewError
+	if !errors.As(err, &tooNew) {
+		t.Fatalf("Decode error = %v, want a *SchemaTooNewError", err)
+	}
+	if want := (SchemaTooNewError{Type: "OrderPaid", Version: 3, Readable: 1}); *tooNew != want {
+		t.Fatalf("error = %+v, want %+v", *tooNew, want)
+	}
+	if !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("error %v does not wrap ErrSchemaTooNew", err)
+	}
+}
+
+// TestEveryEventRoundTripsAtItsCurrentVersion: what Encode writes, Decode
+// reads back equal, at the version Encode stamped.
+func TestEveryEventRoundTripsAtItsCurrentVersion(t *testing.T) {
+	events := []domain.Event{
+		domain.ProductCreated{SKU: "S", Name: "N", Description: "D", PriceCents: 250, Currency: "EUR", InitialStock: 3},
+		domain.ProductDetailsChanged{Name: "N", Description: "D"},
+		domain.ProductPriceChanged{PriceCents: 99},
+		domain.StockAdded{Quantity: 2},
+		domain.StockReserved{OrderID: "o", Quantity: 1},
+		domain.StockReleased{OrderID: "o", Quantity: 1},
+		domain.CustomerRegistered{Email: "a@b.c", Name: "A"},
+		domain.CustomerProfileUpdated{Email: "a@b.c", Name: "B"},
+		domain.OrderPlaced{CustomerID: "c", Currency: "EUR", Lines: []domain.OrderLine{{ProductID: "p", SKU: "S", Name: "N", Quantity: 1, UnitPriceCents: 5}}},
+		domain.OrderPaid{},
+		domain.OrderShipped{},
+		domain.OrderCancelled{},
+	}
+	c := NewEventCodec()
+	if len(events) != len(c.schemas) {
+		t.Fatalf("test covers %d event types, codec knows %d", len(events), len(c.schemas))
+	}
+	for _, e := range events {
+		name, v, data, err := c.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != c.SchemaVersion(name) {
+			t.Errorf("%s encoded at version %d, codec's current is %d", name, v, c.SchemaVersion(name))
+		}
+		got, err := c.Decode(name, v, data)
+		if err != nil {
+			t.Fatalf("decode %s: %v", name, err)
+		}
+		if diff := cmp.Diff(e, got); diff != "" {
+			t.Errorf("%s round trip (-want +got):\n%s", name, diff)
+		}
+	}
+}
+
+// scalePrice is a step v1 → v2 that multiplies priceCents, so a test sees
+// whether it ran.
+func scalePrice(data []byte) ([]byte, error) {
+	var e domain.ProductPriceChanged
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, err
+	}
+	e.PriceCents *= 100
+	return json.Marshal(e)
+}
+
+// TestNextVersionCodec: a newer build upcasts v1 and reads v2 as is; this
+// build refuses v2 with ErrSchemaTooNew.
+func TestNextVersionCodec(t *testing.T) {
+	newer := NewEventCodec(WithNextVersion("ProductPriceChanged", scalePrice))
+	if got := newer.SchemaVersion("ProductPriceChanged"); got != 2 {
+		t.Fatalf("newer codec's version = %d, want 2", got)
+	}
+	for _, tc := range []struct {
+		version int
+		want    int64
+	}{{1, 700}, {2, 7}} {
+		got, err := newer.Decode("ProductPriceChanged", tc.version, []byte(`{"priceCents":7}`))
+		if want := (domain.ProductPriceChanged{PriceCents: tc.want}); err != nil || got != want {
+			t.Fatalf("v%d decode = %v, %v; want %v", tc.version, got, err, want)
+		}
+	}
+	if _, err := NewEventCodec().Decode("ProductPriceChanged", 2, []byte(`{"priceCents":7}`)); !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("this build decoding v2: %v, want ErrSchemaTooNew", err)
+	}
+	if got := NewEventCodec().SchemaVersion("ProductPriceChanged"); got != 1 {
+		t.Fatalf("options leaked into another codec: version %d", got)
+	}
+}
