@@ -15,6 +15,11 @@ type (
 func (CustomerRegistered) EventName() string     { return "CustomerRegistered" }
 func (CustomerProfileUpdated) EventName() string { return "CustomerProfileUpdated" }
 
+// CustomerStateSchema is the version of CustomerState's shape as stored in a
+// snapshot. Bump it whenever that shape changes: a snapshot of another
+// version is then ignored and the aggregate folded from its events.
+const CustomerStateSchema = 1
+
 // CustomerState is a customer's whole state, as kept in a snapshot.
 type CustomerState struct {
 	Email string `json:"email"`

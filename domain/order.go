@@ -42,6 +42,11 @@ func (OrderPaid) EventName() string      { return "OrderPaid" }
 func (OrderShipped) EventName() string   { return "OrderShipped" }
 func (OrderCancelled) EventName() string { return "OrderCancelled" }
 
+// OrderStateSchema is the version of OrderState's shape as stored in a
+// snapshot. Bump it whenever that shape changes: a snapshot of another
+// version is then ignored and the aggregate folded from its events.
+const OrderStateSchema = 1
+
 // OrderState is an order's whole state, as kept in a snapshot.
 type OrderState struct {
 	CustomerID string      `json:"customerId"`

@@ -37,6 +37,11 @@ func (StockAdded) EventName() string            { return "StockAdded" }
 func (StockReserved) EventName() string         { return "StockReserved" }
 func (StockReleased) EventName() string         { return "StockReleased" }
 
+// ProductStateSchema is the version of ProductState's shape as stored in a
+// snapshot. Bump it whenever that shape changes: a snapshot of another
+// version is then ignored and the aggregate folded from its events.
+const ProductStateSchema = 1
+
 // ProductState is a product's whole state, as kept in a snapshot.
 type ProductState struct {
 	SKU         string `json:"sku"`

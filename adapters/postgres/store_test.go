@@ -277,6 +277,72 @@ func TestSnapshotsBoundTheFold(t *testing.T) {
 	}
 }
 
+// TestSnapshotOfAnotherStateSchemaIsIgnored: a snapshot whose state schema
+// is not the one this build reads (here a shape of its own, as a build with
+// another ProductState would write) is never decoded: the aggregate is
+// folded from all its events, and the next save writes a fresh snapshot.
+func TestSnapshotOfAnotherStateSchemaIsIgnored(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.store.SnapshotEvery = 10
+	p := f.product(t, "SNAP-OLD", 0)
+	c := f.customer(t, "snap-old@example.com")
+	for i := range 12 {
+		if _, err := f.app.Commands.RestockProduct.Handle(ctx, app.RestockProduct{ProductID: p.ID, Quantity: 2}); err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("Name %d", i)
+		if _, err := f.app.Commands.UpdateCustomer.Handle(ctx, app.UpdateCustomer{CustomerID: c.ID, Name: &name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Versions: product 13 (snapshot at 10), customer 13 (snapshot at 10).
+	if n := f.count(t, `SELECT count(*) FROM snapshots WHERE schema_version = 1 AND version = 10 AND stream_id IN ($1, $2)`, p.ID, c.ID); n != 2 {
+		t.Fatalf("%d snapshots of schema 1 at version 10, want 2", n)
+	}
+	if _, err := f.pool.Exec(ctx, `UPDATE snapshots SET schema_version = $2,
+		state = '{"sku": "SNAP-OLD", "price": {"amount": 1, "currency": "EUR"}, "available": 999999, "name": "From a snapshot", "email": "x@y.z"}'
+		WHERE stream_id = ANY($1::uuid[])`, []string{p.ID, c.ID}, domain.ProductStateSchema+1); err != nil {
+		t.Fatal(err)
+	}
+	err := f.store.Update(ctx, func(ctx context.Context, tx app.Tx) error {
+		products, err := tx.LoadProducts(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		if got := products[p.ID]; got.Version() != 13 || got.State().Available != 24 || got.State().PriceCents != 1250 {
+			t.Errorf("product loaded at version %d with %d available at %d cents; want 13, 24, 1250 (folded from the events)",
+				got.Version(), got.State().Available, got.State().PriceCents)
+		}
+		cust, err := tx.LoadCustomer(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if cust.Version() != 13 || cust.State().Name != "Name 11" {
+			t.Errorf("customer loaded at version %d named %q; want 13, \"Name 11\"", cust.Version(), cust.State().Name)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The next save replaces the stale snapshot, though no interval was crossed.
+	if _, err := f.app.Commands.RestockProduct.Handle(ctx, app.RestockProduct{ProductID: p.ID, Quantity: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		version, schema int64
+		available       int64
+	)
+	if err := f.pool.QueryRow(ctx, `SELECT version, schema_version, (state->>'available')::bigint FROM snapshots WHERE stream_id = $1`, p.ID).
+		Scan(&version, &schema, &available); err != nil {
+		t.Fatal(err)
+	}
+	if version != 14 || schema != domain.ProductStateSchema || available != 25 {
+		t.Errorf("snapshot after the save: version %d, schema %d, %d available; want 14, %d, 25", version, schema, available, domain.ProductStateSchema)
+	}
+}
+
 // TestReadTablesEqualFoldOfLog runs a random mix of commands, then folds the
 // whole log into a fresh database: its read tables must equal the live ones.
 func TestReadTablesEqualFoldOfLog(t *testing.T) {

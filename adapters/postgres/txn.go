@@ -23,6 +23,9 @@ type txn struct {
 	store *Store
 	// appended is set once Save wrote events, so the relay is woken after commit.
 	appended bool
+	// staleSnapshots are the streams loaded past a snapshot of another state
+	// schema; Save replaces their snapshot whatever the interval.
+	staleSnapshots map[string]bool
 }
 
 // stream is an aggregate's stored history: its snapshot, if any, and the
@@ -34,33 +37,37 @@ type stream struct {
 }
 
 // streamsQuery reads, for every id of $1, its snapshot and the events after
-// it, snapshot first. Each stream is read by its own index lookups: the
+// it, snapshot first. A snapshot of another state schema than $2 is
+// returned (so the caller knows to replace it) but not used: every event of
+// its stream is read instead. Each stream is read by its own index lookups: the
 // LATERAL subqueries are fenced with OFFSET 0 so the planner cannot flatten
 // them into a join that scans the whole events table (which it did with a
 // generic plan for the prepared statement).
 const streamsQuery = `
 	SELECT ids.id::text, x.event_type, x.schema_version, x.data, x.version
 	  FROM unnest($1::uuid[]) AS ids(id)
-	  LEFT JOIN LATERAL (SELECT version, state FROM snapshots WHERE stream_id = ids.id OFFSET 0) s ON true
+	  LEFT JOIN LATERAL (SELECT version, state, schema_version FROM snapshots WHERE stream_id = ids.id OFFSET 0) s ON true
 	  JOIN LATERAL (
-	       SELECT NULL::text AS event_type, 0 AS schema_version, s.state AS data, s.version AS version
+	       SELECT NULL::text AS event_type, s.schema_version AS schema_version, s.state AS data, s.version AS version
 	        WHERE s.version IS NOT NULL
 	       UNION ALL
 	       (SELECT event_type, schema_version, data, version FROM events
-	         WHERE stream_id = ids.id AND version > COALESCE(s.version, 0) OFFSET 0)) x ON true
+	         WHERE stream_id = ids.id
+	           AND version > CASE WHEN s.schema_version = $2 THEN s.version ELSE 0 END OFFSET 0)) x ON true
 	ORDER BY 1, 5`
 
-// loadStreams reads the snapshot and the events after it of every id, in one
-// round trip. Ids without any event are absent from the result.
-func (t *txn) loadStreams(ctx context.Context, ids []string) (map[string]*stream, error) {
-	rows, err := t.tx.Query(ctx, streamsQuery, ids)
+// loadStreams reads the snapshot of state schema stateSchema and the events
+// after it of every id, in one round trip. Ids without any event are absent
+// from the result.
+func (t *txn) loadStreams(ctx context.Context, ids []string, stateSchema int) (map[string]*stream, error) {
+	rows, err := t.tx.Query(ctx, streamsQuery, ids, stateSchema)
 	if err != nil {
 		return nil, fmt.Errorf("load streams: %w", err)
 	}
-	return t.scanStreams(rows, len(ids))
+	return t.scanStreams(rows, len(ids), stateSchema)
 }
 
-func (t *txn) scanStreams(rows pgx.Rows, n int) (map[string]*stream, error) {
+func (t *txn) scanStreams(rows pgx.Rows, n, stateSchema int) (map[string]*stream, error) {
 	defer rows.Close()
 	streams := make(map[string]*stream, n)
 	for rows.Next() {
@@ -79,6 +86,10 @@ func (t *txn) scanStreams(rows pgx.Rows, n int) (map[string]*stream, error) {
 			streams[*sid] = st
 		}
 		if eventType == nil {
+			if schemaVersion != stateSchema {
+				t.markStale(*sid)
+				continue
+			}
 			st.snapshot, st.snapshotVersion = data, version
 			continue
 		}
@@ -92,6 +103,14 @@ func (t *txn) scanStreams(rows pgx.Rows, n int) (map[string]*stream, error) {
 		return nil, fmt.Errorf("load streams: %w", err)
 	}
 	return streams, nil
+}
+
+// markStale remembers that id's snapshot holds another state schema.
+func (t *txn) markStale(id string) {
+	if t.staleSnapshots == nil {
+		t.staleSnapshots = make(map[string]bool)
+	}
+	t.staleSnapshots[id] = true
 }
 
 // aggregateLockKey is the transaction-scoped advisory lock that serialises
@@ -124,7 +143,7 @@ func (t *txn) LoadProducts(ctx context.Context, ids ...string) (map[string]*doma
 	for _, id := range sorted {
 		batch.Queue(`SELECT pg_advisory_xact_lock($1)`, aggregateLockKey(domain.ProductAggregate, id))
 	}
-	batch.Queue(streamsQuery, sorted)
+	batch.Queue(streamsQuery, sorted, domain.ProductStateSchema)
 	results := t.tx.SendBatch(ctx, batch)
 	for range sorted {
 		if _, err := results.Exec(); err != nil {
@@ -137,7 +156,7 @@ func (t *txn) LoadProducts(ctx context.Context, ids ...string) (map[string]*doma
 		_ = results.Close()
 		return nil, fmt.Errorf("load products: %w", err)
 	}
-	streams, err := t.scanStreams(rows, len(sorted))
+	streams, err := t.scanStreams(rows, len(sorted), domain.ProductStateSchema)
 	if closeErr := results.Close(); err == nil && closeErr != nil {
 		err = fmt.Errorf("load products: %w", closeErr)
 	}
@@ -165,7 +184,7 @@ func (t *txn) LoadProducts(ctx context.Context, ids ...string) (map[string]*doma
 
 // LoadCustomer loads a customer without locking it.
 func (t *txn) LoadCustomer(ctx context.Context, id string) (*domain.Customer, error) {
-	st, err := t.loadOne(ctx, "customer", id)
+	st, err := t.loadOne(ctx, "customer", id, domain.CustomerStateSchema)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +204,7 @@ func (t *txn) LoadOrder(ctx context.Context, id string) (*domain.Order, error) {
 	if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, aggregateLockKey(domain.OrderAggregate, id)); err != nil {
 		return nil, fmt.Errorf("lock order: %w", err)
 	}
-	st, err := t.loadOne(ctx, "order", id)
+	st, err := t.loadOne(ctx, "order", id, domain.OrderStateSchema)
 	if err != nil {
 		return nil, err
 	}
@@ -200,8 +219,8 @@ func (t *txn) LoadOrder(ctx context.Context, id string) (*domain.Order, error) {
 	return domain.LoadOrder(id, base, st.events), nil
 }
 
-func (t *txn) loadOne(ctx context.Context, kind, id string) (*stream, error) {
-	streams, err := t.loadStreams(ctx, []string{id})
+func (t *txn) loadOne(ctx context.Context, kind, id string, stateSchema int) (*stream, error) {
+	streams, err := t.loadStreams(ctx, []string{id}, stateSchema)
 	if err != nil {
 		return nil, err
 	}
@@ -245,14 +264,18 @@ func (t *txn) Save(ctx context.Context, aggregates ...domain.Aggregate) (app.Wri
 				Type: name, SchemaVersion: schema, OccurredAt: now, Metadata: md, Event: e,
 			}, &written)
 		}
-		if every := t.store.SnapshotEvery; every > 0 && agg.Version()/every > domain.ExpectedVersion(agg)/every {
-			state, err := snapshotState(agg)
+		// A stream read past a stale snapshot gets a fresh one at once, so
+		// the next load is cheap again.
+		if every := t.store.SnapshotEvery; every > 0 &&
+			(agg.Version()/every > domain.ExpectedVersion(agg)/every || t.staleSnapshots[agg.AggregateID()]) {
+			schema, state, err := snapshotState(agg)
 			if err != nil {
 				return written, err
 			}
-			batch.Queue(`INSERT INTO snapshots (stream_id, stream_type, version, state, taken_at) VALUES ($1, $2, $3, $4, $5)
-				ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state, taken_at = EXCLUDED.taken_at`,
-				agg.AggregateID(), agg.AggregateType(), agg.Version(), state, now)
+			batch.Queue(`INSERT INTO snapshots (stream_id, stream_type, version, state, schema_version, taken_at) VALUES ($1, $2, $3, $4, $5, $6)
+				ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state,
+				       schema_version = EXCLUDED.schema_version, taken_at = EXCLUDED.taken_at`,
+				agg.AggregateID(), agg.AggregateType(), agg.Version(), state, schema, now)
 		}
 	}
 	if len(rows.ids) == 0 {
@@ -293,19 +316,24 @@ func (r *eventRows) add(id, streamType, streamID string, version int64, eventTyp
 	r.data = append(r.data, data)
 }
 
-func snapshotState(agg domain.Aggregate) ([]byte, error) {
-	var state any
+// snapshotState returns the aggregate's state schema and state, encoded.
+func snapshotState(agg domain.Aggregate) (int, []byte, error) {
+	var (
+		state  any
+		schema int
+	)
 	switch a := agg.(type) {
 	case *domain.Product:
-		state = a.State()
+		state, schema = a.State(), domain.ProductStateSchema
 	case *domain.Customer:
-		state = a.State()
+		state, schema = a.State(), domain.CustomerStateSchema
 	case *domain.Order:
-		state = a.State()
+		state, schema = a.State(), domain.OrderStateSchema
 	default:
-		return nil, fmt.Errorf("snapshot: unknown aggregate %T", agg)
+		return 0, nil, fmt.Errorf("snapshot: unknown aggregate %T", agg)
 	}
-	return json.Marshal(state)
+	data, err := json.Marshal(state)
+	return schema, data, err
 }
 
 // IdempotencyTTL is how long an idempotency key is remembered.
