@@ -131,6 +131,8 @@ Usage:
   orderflow-api [serve] [flags]   serve the API (applies migrations first unless --migrate-on-start=false)
   orderflow-api migrate [flags]   apply database migrations and exit
   orderflow-api seed [flags]      load demo data through the command handlers (skipped when products exist)
+  orderflow-api events stats [flags]
+                                  print, per event type, how many events the log holds at each schema version
   orderflow-api token --role admin|customer --sub ID [--ttl 1h]
                                   print a bearer token signed with the JWT secret, e.g.
                                   curl -H "Authorization: Bearer $(orderflow-api token --role admin --sub ops)" ...
@@ -150,12 +152,17 @@ func (m *Main) ParseFlags(args []string) (string, error) {
 	}
 	switch cmd {
 	case "serve", "migrate", "seed":
+	case "events":
+		if len(args) == 0 || args[0] != "stats" {
+			return "", fmt.Errorf("events: want the subcommand stats")
+		}
+		cmd, args = "events stats", args[1:]
 	case "token":
 		return cmd, m.parseTokenFlags(args)
 	case "help":
 		args = []string{"--help"}
 	default:
-		return "", fmt.Errorf("unknown command %q (want serve, migrate, seed or token)", cmd)
+		return "", fmt.Errorf("unknown command %q (want serve, migrate, seed, events stats or token)", cmd)
 	}
 	fs := service.NewFlags("orderflow-api", m.lookupEnv)
 	fs.Explain(m.stderr, usage)
@@ -203,7 +210,8 @@ func (m *Main) Run(ctx context.Context, args []string) (err error) {
 	if m.logger, err = m.Config.Logging.NewLogger(m.stderr); err != nil {
 		return err
 	}
-	if cmd == "migrate" || m.Config.MigrateOnStart {
+	// events stats only reads, and reads a log of any migration level.
+	if cmd == "migrate" || (m.Config.MigrateOnStart && cmd != "events stats") {
 		if err := migrations.Up(ctx, m.Config.DatabaseURL); err != nil {
 			return err
 		}
@@ -217,6 +225,9 @@ func (m *Main) Run(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	store := postgres.NewStore(m.conns.Pool)
+	if cmd == "events stats" {
+		return m.eventsStats(ctx, store)
+	}
 	registry := service.NewRegistry()
 	cache, cacheStore, err := m.newCache(registry)
 	if err != nil {
