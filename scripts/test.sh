@@ -52,7 +52,7 @@ if [[ $cluster == 1 ]]; then
 	# cut a single server's connections through a proxy, so they stay in the
 	# single-node pass.
 	cluster_pkgs=(./adapters/redis/... ./adapters/streams/... ./app/... ./projections/...
-		./cmd/orderflow-relay/... ./cmd/orderflow-projector/... ./cmd/orderflow-api/...)
+		./internal/golden/... ./cmd/orderflow-relay/... ./cmd/orderflow-projector/... ./cmd/orderflow-api/...)
 	((named)) && cluster_pkgs=()
 	"$REPO/scripts/redis-cluster.sh" start "$INSTANCE"
 	# shellcheck disable=SC1091
