@@ -53,7 +53,7 @@ func eventSchemas() map[string]eventSchema {
 		"StockReleased":          {nil, decodeAs[domain.StockReleased]},
 		"CustomerRegistered":     {nil, decodeAs[domain.CustomerRegistered]},
 		"CustomerProfileUpdated": {nil, decodeAs[domain.CustomerProfileUpdated]},
-		"OrderPlaced":            {nil, decodeAs[domain.OrderPlaced]},
+		"OrderPlaced":            {[]Upcaster{orderPlacedV1ToV2}, decodeAs[domain.OrderPlaced]},
 		"OrderPaid":              {nil, decodeAs[domain.OrderPaid]},
 		"OrderShipped":           {nil, decodeAs[domain.OrderShipped]},
 		"OrderCancelled":         {nil, decodeAs[domain.OrderCancelled]},

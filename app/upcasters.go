@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -53,4 +54,39 @@ func upcast(eventType string, chain []Upcaster, from int, data []byte) ([]byte, 
 		data = next
 	}
 	return data, nil
+}
+
+// orderPlacedV1 is OrderPlaced as schema 1 wrote it: lines without a
+// currency. Unknown members are kept as they were.
+type orderPlacedV1 struct {
+	Currency string                       `json:"currency"`
+	Lines    []map[string]json.RawMessage `json:"lines"`
+}
+
+// orderPlacedV1ToV2 gives every line the order's currency: schema 2 lines
+// carry their own, and every line of an order shares the order's.
+func orderPlacedV1ToV2(data []byte) ([]byte, error) {
+	var whole map[string]json.RawMessage
+	if err := json.Unmarshal(data, &whole); err != nil {
+		return nil, err
+	}
+	var v1 orderPlacedV1
+	if err := json.Unmarshal(data, &v1); err != nil {
+		return nil, err
+	}
+	currency, err := json.Marshal(v1.Currency)
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range v1.Lines {
+		if _, ok := line["currency"]; !ok {
+			line["currency"] = currency
+		}
+	}
+	lines, err := json.Marshal(v1.Lines)
+	if err != nil {
+		return nil, err
+	}
+	whole["lines"] = lines
+	return json.Marshal(whole)
 }

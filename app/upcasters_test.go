@@ -164,3 +164,67 @@ func TestNextVersionCodec(t *testing.T) {
 		t.Fatalf("options leaked into another codec: version %d", got)
 	}
 }
+
+func TestOrderPlacedV1ToV2(t *testing.T) {
+	cases := []struct {
+		name, in, want string
+	}{
+		{name: "LinesTakeTheOrdersCurrency",
+			in:   `{"customerId":"c","currency":"JPY","lines":[{"productId":"p","quantity":1,"unitPriceCents":5},{"productId":"q","quantity":2,"unitPriceCents":0}]}`,
+			want: `{"currency":"JPY","customerId":"c","lines":[{"currency":"JPY","productId":"p","quantity":1,"unitPriceCents":5},{"currency":"JPY","productId":"q","quantity":2,"unitPriceCents":0}]}`},
+		{name: "ALineWithItsOwnKeepsIt",
+			in:   `{"currency":"EUR","lines":[{"productId":"p","currency":"EUR"}]}`,
+			want: `{"currency":"EUR","lines":[{"currency":"EUR","productId":"p"}]}`},
+		{name: "UnknownMembersKept",
+			in:   `{"currency":"EUR","extra":{"a":1},"lines":[{"productId":"p","note":"x"}]}`,
+			want: `{"currency":"EUR","extra":{"a":1},"lines":[{"currency":"EUR","note":"x","productId":"p"}]}`},
+		{name: "NoLines", in: `{"currency":"EUR","lines":[]}`, want: `{"currency":"EUR","lines":[]}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := orderPlacedV1ToV2([]byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Fatalf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+	if _, err := orderPlacedV1ToV2([]byte(`[]`)); err == nil {
+		t.Fatal("a payload that is no object upcast without an error")
+	}
+}
+
+// TestOrderPlacedChain: the codec reads a stored v1 OrderPlaced with every
+// line in the order's currency, v2 as written, and refuses v3.
+func TestOrderPlacedChain(t *testing.T) {
+	c := NewEventCodec()
+	if got := c.SchemaVersion("OrderPlaced"); got != 2 {
+		t.Fatalf("OrderPlaced is written at version %d, want 2", got)
+	}
+	want := domain.OrderPlaced{CustomerID: "c", Currency: "USD", Lines: []domain.OrderLine{
+		{ProductID: "p", SKU: "S", Name: "N", Quantity: 2, UnitPriceCents: 150, Currency: "USD"},
+	}}
+	v1 := `{"customerId":"c","currency":"USD","lines":[{"productId":"p","sku":"S","name":"N","quantity":2,"unitPriceCents":150}]}`
+	v2 := `{"customerId":"c","currency":"USD","lines":[{"productId":"p","sku":"S","name":"N","quantity":2,"unitPriceCents":150,"currency":"USD"}]}`
+	for _, tc := range []struct {
+		version int
+		data    string
+	}{{1, v1}, {2, v2}} {
+		got, err := c.Decode("OrderPlaced", tc.version, []byte(tc.data))
+		if err != nil {
+			t.Fatalf("v%d: %v", tc.version, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("v%d decoded (-want +got):\n%s", tc.version, diff)
+		}
+	}
+	if _, err := c.Decode("OrderPlaced", 3, []byte(v2)); !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("v3: %v, want ErrSchemaTooNew", err)
+	}
+	_, version, data, err := c.Encode(want)
+	if err != nil || version != 2 || !bytes.Contains(data, []byte(`"unitPriceCents":150,"currency":"USD"`)) {
+		t.Fatalf("Encode = v%d %s, %v; want v2 with the line's currency", version, data, err)
+	}
+}

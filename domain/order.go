@@ -20,6 +20,10 @@ type OrderLine struct {
 	Name           string `json:"name"`
 	Quantity       int64  `json:"quantity"`
 	UnitPriceCents int64  `json:"unitPriceCents"`
+	// Currency is the unit price's currency: the order's, since every line
+	// of an order shares it. Added in OrderPlaced schema 2; version 1 lines
+	// are given the order's currency when they are read.
+	Currency string `json:"currency"`
 }
 
 // TotalCents is the line's quantity times its captured unit price.
@@ -45,7 +49,9 @@ func (OrderCancelled) EventName() string { return "OrderCancelled" }
 // OrderStateSchema is the version of OrderState's shape as stored in a
 // snapshot. Bump it whenever that shape changes: a snapshot of another
 // version is then ignored and the aggregate folded from its events.
-const OrderStateSchema = 1
+//
+// Version 2: lines carry their currency.
+const OrderStateSchema = 2
 
 // OrderState is an order's whole state, as kept in a snapshot.
 type OrderState struct {
@@ -146,7 +152,7 @@ func PlaceOrder(id, customerID string, lines []LineRequest, products map[string]
 		} else if s.Currency != placed.Currency {
 			v.add(fmt.Sprintf("lines[%d].productId", i), "is priced in %s, the order in %s: all products must share one currency", s.Currency, placed.Currency)
 		}
-		placed.Lines = append(placed.Lines, OrderLine{ProductID: l.ProductID, SKU: s.SKU, Name: s.Name, Quantity: l.Quantity, UnitPriceCents: s.PriceCents})
+		placed.Lines = append(placed.Lines, OrderLine{ProductID: l.ProductID, SKU: s.SKU, Name: s.Name, Quantity: l.Quantity, UnitPriceCents: s.PriceCents, Currency: s.Currency})
 	}
 	if err := v.errOrNil(); err != nil {
 		return nil, err

@@ -173,7 +173,7 @@ func TestPlaceOrder(t *testing.T) {
 		{
 			name:         "one line",
 			lines:        []domain.LineRequest{{"p1", 3}},
-			wantLines:    []domain.OrderLine{{ProductID: "p1", SKU: "SKU-1", Name: "One", Quantity: 3, UnitPriceCents: 250}},
+			wantLines:    []domain.OrderLine{{ProductID: "p1", SKU: "SKU-1", Name: "One", Quantity: 3, UnitPriceCents: 250, Currency: "EUR"}},
 			wantCurrency: "EUR", wantTotal: 750, wantItems: 3,
 			wantAvailable: map[string]int64{"p1": 7},
 		},
@@ -181,8 +181,8 @@ func TestPlaceOrder(t *testing.T) {
 			name:  "two lines keep the requested order",
 			lines: []domain.LineRequest{{"p2", 2}, {"p1", 4}},
 			wantLines: []domain.OrderLine{
-				{ProductID: "p2", SKU: "SKU-2", Name: "Two", Quantity: 2, UnitPriceCents: 1000},
-				{ProductID: "p1", SKU: "SKU-1", Name: "One", Quantity: 4, UnitPriceCents: 250},
+				{ProductID: "p2", SKU: "SKU-2", Name: "Two", Quantity: 2, UnitPriceCents: 1000, Currency: "EUR"},
+				{ProductID: "p1", SKU: "SKU-1", Name: "One", Quantity: 4, UnitPriceCents: 250, Currency: "EUR"},
 			},
 			wantCurrency: "EUR", wantTotal: 3000, wantItems: 6,
 			wantAvailable: map[string]int64{"p1": 6, "p2": 3},
@@ -191,9 +191,9 @@ func TestPlaceOrder(t *testing.T) {
 			name:  "exact stock on every line leaves zero",
 			lines: []domain.LineRequest{{"p1", 10}, {"p2", 5}, {"p4", 3}},
 			wantLines: []domain.OrderLine{
-				{ProductID: "p1", SKU: "SKU-1", Name: "One", Quantity: 10, UnitPriceCents: 250},
-				{ProductID: "p2", SKU: "SKU-2", Name: "Two", Quantity: 5, UnitPriceCents: 1000},
-				{ProductID: "p4", SKU: "SKU-4", Name: "Four", Quantity: 3, UnitPriceCents: 0},
+				{ProductID: "p1", SKU: "SKU-1", Name: "One", Quantity: 10, UnitPriceCents: 250, Currency: "EUR"},
+				{ProductID: "p2", SKU: "SKU-2", Name: "Two", Quantity: 5, UnitPriceCents: 1000, Currency: "EUR"},
+				{ProductID: "p4", SKU: "SKU-4", Name: "Four", Quantity: 3, UnitPriceCents: 0, Currency: "EUR"},
 			},
 			wantCurrency: "EUR", wantTotal: 7500, wantItems: 18,
 			wantAvailable: map[string]int64{"p1": 0, "p2": 0, "p4": 0},
@@ -201,14 +201,14 @@ func TestPlaceOrder(t *testing.T) {
 		{
 			name:         "free product",
 			lines:        []domain.LineRequest{{"p4", 2}},
-			wantLines:    []domain.OrderLine{{ProductID: "p4", SKU: "SKU-4", Name: "Four", Quantity: 2, UnitPriceCents: 0}},
+			wantLines:    []domain.OrderLine{{ProductID: "p4", SKU: "SKU-4", Name: "Four", Quantity: 2, UnitPriceCents: 0, Currency: "EUR"}},
 			wantCurrency: "EUR", wantTotal: 0, wantItems: 2,
 			wantAvailable: map[string]int64{"p4": 1},
 		},
 		{
 			name:         "other currency",
 			lines:        []domain.LineRequest{{"p3", 5}},
-			wantLines:    []domain.OrderLine{{ProductID: "p3", SKU: "SKU-3", Name: "Three", Quantity: 5, UnitPriceCents: 500}},
+			wantLines:    []domain.OrderLine{{ProductID: "p3", SKU: "SKU-3", Name: "Three", Quantity: 5, UnitPriceCents: 500, Currency: "USD"}},
 			wantCurrency: "USD", wantTotal: 2500, wantItems: 5,
 			wantAvailable: map[string]int64{"p3": 0},
 		},
@@ -335,8 +335,8 @@ func TestPlaceOrderCapturesPricesAndNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantLines := []domain.OrderLine{
-		{ProductID: "p1", SKU: "SKU-1", Name: "One", Quantity: 2, UnitPriceCents: 250},
-		{ProductID: "p2", SKU: "SKU-2", Name: "Two", Quantity: 1, UnitPriceCents: 1000},
+		{ProductID: "p1", SKU: "SKU-1", Name: "One", Quantity: 2, UnitPriceCents: 250, Currency: "EUR"},
+		{ProductID: "p2", SKU: "SKU-2", Name: "Two", Quantity: 1, UnitPriceCents: 1000, Currency: "EUR"},
 	}
 	if err := products["p1"].ChangePrice(9999); err != nil {
 		t.Fatal(err)
@@ -369,7 +369,7 @@ func TestPlaceOrderCapturesPricesAndNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want2 := []domain.OrderLine{{ProductID: "p1", SKU: "SKU-1", Name: "Renamed", Quantity: 1, UnitPriceCents: 9999}}
+	want2 := []domain.OrderLine{{ProductID: "p1", SKU: "SKU-1", Name: "Renamed", Quantity: 1, UnitPriceCents: 9999, Currency: "EUR"}}
 	if diff := cmp.Diff(want2, o2.State().Lines); diff != "" {
 		t.Errorf("second order lines mismatch (-want +got):\n%s", diff)
 	}
