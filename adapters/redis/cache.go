@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/app/cache"
@@ -61,6 +62,9 @@ type CacheStore struct {
 	client  redis.UniversalClient
 	breaker *gobreaker.CircuitBreaker[any]
 	now     func() time.Time
+	// failingSince is when the current run of failed calls began (unix
+	// nanoseconds), 0 after a success.
+	failingSince atomic.Int64
 }
 
 // BreakerConfig tunes when the circuit opens and how long it stays open.
@@ -74,6 +78,13 @@ type BreakerConfig struct {
 	// flight during it, which is no reason to send every read to PostgreSQL
 	// for OpenFor.
 	Window time.Duration
+	// FailingFor is how long the failures in a row must have lasted too
+	// (default 250 ms). A burst of a thousand reads on a busy 2-core machine
+	// makes every reply late for a moment (the client's goroutines wait for
+	// a CPU past the call timeout): that opened the breaker in CI and sent
+	// the burst to PostgreSQL. A dead Redis keeps failing and opens it
+	// after this long.
+	FailingFor time.Duration
 	// OpenFor is how long calls fail fast before one probe is let through.
 	OpenFor time.Duration
 	// OnStateChange observes transitions, for logs and metrics.
@@ -93,22 +104,32 @@ func NewCacheStore(client redis.UniversalClient, cfg BreakerConfig) *CacheStore 
 	if cfg.Window == 0 {
 		cfg.Window = time.Second
 	}
+	if cfg.FailingFor == 0 {
+		cfg.FailingFor = 250 * time.Millisecond
+	}
+	s := &CacheStore{client: client, now: time.Now}
 	settings := gobreaker.Settings{
 		Name:        "redis-cache",
 		MaxRequests: 1,
 		Interval:    cfg.Window,
 		Timeout:     cfg.OpenFor,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return c.ConsecutiveFailures >= cfg.ConsecutiveFailures && c.TotalFailures >= c.TotalSuccesses
+			since := s.failingSince.Load()
+			return c.ConsecutiveFailures >= cfg.ConsecutiveFailures && c.TotalFailures >= c.TotalSuccesses &&
+				since != 0 && s.now().UnixNano()-since >= int64(cfg.FailingFor)
 		},
-		IsSuccessful: func(err error) bool {
-			return err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled)
-		},
+		IsSuccessful: succeeded,
 	}
 	if cfg.OnStateChange != nil {
 		settings.OnStateChange = func(_ string, from, to gobreaker.State) { cfg.OnStateChange(from.String(), to.String()) }
 	}
-	return &CacheStore{client: client, breaker: gobreaker.NewCircuitBreaker[any](settings), now: time.Now}
+	s.breaker = gobreaker.NewCircuitBreaker[any](settings)
+	return s
+}
+
+// succeeded tells a call that reached Redis from one that did not.
+func succeeded(err error) bool {
+	return err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled)
 }
 
 // Available reports whether the breaker lets calls through.
@@ -117,7 +138,15 @@ func (s *CacheStore) Available() bool { return s.breaker.State() != gobreaker.St
 // do runs one Redis call through the breaker; failures to reach Redis
 // match cache.ErrUnavailable.
 func (s *CacheStore) do(call func() (any, error)) (any, error) {
-	v, err := s.breaker.Execute(call)
+	v, err := s.breaker.Execute(func() (any, error) {
+		v, err := call()
+		if succeeded(err) {
+			s.failingSince.Store(0)
+		} else {
+			s.failingSince.CompareAndSwap(0, s.now().UnixNano())
+		}
+		return v, err
+	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return v, fmt.Errorf("%w: %w", cache.ErrUnavailable, err)
 	}

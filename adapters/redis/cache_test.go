@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/url"
 	"testing"
 	"time"
@@ -158,7 +159,7 @@ func TestTagVersions(t *testing.T) {
 func TestDeadRedisFailsFastBehindTheBreaker(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { _ = client.Close() })
-	store := orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{ConsecutiveFailures: 2, OpenFor: time.Minute})
+	store := orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{ConsecutiveFailures: 2, FailingFor: time.Nanosecond, OpenFor: time.Minute})
 	ctx := context.Background()
 	for range 2 {
 		if _, err := store.Get(ctx, "k"); !errors.Is(err, cache.ErrUnavailable) {
@@ -171,6 +172,53 @@ func TestDeadRedisFailsFastBehindTheBreaker(t *testing.T) {
 	_, err := store.Get(ctx, "k")
 	if !errors.Is(err, cache.ErrUnavailable) || !errors.Is(err, gobreaker.ErrOpenState) {
 		t.Fatalf("err = %v, want ErrCacheUnavailable from the open breaker, without a network call", err)
+	}
+}
+
+// TestBreakerWaitsForFailuresToLast: a run of failed calls opens the
+// circuit only once it has lasted FailingFor, so a burst whose replies all
+// come late for a moment keeps reads on Redis; a Redis that stays dead
+// opens it.
+func TestBreakerWaitsForFailuresToLast(t *testing.T) {
+	// A server that hangs up on every connection: each call fails at once.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = conn.Close()
+		}
+	}()
+	client := redis.NewClient(&redis.Options{Addr: l.Addr().String(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	const failingFor = 300 * time.Millisecond
+	store := orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{FailingFor: failingFor, OpenFor: time.Minute})
+	ctx := context.Background()
+	start := time.Now()
+	for i := 0; i < 20 && time.Since(start) < failingFor/2; i++ {
+		if _, err := store.Get(ctx, "k"); !errors.Is(err, cache.ErrUnavailable) {
+			t.Fatalf("get on dead redis: err = %v, want ErrCacheUnavailable", err)
+		}
+		if !store.Available() && time.Since(start) < failingFor {
+			t.Fatalf("breaker open after %d failures within %s, want closed until failures lasted %s", i+1, time.Since(start), failingFor)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for store.Available() {
+		if time.Now().After(deadline) {
+			t.Fatal("breaker still closed after 10 s of failures")
+		}
+		_, _ = store.Get(ctx, "k")
+		time.Sleep(5 * time.Millisecond)
+	}
+	if took := time.Since(start); took < failingFor {
+		t.Fatalf("breaker opened after %s of failures, want at least %s", took, failingFor)
 	}
 }
 
@@ -188,7 +236,7 @@ func TestBreakerRidesOutAStall(t *testing.T) {
 	proxy := faultproxy.Start(t, target.Host)
 	client := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { _ = client.Close() })
-	store := orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{ConsecutiveFailures: 3, OpenFor: time.Minute, Window: time.Hour})
+	store := orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{ConsecutiveFailures: 3, FailingFor: time.Nanosecond, OpenFor: time.Minute, Window: time.Hour})
 	ctx := context.Background()
 	const successes = 10
 	for range successes {
