@@ -290,6 +290,18 @@ func canonical(t *testing.T, name string, data []byte) string {
 	return string(out)
 }
 
+// assertAbandoned fails t unless a failed replay left the generation
+// pointers untouched and nothing under the generation it began.
+func (f *replayFixture) assertAbandoned(t *testing.T, generation string) {
+	t.Helper()
+	if cur, next := f.pointers(); cur != "" || next != "" {
+		t.Errorf("pointers after the failed replay: %q, next %q; want both untouched", cur, next)
+	}
+	if left := f.generation(generation); len(left) != 0 {
+		t.Errorf("the abandoned generation %q kept %d keys", generation, len(left))
+	}
+}
+
 func (f *replayFixture) pointers() (current, next string) {
 	f.t.Helper()
 	p, err := f.CacheStore.Pointers(context.Background(), f.Cache.Keys().Generation(), f.Cache.Keys().NextGeneration())
@@ -400,12 +412,7 @@ func TestReplayFallsBackToTheStoreWhenTheStreamsWereTrimmed(t *testing.T) {
 	if !errors.Is(err, projections.ErrReplayGap) {
 		t.Fatalf("replay from trimmed streams: %v, want ErrReplayGap", err)
 	}
-	if cur, next := f.pointers(); cur != "" || next != "" {
-		t.Errorf("pointers after the failed replay: %q, next %q; want both untouched", cur, next)
-	}
-	if left := f.generation(failed.Generation); len(left) != 0 {
-		t.Errorf("the abandoned generation %q kept %d keys", failed.Generation, len(left))
-	}
+	f.assertAbandoned(t, failed.Generation)
 
 	cfg.Now = func() time.Time { return time.Now().Add(time.Hour) }
 	sum, err := projections.Replay(ctx, f.Cache, f.CacheStore, postgres.NewReplaySource(f.Store), cfg)
@@ -552,12 +559,7 @@ func TestReplayNoticesStreamsThatLostWholeAggregates(t *testing.T) {
 				t.Fatalf("replay from streams that lost whole aggregates: %v; want ErrReplayGap saying one of %q", err, want)
 			}
 			t.Logf("replay from the streams: %v", err)
-			if cur, next := f.pointers(); cur != "" || next != "" {
-				t.Errorf("pointers after the failed replay: %q, next %q; want both untouched", cur, next)
-			}
-			if left := f.generation(failed.Generation); len(left) != 0 {
-				t.Errorf("the abandoned generation %q kept %d keys", failed.Generation, len(left))
-			}
+			f.assertAbandoned(t, failed.Generation)
 
 			cfg.Now = func() time.Time { return time.Now().Add(time.Hour) }
 			sum, err := projections.Replay(ctx, f.Cache, f.CacheStore, postgres.NewReplaySource(f.Store), cfg)
