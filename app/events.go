@@ -45,7 +45,7 @@ func (s eventSchema) current() int { return len(s.upcasters) + 1 }
 // from the previous version, appended here; docs/adr/0014 has the rules.
 func eventSchemas() map[string]eventSchema {
 	return map[string]eventSchema{
-		"ProductCreated":         {nil, decodeAs[domain.ProductCreated]},
+		"ProductCreated":         {[]Upcaster{productCreatedV1ToV2}, decodeAs[domain.ProductCreated]},
 		"ProductDetailsChanged":  {nil, decodeAs[domain.ProductDetailsChanged]},
 		"ProductPriceChanged":    {nil, decodeAs[domain.ProductPriceChanged]},
 		"StockAdded":             {nil, decodeAs[domain.StockAdded]},

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/orderflow/orderflow/domain"
 )
 
 // An Upcaster turns one event type's payload from one schema version into
@@ -88,5 +90,38 @@ func orderPlacedV1ToV2(data []byte) ([]byte, error) {
 		return nil, err
 	}
 	whole["lines"] = lines
+	return json.Marshal(whole)
+}
+
+// productCreatedV1 is the money of ProductCreated as schema 1 wrote it: a
+// bare amount and the currency beside it.
+type productCreatedV1 struct {
+	PriceCents *int64  `json:"priceCents"`
+	Currency   *string `json:"currency"`
+}
+
+// productCreatedV1ToV2 moves the price into one {amount, currency} member.
+// The amount needs no rescaling: priceCents always counted the currency's
+// ISO 4217 minor unit, whatever its name said. A v1 payload missing either
+// member is corrupt, not defaultable: no price is not a price of zero.
+func productCreatedV1ToV2(data []byte) ([]byte, error) {
+	var whole map[string]json.RawMessage
+	if err := json.Unmarshal(data, &whole); err != nil {
+		return nil, err
+	}
+	var v1 productCreatedV1
+	if err := json.Unmarshal(data, &v1); err != nil {
+		return nil, err
+	}
+	if v1.PriceCents == nil || v1.Currency == nil {
+		return nil, errors.New("schema 1 ProductCreated without priceCents or currency")
+	}
+	price, err := json.Marshal(domain.Money{Amount: *v1.PriceCents, Currency: *v1.Currency})
+	if err != nil {
+		return nil, err
+	}
+	delete(whole, "priceCents")
+	delete(whole, "currency")
+	whole["price"] = price
 	return json.Marshal(whole)
 }

@@ -95,7 +95,7 @@ func TestSchemaTooNewErrorNamesTypeAndVersions(t *testing.T) {
 // reads back equal, at the version Encode stamped.
 func TestEveryEventRoundTripsAtItsCurrentVersion(t *testing.T) {
 	events := []domain.Event{
-		domain.ProductCreated{SKU: "S", Name: "N", Description: "D", PriceCents: 250, Currency: "EUR", InitialStock: 3},
+		domain.ProductCreated{SKU: "S", Name: "N", Description: "D", Price: domain.Money{Amount: 250, Currency: "EUR"}, InitialStock: 3},
 		domain.ProductDetailsChanged{Name: "N", Description: "D"},
 		domain.ProductPriceChanged{PriceCents: 99},
 		domain.StockAdded{Quantity: 2},
@@ -226,5 +226,71 @@ func TestOrderPlacedChain(t *testing.T) {
 	_, version, data, err := c.Encode(want)
 	if err != nil || version != 2 || !bytes.Contains(data, []byte(`"unitPriceCents":150,"currency":"USD"`)) {
 		t.Fatalf("Encode = v%d %s, %v; want v2 with the line's currency", version, data, err)
+	}
+}
+
+func TestProductCreatedV1ToV2(t *testing.T) {
+	cases := []struct {
+		name, in, want string
+	}{
+		{name: "PriceMovesIntoMoney",
+			in:   `{"sku":"S","name":"N","description":"","priceCents":1999,"currency":"EUR","initialStock":3}`,
+			want: `{"description":"","initialStock":3,"name":"N","price":{"amount":1999,"currency":"EUR"},"sku":"S"}`},
+		{name: "ExponentZeroAmountUnscaled",
+			in:   `{"priceCents":500,"currency":"JPY"}`,
+			want: `{"price":{"amount":500,"currency":"JPY"}}`},
+		{name: "ExponentThreeAmountUnscaled",
+			in:   `{"priceCents":1250,"currency":"KWD"}`,
+			want: `{"price":{"amount":1250,"currency":"KWD"}}`},
+		{name: "ZeroPriceKept",
+			in:   `{"priceCents":0,"currency":"USD","extra":[1]}`,
+			want: `{"extra":[1],"price":{"amount":0,"currency":"USD"}}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := productCreatedV1ToV2([]byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Fatalf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{`[]`, `{"currency":"EUR"}`, `{"priceCents":5}`, `{"priceCents":"5","currency":"EUR"}`} {
+		if got, err := productCreatedV1ToV2([]byte(bad)); err == nil {
+			t.Errorf("%s upcast to %s without an error", bad, got)
+		}
+	}
+}
+
+// TestProductCreatedChain: the codec reads a stored v1 ProductCreated and a
+// v2 one into the same event, writes v2, and refuses v3.
+func TestProductCreatedChain(t *testing.T) {
+	c := NewEventCodec()
+	if got := c.SchemaVersion("ProductCreated"); got != 2 {
+		t.Fatalf("ProductCreated is written at version %d, want 2", got)
+	}
+	want := domain.ProductCreated{SKU: "S-1", Name: "N", Description: "D", Price: domain.Money{Amount: 150, Currency: "USD"}, InitialStock: 4}
+	v1 := `{"sku":"S-1","name":"N","description":"D","priceCents":150,"currency":"USD","initialStock":4}`
+	v2 := `{"sku":"S-1","name":"N","description":"D","price":{"amount":150,"currency":"USD"},"initialStock":4}`
+	for _, tc := range []struct {
+		version int
+		data    string
+	}{{1, v1}, {2, v2}} {
+		got, err := c.Decode("ProductCreated", tc.version, []byte(tc.data))
+		if err != nil {
+			t.Fatalf("v%d: %v", tc.version, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("v%d decoded (-want +got):\n%s", tc.version, diff)
+		}
+	}
+	if _, err := c.Decode("ProductCreated", 3, []byte(v2)); !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("v3: %v, want ErrSchemaTooNew", err)
+	}
+	_, version, data, err := c.Encode(want)
+	if err != nil || version != 2 || string(data) != v2 {
+		t.Fatalf("Encode = v%d %s, %v; want v2 %s", version, data, err, v2)
 	}
 }

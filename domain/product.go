@@ -3,12 +3,13 @@ package domain
 // Product events. Quantities and prices are integer minor units.
 type (
 	ProductCreated struct {
-		SKU          string `json:"sku"`
-		Name         string `json:"name"`
-		Description  string `json:"description"`
-		PriceCents   int64  `json:"priceCents"`
-		Currency     string `json:"currency"`
-		InitialStock int64  `json:"initialStock"`
+		SKU         string `json:"sku"`
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		// Price is schema 2's: schema 1 had a bare priceCents and currency
+		// beside it (docs/adr/0014-event-schema-evolution.md).
+		Price        Money `json:"price"`
+		InitialStock int64 `json:"initialStock"`
 	}
 	ProductDetailsChanged struct {
 		Name        string `json:"name"`
@@ -95,7 +96,7 @@ func CreateProduct(id, sku, name, description string, priceCents int64, currency
 		return nil, err
 	}
 	p := &Product{root: root{id: id}}
-	p.record(p.apply, ProductCreated{SKU: sku, Name: name, Description: description, PriceCents: priceCents, Currency: currency, InitialStock: initialStock})
+	p.record(p.apply, ProductCreated{SKU: sku, Name: name, Description: description, Price: Money{Amount: priceCents, Currency: currency}, InitialStock: initialStock})
 	return p, nil
 }
 
@@ -162,7 +163,7 @@ func (p *Product) release(orderID string, quantity int64) {
 func (p *Product) apply(e Event) {
 	switch e := e.(type) {
 	case ProductCreated:
-		p.state = ProductState{SKU: e.SKU, Name: e.Name, Description: e.Description, PriceCents: e.PriceCents, Currency: e.Currency, Available: e.InitialStock}
+		p.state = ProductState{SKU: e.SKU, Name: e.Name, Description: e.Description, PriceCents: e.Price.Amount, Currency: e.Price.Currency, Available: e.InitialStock}
 	case ProductDetailsChanged:
 		p.state.Name, p.state.Description = e.Name, e.Description
 	case ProductPriceChanged:

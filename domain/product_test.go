@@ -212,7 +212,7 @@ func TestCreateProduct(t *testing.T) {
 			if diff := cmp.Diff(wantState, p.State()); diff != "" {
 				t.Errorf("State() mismatch (-want +got):\n%s", diff)
 			}
-			checkChanges(t, p, []domain.Event{domain.ProductCreated{SKU: in.sku, Name: in.name, Description: in.description, PriceCents: in.priceCents, Currency: in.currency, InitialStock: in.initialStock}})
+			checkChanges(t, p, []domain.Event{domain.ProductCreated{SKU: in.sku, Name: in.name, Description: in.description, Price: domain.Money{Amount: in.priceCents, Currency: in.currency}, InitialStock: in.initialStock}})
 			checkVersions(t, p, 1, 0)
 			if got := p.AggregateID(); got != "p1" {
 				t.Errorf("AggregateID() = %q, want p1", got)
@@ -475,7 +475,7 @@ func productHistory(t *testing.T) *domain.Product {
 func TestProductHistoryEvents(t *testing.T) {
 	p := productHistory(t)
 	want := []domain.Event{
-		domain.ProductCreated{SKU: "WID-001", Name: "Widget", Description: "A small widget.", PriceCents: 1999, Currency: "EUR", InitialStock: 10},
+		domain.ProductCreated{SKU: "WID-001", Name: "Widget", Description: "A small widget.", Price: domain.Money{Amount: 1999, Currency: "EUR"}, InitialStock: 10},
 		domain.ProductDetailsChanged{Name: "Gadget", Description: "A small widget."},
 		domain.ProductPriceChanged{PriceCents: 2499},
 		domain.StockAdded{Quantity: 5},

@@ -285,7 +285,7 @@ func (f *fold) state(r app.RecordedEvent, id string, at time.Time) (customerID s
 	switch e := r.Event.(type) {
 	case domain.ProductCreated:
 		p := product()
-		p.SKU, p.Name, p.Description, p.PriceCents, p.Currency, p.CreatedAt = e.SKU, e.Name, e.Description, e.PriceCents, e.Currency, at
+		p.SKU, p.Name, p.Description, p.PriceCents, p.Currency, p.CreatedAt = e.SKU, e.Name, e.Description, e.Price.Amount, e.Price.Currency, at
 	case domain.ProductDetailsChanged:
 		p := product()
 		p.Name, p.Description = e.Name, e.Description

@@ -44,7 +44,7 @@ func rows(b *pgx.Batch, r app.RecordedEvent) {
 	switch e := r.Event.(type) {
 	case domain.ProductCreated:
 		b.Queue(`INSERT INTO products (id, sku, name, description, price_cents, currency, stock_level, version, details_version, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $9)`, id, e.SKU, e.Name, e.Description, e.PriceCents, e.Currency, e.InitialStock, v, at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $9)`, id, e.SKU, e.Name, e.Description, e.Price.Amount, e.Price.Currency, e.InitialStock, v, at)
 	case domain.ProductDetailsChanged:
 		b.Queue(`UPDATE products SET name = $2, description = $3, version = $4, details_version = $4, updated_at = $5 WHERE id = $1`, id, e.Name, e.Description, v, at)
 	case domain.ProductPriceChanged:

@@ -276,6 +276,11 @@ func newCommands(t *testing.T, env *testenv.Env, l golden.Log, reads readModels,
 	if c.Name != name || c.Version != versions[customer]+1 {
 		t.Errorf("update of the golden customer: %+v, want %q at version %d", c, name, versions[customer]+1)
 	}
+	if _, err := env.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{
+		SKU: "AFTER-GOLDEN-1", Name: "Created after the golden log", PriceCents: 1250, Currency: "KWD", InitialStock: 3,
+	}); err != nil {
+		t.Fatal(err)
+	}
 	step := func(what string, cmd app.Handler[app.OrderTransition, app.Order], id string) {
 		if _, err := cmd.Handle(ctx, app.OrderTransition{OrderID: id}); err != nil {
 			t.Fatalf("%s golden order %s: %v", what, id, err)
@@ -324,7 +329,7 @@ func newCommands(t *testing.T, env *testenv.Env, l golden.Log, reads readModels,
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range []string{"ProductPriceChanged", "CustomerProfileUpdated", "OrderPaid", "OrderCancelled", "StockReleased", "OrderShipped", "OrderPlaced", "StockReserved"} {
+	for _, typ := range []string{"ProductCreated", "ProductPriceChanged", "CustomerProfileUpdated", "OrderPaid", "OrderCancelled", "StockReleased", "OrderShipped", "OrderPlaced", "StockReserved"} {
 		if !seen[typ] {
 			t.Errorf("no %s appended after the golden log", typ)
 		}
