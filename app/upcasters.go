@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
-	"github.com/orderflow/orderflow/domain"
 )
 
 // An Upcaster turns one event type's payload from one schema version into
@@ -58,46 +56,78 @@ func upcast(eventType string, chain []Upcaster, from int, data []byte) ([]byte, 
 	return data, nil
 }
 
-// orderPlacedV1 is OrderPlaced as schema 1 wrote it: lines without a
-// currency. Unknown members are kept as they were.
+// Each step reads and writes frozen copies of the shapes it joins, never
+// the domain's structs: those follow the current version, and a step's
+// meaning must not change when a later version is added (ADR 14, rule 2).
+// The copies are complete (every member a build ever wrote at that
+// version), so decoding into them loses nothing, and typed JSON keeps a
+// step to one decode and one encode.
+
+// orderLineV1 is an order line as OrderPlaced schema 1 wrote it.
+type orderLineV1 struct {
+	ProductID      string `json:"productId"`
+	SKU            string `json:"sku"`
+	Name           string `json:"name"`
+	Quantity       int64  `json:"quantity"`
+	UnitPriceCents int64  `json:"unitPriceCents"`
+}
+
+// orderPlacedV1 is OrderPlaced as schema 1 wrote it: lines without a currency.
 type orderPlacedV1 struct {
-	Currency string                       `json:"currency"`
-	Lines    []map[string]json.RawMessage `json:"lines"`
+	CustomerID string        `json:"customerId"`
+	Currency   string        `json:"currency"`
+	Lines      []orderLineV1 `json:"lines"`
+}
+
+// orderLineV2 is an order line of OrderPlaced schema 2: it carries its currency.
+type orderLineV2 struct {
+	orderLineV1
+	Currency string `json:"currency"`
+}
+
+type orderPlacedV2 struct {
+	CustomerID string        `json:"customerId"`
+	Currency   string        `json:"currency"`
+	Lines      []orderLineV2 `json:"lines"`
 }
 
 // orderPlacedV1ToV2 gives every line the order's currency: schema 2 lines
 // carry their own, and every line of an order shares the order's.
 func orderPlacedV1ToV2(data []byte) ([]byte, error) {
-	var whole map[string]json.RawMessage
-	if err := json.Unmarshal(data, &whole); err != nil {
-		return nil, err
-	}
 	var v1 orderPlacedV1
 	if err := json.Unmarshal(data, &v1); err != nil {
 		return nil, err
 	}
-	currency, err := json.Marshal(v1.Currency)
-	if err != nil {
-		return nil, err
+	v2 := orderPlacedV2{CustomerID: v1.CustomerID, Currency: v1.Currency, Lines: make([]orderLineV2, len(v1.Lines))}
+	for i, l := range v1.Lines {
+		v2.Lines[i] = orderLineV2{orderLineV1: l, Currency: v1.Currency}
 	}
-	for _, line := range v1.Lines {
-		if _, ok := line["currency"]; !ok {
-			line["currency"] = currency
-		}
-	}
-	lines, err := json.Marshal(v1.Lines)
-	if err != nil {
-		return nil, err
-	}
-	whole["lines"] = lines
-	return json.Marshal(whole)
+	return json.Marshal(v2)
 }
 
-// productCreatedV1 is the money of ProductCreated as schema 1 wrote it: a
-// bare amount and the currency beside it.
+// productCreatedV1 is ProductCreated as schema 1 wrote it: a bare amount
+// with its currency beside it. The pointers tell a missing member from zero.
 type productCreatedV1 struct {
-	PriceCents *int64  `json:"priceCents"`
-	Currency   *string `json:"currency"`
+	SKU          string  `json:"sku"`
+	Name         string  `json:"name"`
+	Description  string  `json:"description"`
+	PriceCents   *int64  `json:"priceCents"`
+	Currency     *string `json:"currency"`
+	InitialStock int64   `json:"initialStock"`
+}
+
+// moneyV2 is money as schema 2 of ProductCreated writes it.
+type moneyV2 struct {
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+}
+
+type productCreatedV2 struct {
+	SKU          string  `json:"sku"`
+	Name         string  `json:"name"`
+	Description  string  `json:"description"`
+	Price        moneyV2 `json:"price"`
+	InitialStock int64   `json:"initialStock"`
 }
 
 // productCreatedV1ToV2 moves the price into one {amount, currency} member.
@@ -105,10 +135,6 @@ type productCreatedV1 struct {
 // ISO 4217 minor unit, whatever its name said. A v1 payload missing either
 // member is corrupt, not defaultable: no price is not a price of zero.
 func productCreatedV1ToV2(data []byte) ([]byte, error) {
-	var whole map[string]json.RawMessage
-	if err := json.Unmarshal(data, &whole); err != nil {
-		return nil, err
-	}
 	var v1 productCreatedV1
 	if err := json.Unmarshal(data, &v1); err != nil {
 		return nil, err
@@ -116,12 +142,9 @@ func productCreatedV1ToV2(data []byte) ([]byte, error) {
 	if v1.PriceCents == nil || v1.Currency == nil {
 		return nil, errors.New("schema 1 ProductCreated without priceCents or currency")
 	}
-	price, err := json.Marshal(domain.Money{Amount: *v1.PriceCents, Currency: *v1.Currency})
-	if err != nil {
-		return nil, err
-	}
-	delete(whole, "priceCents")
-	delete(whole, "currency")
-	whole["price"] = price
-	return json.Marshal(whole)
+	return json.Marshal(productCreatedV2{
+		SKU: v1.SKU, Name: v1.Name, Description: v1.Description,
+		Price:        moneyV2{Amount: *v1.PriceCents, Currency: *v1.Currency},
+		InitialStock: v1.InitialStock,
+	})
 }
