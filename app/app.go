@@ -61,6 +61,10 @@ const (
 	CacheMiss CacheStatus = "MISS"
 	// CacheStale is a cached copy served while the read tables were unreachable.
 	CacheStale CacheStatus = "STALE"
+	// CacheHitNear is a read that asked for bounded staleness
+	// (Cache-Control: max-stale) answered from the in-process near cache
+	// without asking Redis; its age is reported with it (ReadOptions).
+	CacheHitNear CacheStatus = "HIT-L1"
 	// CacheBypass is a read the cache does not keep.
 	CacheBypass CacheStatus = "BYPASS"
 )

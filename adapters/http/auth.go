@@ -59,6 +59,7 @@ func routeAccess() map[string]access {
 		"POST /api/v1/orders/:id/cancel":   accessCustomer,
 		"GET /public/products":             accessAnonymous,
 		"GET /api/v1/admin/cache/stats":    accessAdmin,
+		"GET /debug/pprof/:name":           accessAdmin,
 		"GET /healthz":                     accessAnonymous,
 		"GET /readyz":                      accessAnonymous,
 		"GET /metrics":                     accessAnonymous,

@@ -187,6 +187,7 @@ func authRoutes() []authRoute {
 		}, http.StatusOK},
 		{http.MethodGet, "/public/products", "anonymous", static("/public/products", ""), http.StatusOK},
 		{http.MethodGet, "/api/v1/admin/cache/stats", "admin", static("/api/v1/admin/cache/stats", ""), http.StatusOK},
+		{http.MethodGet, "/debug/pprof/{name}", "admin", static("/debug/pprof/heap", ""), http.StatusOK},
 		{http.MethodGet, "/healthz", "anonymous", static("/healthz", ""), http.StatusOK},
 		{http.MethodGet, "/readyz", "anonymous", static("/readyz", ""), http.StatusOK},
 		{http.MethodGet, "/metrics", "anonymous", static("/metrics", ""), http.StatusOK},

@@ -16,6 +16,15 @@ type familyStats struct {
 	Stale    int64   `json:"stale"`
 	Loads    int64   `json:"loads"`
 	HitRatio float64 `json:"hitRatio"`
+	NearHits int64   `json:"nearHits"`
+}
+
+// nearStats is the near cache's size on this instance.
+type nearStats struct {
+	Entries  int    `json:"entries"`
+	Bytes    uint64 `json:"bytes"`
+	MaxBytes uint64 `json:"maxBytes"`
+	Resets   int64  `json:"resets"`
 }
 
 // redisKeyspaceStats is Redis's own count of key lookups, all clients together.
@@ -28,6 +37,7 @@ type redisKeyspaceStats struct {
 
 type cacheStats struct {
 	Families map[cache.Family]familyStats `json:"families"`
+	Near     *nearStats                   `json:"near,omitempty"`
 	Redis    *redisKeyspaceStats          `json:"redis,omitempty"`
 }
 
@@ -45,9 +55,12 @@ func (s *Server) handleCacheStats(c echo.Context) error {
 	if s.cache != nil {
 		for _, f := range cache.Families() {
 			st := s.cache.Stats(f)
-			fs := familyStats{Hits: st.Hits.Load(), Misses: st.Misses.Load(), Stale: st.Stale.Load(), Loads: st.Loads.Load()}
+			fs := familyStats{Hits: st.Hits.Load(), Misses: st.Misses.Load(), Stale: st.Stale.Load(), Loads: st.Loads.Load(), NearHits: st.NearHits.Load()}
 			fs.HitRatio = ratio(fs.Hits, fs.Hits+fs.Misses+fs.Stale)
 			out.Families[f] = fs
+		}
+		if n := s.cache.NearStats(); n.Enabled {
+			out.Near = &nearStats{Entries: n.Entries, Bytes: n.Bytes, MaxBytes: n.MaxBytes, Resets: n.Resets}
 		}
 	}
 	if s.redisStats != nil {

@@ -57,6 +57,9 @@ func writeReply(c echo.Context, r reply) error {
 	h.Set(headerETag, etag)
 	if r.xCache != "" {
 		h.Set(headerXCache, string(r.xCache))
+		if r.xCache == app.CacheHitNear {
+			setAge(c, h)
+		}
 	}
 	if r.location != "" {
 		h.Set(echo.HeaderLocation, r.location)

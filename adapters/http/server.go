@@ -164,7 +164,7 @@ func NewServer(cfg Config) (*Server, error) {
 	// rate limit keys on the authenticated subject: it runs after
 	// authentication.
 	e.Pre(securityHeaders())
-	e.Use(s.limitBody(), s.rateLimit)
+	e.Use(s.limitBody(), s.rateLimit, withReadOptions)
 	s.registerRoutes()
 	if err := checkRouteAccess(e.Routes(), s.access); err != nil {
 		return nil, err
@@ -207,6 +207,7 @@ func (s *Server) registerRoutes() {
 	e.GET("/public/products", s.handlePublicProducts, s.outputCache(cache.ProductsTag, publicCatalogueMaxAge))
 
 	api.GET("/admin/cache/stats", s.handleCacheStats)
+	e.GET("/debug/pprof/:name", s.handleProfile)
 
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)

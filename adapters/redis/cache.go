@@ -168,14 +168,20 @@ func (s *CacheStore) Get(ctx context.Context, key string) (cache.Entry, error) {
 	if err != nil {
 		return cache.Entry{}, err
 	}
-	fields := v.([]any)
+	return entryOf(v.([]any)), nil
+}
+
+// entryOf reads the fields v, t, w and d of an entry hash, in that order;
+// anything this build did not write reads as a miss.
+func entryOf(fields []any) cache.Entry {
 	version, ok := fields[0].(string)
 	if !ok {
-		return cache.Entry{}, nil
+		return cache.Entry{}
 	}
 	e := cache.Entry{Found: true, Tombstone: fields[1] == "1"}
+	var err error
 	if e.Version, err = strconv.ParseInt(version, 10, 64); err != nil {
-		return cache.Entry{}, nil // not an entry this build wrote: a miss
+		return cache.Entry{}
 	}
 	if w, ok := fields[2].(string); ok {
 		if ms, err := strconv.ParseInt(w, 10, 64); err == nil {
@@ -185,7 +191,7 @@ func (s *CacheStore) Get(ctx context.Context, key string) (cache.Entry, error) {
 	if d, ok := fields[3].(string); ok {
 		e.Data = []byte(d)
 	}
-	return e, nil
+	return e
 }
 
 // SetFenced stores data at version unless something newer is there.

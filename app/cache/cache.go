@@ -37,6 +37,10 @@ type Entry struct {
 // on Redis Cluster. Failures to reach the store match ErrUnavailable.
 type Store interface {
 	Get(ctx context.Context, key string) (Entry, error)
+	// GetIfChanged is Get for a caller that holds the value at version
+	// have: while the key holds a value (not a tombstone) at that version it
+	// answers unchanged, without the value, in the same one round trip.
+	GetIfChanged(ctx context.Context, key string, have int64) (entry Entry, unchanged bool, err error)
 	// SetFenced stores data at version unless the key holds a value or a
 	// tombstone of a newer version; an equal version is a no-op success. It
 	// reports whether the key now holds this version's value.
@@ -90,6 +94,9 @@ type Config struct {
 	// OnInvalidateError observes a failed fast-path eviction; the projector
 	// repairs it.
 	OnInvalidateError func(inv Invalidation, err error)
+	// Near configures the in-process near cache (off unless MaxBytes > 0)
+	// and the backplane writes are announced on (near.go).
+	Near NearConfig
 }
 
 func (c *Config) setDefaults() {
@@ -110,6 +117,10 @@ func (c *Config) setDefaults() {
 // FamilyStats counts how one family's reads were served.
 type FamilyStats struct {
 	Hits, Misses, Stale, Loads atomic.Int64
+	// NearHits counts the hits answered with the near cache's copy (after
+	// Redis confirmed its version, or within a read's max-stale); they are
+	// counted in Hits too.
+	NearHits atomic.Int64
 }
 
 // Cache is the one typed cache service: get, version-fenced set, evict with
@@ -122,6 +133,8 @@ type Cache struct {
 	fresh freshLoads
 	stats map[Family]*FamilyStats
 	gens  atomic.Pointer[generations]
+	// near is nil when the near cache is off.
+	near *nearCache
 }
 
 // New returns a cache service over store.
@@ -137,7 +150,11 @@ func New(store Store, cfg Config) (*Cache, error) {
 	for _, f := range Families() {
 		stats[f] = &FamilyStats{}
 	}
-	c := &Cache{store: store, cfg: cfg, stats: stats}
+	near, err := newNearCache(cfg.Near)
+	if err != nil {
+		return nil, fmt.Errorf("cache: near cache: %w", err)
+	}
+	c := &Cache{store: store, cfg: cfg, stats: stats, near: near}
 	c.gens.Store(&generations{})
 	return c, nil
 }
@@ -224,10 +241,35 @@ func encodeLoader[T any](load Loader[T]) rawLoader {
 
 func (c *Cache) getOrLoad(ctx context.Context, key Key, load rawLoader) (encoded, app.CacheStatus, error) {
 	redisKey := c.cfg.Keys.Key(c.generation(), key)
+	copied, hasCopy := c.near.get(redisKey)
+	if hasCopy {
+		if opts := app.ReadOptionsFrom(ctx); opts != nil && opts.MaxStale > 0 {
+			if age := time.Since(copied.checked); age <= opts.MaxStale {
+				opts.Age = age
+				c.stats[key.Family].NearHits.Add(1)
+				return c.served(key, copied.data, copied.version, app.CacheHitNear)
+			}
+		}
+	}
 	start := time.Now()
-	entry, err := c.store.Get(ctx, redisKey)
+	var (
+		entry     Entry
+		err       error
+		unchanged bool
+	)
+	if hasCopy {
+		entry, unchanged, err = c.store.GetIfChanged(ctx, redisKey, copied.version)
+	} else {
+		entry, err = c.store.Get(ctx, redisKey)
+	}
 	if c.cfg.OnStoreGet != nil {
 		c.cfg.OnStoreGet(key.Family, time.Since(start))
+	}
+	if err == nil && unchanged {
+		copied.checked = start
+		c.near.put(redisKey, copied)
+		c.stats[key.Family].NearHits.Add(1)
+		return c.served(key, copied.data, copied.version, app.CacheHit)
 	}
 	if err != nil && c.store.Available() {
 		entry, err = c.getAgain(ctx, redisKey)
@@ -245,6 +287,7 @@ func (c *Cache) getOrLoad(ctx context.Context, key Key, load rawLoader) (encoded
 		return c.served(key, data, version, app.CacheMiss)
 	}
 	if entry.Found && !entry.Tombstone {
+		c.near.put(redisKey, nearEntry{data: entry.Data, version: entry.Version, checked: start})
 		return c.served(key, entry.Data, entry.Version, app.CacheHit)
 	}
 	// A reader may join only a load that cannot be older than what it must

@@ -18,7 +18,11 @@ func (c *Cache) RefreshGenerations(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.gens.Store(&generations{current: p[0], next: p[1]})
+	if old := c.gens.Swap(&generations{current: p[0], next: p[1]}); old.current != p[0] {
+		// Readers moved to another generation: no copy of the old one is
+		// of use, and none may outlive the switch.
+		c.near.forgetAll()
+	}
 	return nil
 }
 

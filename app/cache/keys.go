@@ -159,3 +159,7 @@ func (k Keyspace) Generation() string { return k.Prefix + "{meta}:generation" }
 
 // NextGeneration is the store key of the generation being rebuilt, if any.
 func (k Keyspace) NextGeneration() string { return k.Prefix + "{meta}:generation:next" }
+
+// Backplane is the pub/sub channel on which writes announce their keys to
+// every process's near cache (a channel, not a key: it holds nothing).
+func (k Keyspace) Backplane() string { return k.Prefix + "near-cache:backplane" }

@@ -50,6 +50,21 @@ func (c *Cache) Invalidate(ctx context.Context, stale []Invalidation) {
 			c.cfg.OnInvalidateError(inv, err)
 		}
 	}
+	c.announce(ctx, c.storeKeys(stale))
+}
+
+// storeKeys are the keys of every generation being written that stale
+// names (tags have none).
+func (c *Cache) storeKeys(stale []Invalidation) []string {
+	var keys []string
+	for _, gen := range c.writeGenerations() {
+		for _, inv := range stale {
+			if inv.Tag == "" {
+				keys = append(keys, c.cfg.Keys.Key(gen, inv.Key))
+			}
+		}
+	}
+	return keys
 }
 
 func (c *Cache) invalidate(ctx context.Context, inv Invalidation) error {
@@ -77,6 +92,9 @@ func Set[T any](ctx context.Context, c *Cache, key Key, version int64, v T) (boo
 		if i == 0 {
 			stored = ok
 		}
+	}
+	if stored {
+		c.announce(ctx, []string{c.cfg.Keys.Key(gens[0], key)})
 	}
 	return stored, nil
 }

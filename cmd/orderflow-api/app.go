@@ -33,6 +33,8 @@ type Config struct {
 	Cache           bool
 	KeyPrefix       string
 	LeaseTTL        time.Duration
+	NearCache       bool
+	NearCacheMiB    int
 	HTTPAddr        string
 	ShutdownTimeout time.Duration
 	MigrateOnStart  bool
@@ -71,6 +73,9 @@ func (c Config) Validate() error {
 	}
 	if c.LeaseTTL <= 0 {
 		errs = append(errs, errors.New("cache-lease-ttl must be positive"))
+	}
+	if c.NearCacheMiB < 1 || c.NearCacheMiB > 4096 {
+		errs = append(errs, errors.New("near-cache-mib must be between 1 and 4096"))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown-timeout must be positive"))
@@ -115,6 +120,8 @@ type Main struct {
 	Config Config
 	logger *slog.Logger
 	conns  *service.Conns
+	// nearMetrics observes the near cache's backplane; nil without a cache.
+	nearMetrics *orderflowredis.NearMetrics
 
 	// Ready, when set, receives the API's bound address once it listens.
 	Ready func(net.Addr)
@@ -174,6 +181,8 @@ func (m *Main) ParseFlags(args []string) (string, error) {
 	fs.Bool(&c.Cache, "cache", true, "serve reads cache-aside from Redis (false: every read from PostgreSQL)")
 	fs.String(&c.KeyPrefix, "key-prefix", cache.DefaultKeyPrefix, "prefix of every cache key in Redis")
 	fs.Duration(&c.LeaseTTL, "cache-lease-ttl", 3*time.Second, "how long a crashed loader can hold up others' loads of the same key")
+	fs.Bool(&c.NearCache, "near-cache", false, "keep an in-process copy of the Redis entries read (near cache); default reads confirm its version in Redis, Cache-Control: max-stale=N reads may skip Redis")
+	fs.Int(&c.NearCacheMiB, "near-cache-mib", 64, "memory bound of the near cache in MiB (keys and values)")
 	fs.String(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "address the API listens on")
 	fs.Duration(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGTERM")
 	fs.Bool(&c.MigrateOnStart, "migrate-on-start", true, "apply migrations before serving")
@@ -260,8 +269,19 @@ func (m *Main) newCache(registry *prometheus.Registry) (*cache.Cache, *orderflow
 			metrics.BreakerChanged(from, to)
 		},
 	})
+	keys := cache.Keyspace{Prefix: m.Config.KeyPrefix}
+	near := cache.NearConfig{Backplane: orderflowredis.NewBackplane(m.conns.Redis, keys.Backplane())}
+	if m.Config.NearCache {
+		near.MaxBytes = int64(m.Config.NearCacheMiB) << 20
+	}
+	nearMetrics, err := orderflowredis.NewNearMetrics(registry)
+	if err != nil {
+		return nil, nil, err
+	}
+	near.OnPublishError = nearMetrics.PublishFailed
 	cache, err := cache.New(store, cache.Config{
-		Keys:       cache.Keyspace{Prefix: m.Config.KeyPrefix},
+		Near:       near,
+		Keys:       keys,
 		LeaseTTL:   m.Config.LeaseTTL,
 		OnLoad:     metrics.ObserveLoad,
 		OnStoreGet: metrics.ObserveRedis,
@@ -276,6 +296,10 @@ func (m *Main) newCache(registry *prometheus.Registry) (*cache.Cache, *orderflow
 	if err := metrics.Watch(cache); err != nil {
 		return nil, nil, err
 	}
+	if err := nearMetrics.Watch(cache); err != nil {
+		return nil, nil, err
+	}
+	m.nearMetrics = nearMetrics
 	return cache, store, nil
 }
 
@@ -339,6 +363,10 @@ func (m *Main) serve(ctx context.Context, application *app.Application, store *p
 	}
 	if cache != nil {
 		go cache.WatchGenerations(ctx)
+		if m.Config.NearCache {
+			bp := orderflowredis.NewBackplane(m.conns.Redis, cache.Keys().Backplane())
+			go func() { _ = bp.Listen(ctx, m.nearMetrics.Handler(cache), m.logger) }()
+		}
 	}
 	server, err := orderflowhttp.NewServer(cfg)
 	if err != nil {

@@ -29,7 +29,16 @@ import (
 // family through both. A read sent after a write was acknowledged must
 // never show state older than that write: each reader takes what has been
 // acknowledged so far before it sends, and compares the answer with it.
+//
+// It runs once as shipped and once with the near cache on in both APIs,
+// where a read may answer from the in-process copy only after Redis
+// confirmed its version; that run also checks the near cache answered some.
 func TestNoStaleReadUnderConcurrentWriters(t *testing.T) {
+	t.Run("Redis", func(t *testing.T) { staleReadsUnderConcurrentWriters(t, false) })
+	t.Run("NearCache", func(t *testing.T) { staleReadsUnderConcurrentWriters(t, true) })
+}
+
+func staleReadsUnderConcurrentWriters(t *testing.T, near bool) {
 	d := testenv.New(t, testenv.Options{Redis: true})
 	dsn, prefix := d.DSN, d.Keys.Prefix
 	start := func() *process.Process {
@@ -38,6 +47,7 @@ func TestNoStaleReadUnderConcurrentWriters(t *testing.T) {
 			"ORDERFLOW_REDIS_URL="+jitteredRedisURL(t),
 			"ORDERFLOW_KEY_PREFIX="+prefix,
 			"ORDERFLOW_MIGRATE_ON_START=false", // pgtest migrated it
+			fmt.Sprintf("ORDERFLOW_NEAR_CACHE=%t", near),
 		)
 	}
 	procs := []*process.Process{start(), start()}
@@ -159,6 +169,13 @@ func TestNoStaleReadUnderConcurrentWriters(t *testing.T) {
 	if len(w.stale) > 0 {
 		t.Errorf("%d stale reads (per family %v), the first ones:\n%s", len(w.stale), w.staleCount,
 			strings.Join(w.stale[:min(len(w.stale), 10)], "\n"))
+	}
+	if near {
+		hits := mustMetricSum(t, procs, "orderflow_cache_near_hits_total", "")
+		t.Logf("near cache hits over both APIs: %.0f", hits)
+		if hits == 0 {
+			t.Error("the near cache answered no read: the run proved nothing about it")
+		}
 	}
 }
 

@@ -54,6 +54,7 @@ type Config struct {
 	SeedCustomers   int
 	ProductStock    int
 	ProgressPeriod  time.Duration
+	CPUProfile      string
 }
 
 // Defaults of the full run and of --quick.
@@ -394,6 +395,7 @@ func (m *Main) ParseFlags(args []string) ([]suite, string, error) {
 	fs.String(&c.ResultsDir, "results-dir", "bench/results", "folder the result files are written to (\"\" writes none)")
 	fs.Bool(&c.KeepDatabase, "keep-database", false, "keep each suite's database and Redis keys for inspection instead of dropping them")
 	fs.Duration(&c.ProgressPeriod, "progress", 3*time.Second, "interval of progress lines during long phases")
+	fs.String(&c.CPUProfile, "cpu-profile", "", "read: write a CPU profile of the cached orderflow-api over its read phases to this file, for go tool pprof (at most 60 s are sampled)")
 	if err := fs.Parse(args); err != nil {
 		return nil, "", err
 	}

@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -83,6 +85,7 @@ func runRead(ctx context.Context, e *env, r *Report) (err error) {
 	rounds := e.cfg.Rounds()
 	slice := e.cfg.Duration() / time.Duration(rounds)
 	e.printf("%d clients, %d rounds of %s for each of %d phases, in reversed order every other round", e.cfg.Clients, rounds, slice, len(phases))
+	profiled := profileCPU(ctx, e, client, cached, time.Duration(rounds)*slice*time.Duration(len(phases)))
 	for i := range rounds {
 		order := make([]*readPhase, len(phases))
 		copy(order, phases)
@@ -105,6 +108,9 @@ func runRead(ctx context.Context, e *env, r *Report) (err error) {
 	}
 	for _, ph := range phases {
 		e.printf("  %s: %s", ph.name, ph.res.summary())
+	}
+	if err := profiled(); err != nil {
+		return err
 	}
 
 	st, err := runStampedes(ctx, e, cached, second, client)
@@ -606,4 +612,47 @@ func meanDuration(ds []time.Duration) time.Duration {
 		s += d
 	}
 	return s / time.Duration(len(ds))
+}
+
+// profileCPU samples the CPU of api through its /debug/pprof/profile for
+// about d (at most the API's 60 s), in the background, when --cpu-profile
+// names a file; the returned func waits for the profile and writes it.
+func profileCPU(ctx context.Context, e *env, client *http.Client, api *process.Process, d time.Duration) (wait func() error) {
+	if e.cfg.CPUProfile == "" {
+		return func() error { return nil }
+	}
+	seconds := min(max(int(d/time.Second), 1), 60)
+	done := make(chan error, 1)
+	go func() {
+		done <- func() error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", api.URL(), seconds), nil)
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s answered %s", req.URL.Path, resp.Status)
+			}
+			f, err := os.Create(e.cfg.CPUProfile)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, resp.Body); err != nil {
+				return errors.Join(err, f.Close())
+			}
+			return f.Close()
+		}()
+	}()
+	e.printf("sampling the CPU of %s for %d s into %s", api.Name, seconds, e.cfg.CPUProfile)
+	return func() error {
+		if err := <-done; err != nil {
+			return fmt.Errorf("CPU profile: %w", err)
+		}
+		e.printf("CPU profile written: go tool pprof -top %s", e.cfg.CPUProfile)
+		return nil
+	}
 }

@@ -203,7 +203,10 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 
 func (m *Main) newCache(d *deps, metrics *orderflowredis.CacheMetrics) (*cache.Cache, *orderflowredis.CacheStore, error) {
 	cfg := orderflowredis.BreakerConfig{}
-	appCfg := cache.Config{Keys: cache.Keyspace{Prefix: d.keys.Prefix}}
+	keys := cache.Keyspace{Prefix: d.keys.Prefix}
+	// The projector keeps no near cache, but announces what it writes to
+	// the APIs' near caches.
+	appCfg := cache.Config{Keys: keys, Near: cache.NearConfig{Backplane: orderflowredis.NewBackplane(d.cacheClient, keys.Backplane())}}
 	if metrics != nil {
 		cfg.OnStateChange = metrics.BreakerChanged
 		appCfg.OnStoreGet = metrics.ObserveRedis
