@@ -83,7 +83,13 @@ type BackplaneHandler struct {
 // the next receive after an error.
 func (b *Backplane) Listen(ctx context.Context, h BackplaneHandler, logger *slog.Logger) error {
 	ps := b.client.Subscribe(ctx, b.channel)
-	defer ps.Close()
+	// A blocked Receive does not watch ctx: closing the subscription is
+	// what ends it.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer func() {
+		stop()
+		_ = ps.Close()
+	}()
 	up := false
 	setUp := func(v bool) {
 		if v != up && h.Subscribed != nil {
