@@ -82,9 +82,10 @@ type mixMax struct {
 	queries queryDelta
 }
 
-// per100Reads is d per 100 reads answered in the window, in µs.
+// per100Reads is d per 100 reads answered in the window, in ms: a few
+// milliseconds of CPU, printed with two decimals.
 func (m *mixMax) per100Reads(d time.Duration) float64 {
-	return 100 * float64(d) / float64(time.Microsecond) / float64(max(m.reads, 1))
+	return 100 * float64(d) / float64(time.Millisecond) / float64(max(m.reads, 1))
 }
 
 // runMixMax drives the mix through t in a closed loop: a warm-up, the
@@ -170,7 +171,7 @@ func runMixMax(ctx context.Context, e *env, t mixTarget, mode string, counter *q
 		m.pgCPU = pg1 - pg0
 	}
 	e.printf("  %s maximum: %s/s with %d clients; CPU per 100 reads: PostgreSQL %s, the APIs %s",
-		mode, thousands(res.Rate()), best, m.pgText(), time.Duration(m.per100Reads(m.apiCPU))*time.Microsecond)
+		mode, thousands(res.Rate()), best, m.pgText(), time.Duration(m.per100Reads(m.apiCPU)*float64(time.Millisecond)).Round(time.Microsecond))
 	return m, nil
 }
 
@@ -179,7 +180,7 @@ func (m *mixMax) pgText() string {
 	if m.pgErr != "" {
 		return "not measured (" + m.pgErr + ")"
 	}
-	return (time.Duration(m.per100Reads(m.pgCPU)) * time.Microsecond).String()
+	return time.Duration(m.per100Reads(m.pgCPU) * float64(time.Millisecond)).Round(time.Microsecond).String()
 }
 
 // triesText lists the search's steps: "4 clients 3,100/s, 8 clients 3,900/s".
@@ -204,13 +205,13 @@ func reportMixMax(e *env, r *Report, cached, uncached *mixMax) {
 		figure("mix: closed-loop maximum, failed requests (warm-ups, searches and windows, cached + uncached)", float64(cached.failures.Failed+uncached.failures.Failed), "").correct(0),
 	)
 	if cached.pgErr == "" && uncached.pgErr == "" {
-		r.add(figure("mix at the maximum: PostgreSQL CPU per 100 reads (cached)", cached.per100Reads(cached.pgCPU), "µs").
-			against(figure("ORDERFLOW_CACHE=false", uncached.per100Reads(uncached.pgCPU), "µs")))
+		r.add(figure("mix at the maximum: PostgreSQL CPU per 100 reads (cached)", cached.per100Reads(cached.pgCPU), "ms").
+			against(figure("ORDERFLOW_CACHE=false", uncached.per100Reads(uncached.pgCPU), "ms")))
 	} else {
 		r.note("PostgreSQL's CPU was not measured: %s.", firstNonEmpty(cached.pgErr, uncached.pgErr))
 	}
-	r.add(figure("mix at the maximum: orderflow-api CPU per 100 reads, both APIs (cached)", cached.per100Reads(cached.apiCPU), "µs").
-		against(figure("ORDERFLOW_CACHE=false", uncached.per100Reads(uncached.apiCPU), "µs")))
+	r.add(figure("mix at the maximum: orderflow-api CPU per 100 reads, both APIs (cached)", cached.per100Reads(cached.apiCPU), "ms").
+		against(figure("ORDERFLOW_CACHE=false", uncached.per100Reads(uncached.apiCPU), "ms")))
 
 	window := mixMaxWindow(e.cfg)
 	r.note("Closed-loop maximum: clients send the mix's requests back to back (one sequence of the same blend, shared by all clients and the same in both modes), each its next request once the last was answered, to the same two APIs as the open loop. Each mode ran %s of warm-up at %d clients, then a search: %d clients, doubled while a doubling answered %g× as many requests per second or more (%s each; cached: %s; uncached: %s); the window, %s, ran at the fewest clients that reached the highest rate. Uncached ran first, then cached, after the cached API had read every key once.",

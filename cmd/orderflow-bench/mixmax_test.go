@@ -99,8 +99,8 @@ func TestReportMixMax(t *testing.T) {
 	}
 	pg := got["mix at the maximum: PostgreSQL CPU per 100 reads (cached)"]
 	near := func(a, b float64) bool { return a > 0.999*b && a < 1.001*b }
-	if pg.Baseline == nil || !near(pg.Value.Value, 100*20_000/1980.) || !near(pg.Baseline.Value, 100*500_000/990.) {
-		t.Errorf("PostgreSQL row %+v: want µs per 100 reads, cached against uncached", pg)
+	if pg.Baseline == nil || !near(pg.Value.Value, 100*20/1980.) || !near(pg.Baseline.Value, 100*500/990.) || pg.Value.Unit != "ms" {
+		t.Errorf("PostgreSQL row %+v: want ms per 100 reads, cached against uncached", pg)
 	}
 	if failed, ok := got["mix: closed-loop maximum, failed requests (warm-ups, searches and windows, cached + uncached)"]; !ok || !failed.Goal.Correctness || !*failed.Met {
 		t.Errorf("failures row %+v: want a correctness goal, met", failed)
