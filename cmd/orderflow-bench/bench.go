@@ -295,7 +295,7 @@ func suites() []suite {
 		{name: "read", summary: "cached GETs through the real API against Echo, Echo+Redis and Echo+pgx baselines; uncached list; stampede over two APIs", run: runRead},
 		{name: "relay", summary: "orderflow-relay: backlog drain rate against the bare append ceiling; commit → XADD latency in an open loop", run: runRelay},
 		{name: "projector", summary: "orderflow-projector: replay rate from the streams and the store against a bare XRANGE; freshness at half the maximum write rate", run: runProjector},
-		{name: "mix", summary: "realistic mix, Zipf over products and customers, 1 % writes, open loop: hit ratio per key family, PostgreSQL queries per 100 reads, latency, stale reads; cached against ORDERFLOW_CACHE=false", run: runMix},
+		{name: "mix", summary: "realistic mix, Zipf over products and customers, 1 % writes: closed-loop maximum and PostgreSQL CPU per 100 reads; open loop: hit ratio per key family, PostgreSQL queries per 100 reads, latency, stale reads; cached against ORDERFLOW_CACHE=false", run: runMix},
 	}
 }
 
@@ -368,7 +368,7 @@ func (m *Main) ParseFlags(args []string) ([]suite, string, error) {
 	fs.String(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; each suite's database is created on this server")
 	fs.Int(&c.DatabaseConns, "database-conns", defaultConns, "PostgreSQL pool size of the baselines and of the API under test")
 	fs.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL of the baselines and of the processes under test")
-	fs.Int(&c.Clients, "clients", defaultClients, "parallel clients of every closed-loop phase")
+	fs.Int(&c.Clients, "clients", defaultClients, "parallel clients of every closed-loop phase but the mix's maximum, which searches for its own")
 	fs.Bool(&c.Quick, "quick", false, "short phases and small logs: a smoke run of every suite under two minutes")
 	fs.Duration(&c.PhaseDuration, "duration", 0, "total length of each timed closed-loop phase (default 15s, 3s with --quick)")
 	fs.Int(&c.RoundCount, "rounds", 0, fmt.Sprintf("slices each timed phase is cut into, alternating with its baseline's so drift hits both (default %d, %d with --quick)", defaultRounds, quickRounds))

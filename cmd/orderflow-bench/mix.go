@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/adapters/postgres"
+	"github.com/orderflow/orderflow/internal/testenv/process"
 )
 
 // The mix suite answers the question of the "make bench" issue that no
@@ -24,14 +23,18 @@ import (
 //  2. how many PostgreSQL queries 100 reads still cost (the live stock read
 //     of product details apart: it is never cached), and
 //  3. what latency a client sees, against the same mix served with
-//     ORDERFLOW_CACHE=false, and
-//  4. whether any read, in the mix or in a short race of concurrent price
+//     ORDERFLOW_CACHE=false,
+//  4. how many requests a second the system answers at most, in a closed
+//     loop, cached and uncached, and what PostgreSQL spends per 100 reads
+//     (mixmax.go), and
+//  5. whether any read, in the mix or in a short race of concurrent price
 //     changes, orders and reads on page one's products, showed something
 //     older than a write answered before it was sent (stale.go; goal 0).
 //
-// The load is open-loop at a fixed rate, latency counted from each request's
-// scheduled start, so a stall of the system shows in the figures instead of
-// slowing the generator down (no coordinated omission).
+// The load of the windows is open-loop at a fixed rate, latency counted
+// from each request's scheduled start, so a stall of the system shows in
+// the figures instead of slowing the generator down (no coordinated
+// omission); only the maximum is a closed loop, as a maximum must be.
 func runMix(ctx context.Context, e *env, r *Report) (err error) {
 	nProducts, nCustomers := e.cfg.MixProducts(), e.cfg.MixCustomers()
 	store := postgres.NewStore(e.db.pool)
@@ -69,6 +72,10 @@ func runMix(ctx context.Context, e *env, r *Report) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, counter.close()) }()
+	pg := newPGServerCPU(ctx, e)
+	if pg.unavailable != "" {
+		e.printf("  PostgreSQL's CPU will not be measured: %s", pg.unavailable)
+	}
 
 	// The uncached mix runs first: unless --mix-rate is given, its
 	// closed-loop maximum sets the rate of both windows, half of it, so that
@@ -76,7 +83,7 @@ func runMix(ctx context.Context, e *env, r *Report) (err error) {
 	rate := &mixRate{perSecond: e.cfg.MixRequestRate()}
 	runs := map[bool]*mixRun{}
 	for _, cached := range []bool{false, true} {
-		run, err := runMixWindow(ctx, e, counter, cached, sd, rate)
+		run, err := runMixWindow(ctx, e, mixProbes{counter: counter, pg: pg, relay: relay}, cached, sd, rate)
 		if err != nil {
 			return err
 		}
@@ -100,10 +107,21 @@ type mixRate struct {
 	max *loadResult
 }
 
+// mixProbes is what a window of the mix is measured with beside the APIs:
+// the reading API's query count, PostgreSQL's CPU, and the relay whose
+// checkpoint says when the projectors have caught up.
+type mixProbes struct {
+	counter *queryCounter
+	pg      *pgServerCPU
+	relay   *process.Process
+}
+
 // mixRun is what one window of the mix measured.
 type mixRun struct {
 	cached bool
-	res    *loadResult
+	// max is the closed-loop maximum measured before the window.
+	max *mixMax
+	res *loadResult
 	// byKind holds each kind's latencies (from the scheduled start) and failures.
 	byKindMu sync.Mutex
 	byKind   [mixKinds]struct {
@@ -180,9 +198,11 @@ func sampleBreaker(ctx context.Context, client *http.Client, apiURL string) brea
 
 // runMixWindow starts the APIs of one mode (cached or not): one that serves
 // the reads, under a PostgreSQL role of its own so that its queries can be
-// told apart, and one that takes the writes. It warms the cache, runs the
-// warm-up schedule, then measures the window.
-func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached bool, sd *mixSeed, rate *mixRate) (run *mixRun, err error) {
+// told apart, and one that takes the writes. It warms the cache, measures
+// the closed-loop maximum, runs the warm-up schedule, then measures the
+// window.
+func runMixWindow(ctx context.Context, e *env, probes mixProbes, cached bool, sd *mixSeed, rate *mixRate) (run *mixRun, err error) {
+	counter := probes.counter
 	mode, extra := "cached", []string(nil)
 	if !cached {
 		mode, extra = "ORDERFLOW_CACHE=false", []string{"ORDERFLOW_CACHE=false"}
@@ -209,22 +229,22 @@ func runMixWindow(ctx context.Context, e *env, counter *queryCounter, cached boo
 			return nil, fmt.Errorf("warm the cache: %w", err)
 		}
 	}
+	run = &mixRun{cached: cached}
+	if run.max, err = runMixMax(ctx, e, unjudged, mode, counter, probes.pg, reader, writer); err != nil {
+		return nil, err
+	}
 	if rate.perSecond == 0 {
-		calibration := mixSchedule(3, 20_000, time.Second, sd)
-		var next atomic.Int64
-		e.printf("%s: closed-loop maximum of the mix, %d clients for %s", mode, e.cfg.Clients, e.cfg.Calibration())
-		rate.max, err = runClosedLoop(ctx, e.out, mode+" maximum", e.cfg.Clients, e.cfg.Calibration(), e.cfg.ProgressPeriod, func(ctx context.Context, _ int, _ *rand.Rand) error {
-			return unjudged.send(ctx, calibration[int(next.Add(1)-1)%len(calibration)])
-		})
-		if err != nil {
-			return nil, err
-		}
+		rate.max = run.max.res
 		rate.perSecond = max(math.Round(rate.max.Rate()/2), 1)
+	}
+	// At the maximum the projectors may fall behind: the open loop starts
+	// once they have caught up, as the window it follows did.
+	if err := waitProjected(ctx, e, probes.relay); err != nil {
+		return nil, err
 	}
 	warmup, window := mixSchedule(1, rate.perSecond, e.cfg.MixWarmup(), sd), mixSchedule(2, rate.perSecond, e.cfg.Mix(), sd)
 	e.printf("%s: %s requests at %s/s for %s after a warm-up of %s; %s", mode,
 		thousands(float64(len(window))), thousands(rate.perSecond), e.cfg.Mix(), e.cfg.MixWarmup(), mixBlend())
-	run = &mixRun{cached: cached}
 	judged := unjudged
 	judged.phase = run.phase(false)
 	do := func(ops []mixOp, rec *mixRun) timedOp {

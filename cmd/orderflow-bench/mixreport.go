@@ -40,9 +40,12 @@ func reportMix(e *env, r *Report, sd *mixSeed, cached, uncached *mixRun, mr *mix
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	specs := mixSpecs()
 	rate := mr.perSecond
+	if cached.max != nil && uncached.max != nil {
+		reportMixMax(e, r, cached.max, uncached.max)
+	}
 	if mr.max != nil {
 		r.add(figure("mix: open-loop rate, half the closed-loop maximum of the uncached mix", rate, "req/s").
-			against(figure(fmt.Sprintf("ORDERFLOW_CACHE=false, %d clients, %s", mr.max.Clients, e.cfg.Calibration()), mr.max.Rate(), "req/s")))
+			against(figure(fmt.Sprintf("ORDERFLOW_CACHE=false, %d clients, %s", mr.max.Clients, mixMaxWindow(e.cfg)), mr.max.Rate(), "req/s")))
 	}
 	r.add(
 		figure("mix (cached): requests answered per second", cached.res.Rate(), "req/s").against(figure("scheduled", rate, "req/s")),

@@ -262,12 +262,12 @@ func newReport(suite string, c Config, started time.Time) *Report {
 		r.Settings = append(r.Settings, Setting{"projector log", thousands(float64(c.ProjectorLog())) + " events"})
 	}
 	if runs("mix") {
-		rate := "half the uncached maximum found in " + c.Calibration().String()
+		rate := "half the uncached maximum"
 		if c.MixRequestRate() > 0 {
 			rate = thousands(c.MixRequestRate()) + "/s"
 		}
-		r.Settings = append(r.Settings, Setting{"mix", fmt.Sprintf("%s products, %s customers, %s for %s after a warm-up of %s, then a race of %s, uncached then cached",
-			thousands(float64(c.MixProducts())), thousands(float64(c.MixCustomers())), rate, c.Mix(), c.MixWarmup(), c.MixRace())})
+		r.Settings = append(r.Settings, Setting{"mix", fmt.Sprintf("%s products, %s customers, closed-loop maximum for %s after a warm-up of %s and a search of the clients (%s a step), then %s for %s after a warm-up of %s, then a race of %s, uncached then cached",
+			thousands(float64(c.MixProducts())), thousands(float64(c.MixCustomers())), mixMaxWindow(c), c.MixWarmup(), mixMaxStep(c), rate, c.Mix(), c.MixWarmup(), c.MixRace())})
 	}
 	if runs("relay") || runs("projector") {
 		r.Settings = append(r.Settings, Setting{"open loop", fmt.Sprintf("%s at half the rate found in %s", c.OpenLoop(), c.Calibration())})
