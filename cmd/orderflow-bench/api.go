@@ -225,9 +225,18 @@ func sendJSON(ctx context.Context, client *http.Client, method, baseURL, path st
 // getCached is a GET expecting 200 whose answer is drained. An X-Cache
 // header other than want ("" for any) is an error of its own kind.
 func getCached(ctx context.Context, client *http.Client, url, want string) error {
+	return getCachedWith(ctx, client, url, want, "")
+}
+
+// getCachedWith is getCached sending a Cache-Control request header when
+// cacheControl is not empty.
+func getCachedWith(ctx context.Context, client *http.Client, url, want, cacheControl string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
+	}
+	if cacheControl != "" {
+		req.Header.Set("Cache-Control", cacheControl)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
