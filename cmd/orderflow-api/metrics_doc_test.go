@@ -65,6 +65,13 @@ func TestMetricsDoc(t *testing.T) {
 	if err := metrics.Watch(recCache); err != nil {
 		t.Fatal(err)
 	}
+	near, err := orderflowredis.NewNearMetrics(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := near.Watch(recCache); err != nil {
+		t.Fatal(err)
+	}
 	newTestServer(t, rec, registry, recCache)
 
 	want, err := metricsdoc.Gathered(built)

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"testing"
+
+	"github.com/orderflow/orderflow/internal/testenv"
+)
+
+// TestMaxStaleOverHTTP: with the near cache on, a GET carrying
+// Cache-Control: max-stale=N is answered from it and says so (X-Cache
+// HIT-L1, Age within N); a default GET, or one whose max-stale is not a
+// number, is a plain HIT.
+func TestMaxStaleOverHTTP(t *testing.T) {
+	d := testenv.New(t, testenv.Options{Redis: true})
+	api := startAPI(t,
+		"ORDERFLOW_DATABASE_URL="+d.DSN,
+		"ORDERFLOW_REDIS_URL="+d.RedisURL,
+		"ORDERFLOW_KEY_PREFIX="+d.Keys.Prefix,
+		"ORDERFLOW_MIGRATE_ON_START=false",
+		"ORDERFLOW_NEAR_CACHE=true",
+	)
+	get := func(cacheControl string) (xCache, age string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, api.URL()+"/api/v1/products", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cacheControl != "" {
+			req.Header.Set("Cache-Control", cacheControl)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET page one (%q) = %d", cacheControl, res.StatusCode)
+		}
+		return res.Header.Get("X-Cache"), res.Header.Get("Age")
+	}
+	get("") // loads
+	if x, _ := get(""); x != "HIT" {
+		t.Fatalf("second default GET: X-Cache %s, want HIT", x)
+	}
+	for _, tc := range []struct {
+		cacheControl, xCache string
+		age              bool
+	}{
+		{"max-stale=60", "HIT-L1", true},
+		{"no-cache, max-stale=\"30\"", "HIT-L1", true},
+		{"max-stale=abc", "HIT", false},
+		{"max-stale", "HIT", false},
+		{"max-age=0", "HIT", false},
+	} {
+		x, age := get(tc.cacheControl)
+		if x != tc.xCache || (age != "") != tc.age {
+			t.Errorf("Cache-Control %q: X-Cache %s, Age %q; want %s with Age %t", tc.cacheControl, x, age, tc.xCache, tc.age)
+		}
+		if n, err := strconv.Atoi(age); tc.age && (err != nil || n < 0 || n > 30) {
+			t.Errorf("Cache-Control %q: Age %q, want whole seconds within max-stale", tc.cacheControl, age)
+		}
+	}
+}
