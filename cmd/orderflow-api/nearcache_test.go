@@ -48,7 +48,7 @@ func TestMaxStaleOverHTTP(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		cacheControl, xCache string
-		age              bool
+		age                  bool
 	}{
 		{"max-stale=60", "HIT-L1", true},
 		{"no-cache, max-stale=\"30\"", "HIT-L1", true},
