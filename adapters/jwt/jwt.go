@@ -29,6 +29,7 @@ type Keys struct {
 	secret []byte
 	parser *gojwt.Parser
 	now    func() time.Time
+	macs   *macs
 }
 
 // NewKeys returns Keys over secret, which must be at least MinSecretLength bytes.
@@ -36,14 +37,16 @@ func NewKeys(secret []byte) (*Keys, error) {
 	if len(secret) < MinSecretLength {
 		return nil, fmt.Errorf("jwt: the secret must be at least %d bytes, got %d", MinSecretLength, len(secret))
 	}
-	return &Keys{
+	k := &Keys{
 		secret: append([]byte(nil), secret...),
 		parser: gojwt.NewParser(
 			gojwt.WithValidMethods([]string{gojwt.SigningMethodHS256.Alg()}),
 			gojwt.WithExpirationRequired(),
 		),
 		now: time.Now,
-	}, nil
+	}
+	k.macs = newMACs(k.secret)
+	return k, nil
 }
 
 // Mint returns a signed token for p that expires after ttl.
@@ -72,15 +75,29 @@ func (k *Keys) Mint(p app.Principal, ttl time.Duration) (string, error) {
 // Verify checks token's signature, algorithm and expiry and returns its
 // caller. Every failure wraps ErrInvalidToken.
 func (k *Keys) Verify(token string) (app.Principal, error) {
+	if p, handled, err := k.verifyMinted(token); handled {
+		return p, err
+	}
+	return k.verifyParsed(token)
+}
+
+// verifyParsed verifies any token through the general parser.
+func (k *Keys) verifyParsed(token string) (app.Principal, error) {
 	var c claims
 	if _, err := k.parser.ParseWithClaims(token, &c, func(*gojwt.Token) (any, error) { return k.secret, nil }); err != nil {
 		return app.Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	if !c.Role.Valid() {
-		return app.Principal{}, fmt.Errorf("%w: unknown role %q", ErrInvalidToken, c.Role)
+	p, _, err := k.principal(c.Subject, c.Role)
+	return p, err
+}
+
+// principal checks the claims every valid token carries.
+func (k *Keys) principal(subject string, role app.Role) (app.Principal, bool, error) {
+	if !role.Valid() {
+		return app.Principal{}, true, fmt.Errorf("%w: unknown role %q", ErrInvalidToken, role)
 	}
-	if c.Subject == "" {
-		return app.Principal{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
+	if subject == "" {
+		return app.Principal{}, true, fmt.Errorf("%w: no subject", ErrInvalidToken)
 	}
-	return app.Principal{Subject: c.Subject, Role: c.Role}, nil
+	return app.Principal{Subject: subject, Role: role}, true, nil
 }

@@ -1,7 +1,9 @@
 package jwt
 
 import (
+	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +86,88 @@ func TestVerifyRejects(t *testing.T) {
 func TestNewKeysRejectsAShortSecret(t *testing.T) {
 	if _, err := NewKeys([]byte("short")); err == nil {
 		t.Fatal("NewKeys accepted a 5-byte secret")
+	}
+}
+
+// TestMintedPathAgreesWithParser: on every token, the fast path for tokens
+// shaped as Mint writes them decides as the general parser does, and it
+// does handle the tokens Mint writes.
+func TestMintedPathAgreesWithParser(t *testing.T) {
+	keys, err := NewKeys(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewKeys([]byte(strings.Repeat("y", MinSecretLength)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(c gojwt.MapClaims) string {
+		t.Helper()
+		s, err := gojwt.NewWithClaims(gojwt.SigningMethodHS256, c).SignedString(testSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	mint := func(k *Keys, p app.Principal, ttl time.Duration) string {
+		t.Helper()
+		s, err := k.Mint(p, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	now := time.Now()
+	exp, past, future := now.Add(time.Hour).Unix(), now.Add(-time.Minute).Unix(), now.Add(time.Minute).Unix()
+	admin := app.Principal{Subject: "ops", Role: app.RoleAdmin}
+	valid := mint(keys, admin, time.Hour)
+	head, rest, _ := strings.Cut(valid, ".")
+	payload, sig, _ := strings.Cut(rest, ".")
+	tampered := head + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"exp":`+strconv.FormatInt(exp, 10)+`,"role":"admin","sub":"root"}`)) + "." + sig
+
+	tokens := map[string]struct {
+		token   string
+		handled bool // the fast path must decide it
+	}{
+		"minted customer":  {mint(keys, app.Principal{Subject: "c-1", Role: app.RoleCustomer}, time.Hour), true},
+		"minted admin":     {valid, true},
+		"other secret":     {mint(other, admin, time.Hour), true},
+		"tampered payload": {tampered, true},
+		"truncated sig":    {head + "." + payload + "." + sig[:len(sig)-2], false},
+		"expired":          {sign(gojwt.MapClaims{"sub": "ops", "role": "admin", "exp": past}), true},
+		"not yet valid":    {sign(gojwt.MapClaims{"sub": "ops", "role": "admin", "exp": exp, "nbf": future}), true},
+		"valid since":      {sign(gojwt.MapClaims{"sub": "ops", "role": "admin", "exp": exp, "nbf": past, "iat": past}), true},
+		"fractional exp":   {sign(gojwt.MapClaims{"sub": "ops", "role": "admin", "exp": float64(exp) + 0.5}), true},
+		"no exp":           {sign(gojwt.MapClaims{"sub": "ops", "role": "admin"}), true},
+		"unknown role":     {sign(gojwt.MapClaims{"sub": "ops", "role": "root", "exp": exp}), true},
+		"no subject":       {sign(gojwt.MapClaims{"role": "admin", "exp": exp}), true},
+		"extra claim":      {sign(gojwt.MapClaims{"sub": "ops", "role": "admin", "exp": exp, "aud": "x"}), false},
+		"exp as string":    {sign(gojwt.MapClaims{"sub": "ops", "role": "admin", "exp": "soon"}), false},
+		"alg none": {func() string {
+			s, _ := gojwt.NewWithClaims(gojwt.SigningMethodNone, gojwt.MapClaims{"sub": "ops", "role": "admin", "exp": exp}).SignedString(gojwt.UnsafeAllowNoneSignatureType)
+			return s
+		}(), false},
+		"header keys swapped": {base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"JWT","alg":"HS256"}`)) + "." + payload + "." + sig, false},
+		"garbage":             {"not.a.token", false},
+		"four segments":       {valid + ".x", false},
+		"empty":               {"", false},
+	}
+	for name, tc := range tokens {
+		t.Run(name, func(t *testing.T) {
+			fast, handled, fastErr := keys.verifyMinted(tc.token)
+			if handled != tc.handled {
+				t.Fatalf("fast path handled = %t, want %t (%v)", handled, tc.handled, fastErr)
+			}
+			parsed, parsedErr := keys.verifyParsed(tc.token)
+			if !handled {
+				return
+			}
+			if (fastErr == nil) != (parsedErr == nil) || fast != parsed {
+				t.Fatalf("fast path: %+v, %v; parser: %+v, %v", fast, fastErr, parsed, parsedErr)
+			}
+			if fastErr != nil && !errors.Is(fastErr, ErrInvalidToken) {
+				t.Fatalf("fast path error %v does not wrap ErrInvalidToken", fastErr)
+			}
+		})
 	}
 }
