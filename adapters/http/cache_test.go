@@ -623,7 +623,7 @@ func TestPublicCatalogueOutputCache(t *testing.T) {
 	t.Run("CredentialsBypass", func(t *testing.T) {
 		// Plant a recognisable answer in the output cache.
 		bumpTag()
-		key := cache.OutputKey(http.MethodGet, path)
+		key := cache.OutputKey(cache.ProductsTag, http.MethodGet, path)
 		_, tagVersion, stored, err := a.cache.Output(ctx, key, cache.ProductsTag)
 		if err != nil || stored {
 			t.Fatalf("output after a tag bump: stored %v, %v", stored, err)

@@ -31,7 +31,7 @@ func (s *Server) outputCache(tag, cacheControl string) echo.MiddlewareFunc {
 			ctx := req.Context()
 			// The query string is not part of the key: public endpoints take
 			// no parameters, and a client must not grow the key set at will.
-			key := cache.OutputKey(req.Method, c.Path())
+			key := cache.OutputKey(tag, req.Method, c.Path())
 			cached, tagVersion, hit, err := s.cache.Output(ctx, key, tag)
 			if err != nil {
 				return next(c)

@@ -138,3 +138,30 @@ func (b *Backplane) Listen(ctx context.Context, h BackplaneHandler, logger *slog
 		}
 	}
 }
+
+// getTagged reads an output-cache entry and its tag's version together;
+// KEYS[1] (the entry) and KEYS[2] (the tag) share a hash tag.
+var getTagged = redis.NewScript(`
+local e = redis.call('HMGET', KEYS[1], 'v', 't', 'w', 'd')
+return {redis.call('GET', KEYS[2]) or false, e[1], e[2], e[3], e[4]}
+`)
+
+// GetTagged reads an entry and the version of the tag it is kept under in
+// one round trip.
+func (s *CacheStore) GetTagged(ctx context.Context, key, tagKey string) (cache.Entry, int64, error) {
+	v, err := s.do(func() (any, error) { return getTagged.Run(ctx, s.client, []string{key, tagKey}).Slice() })
+	if err != nil {
+		return cache.Entry{}, 0, err
+	}
+	fields := v.([]any)
+	if len(fields) != 5 {
+		return cache.Entry{}, 0, fmt.Errorf("%w: GetTagged answered %d fields", cache.ErrUnavailable, len(fields))
+	}
+	var tagVersion int64
+	if t, ok := fields[0].(string); ok {
+		if tagVersion, err = strconv.ParseInt(t, 10, 64); err != nil {
+			return cache.Entry{}, 0, fmt.Errorf("tag version %q: %w", t, err)
+		}
+	}
+	return entryOf(fields[1:]), tagVersion, nil
+}

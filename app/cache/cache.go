@@ -58,6 +58,9 @@ type Store interface {
 	LeaseHeld(ctx context.Context, key string) (bool, error)
 	// TagVersion returns a tag's version, 0 when never bumped.
 	TagVersion(ctx context.Context, key string) (int64, error)
+	// GetTagged reads an entry and the version of the tag it is kept under
+	// in one round trip; both keys are in one slot.
+	GetTagged(ctx context.Context, key, tagKey string) (entry Entry, tagVersion int64, err error)
 	// Pointers reads string keys; a missing key reads as "".
 	Pointers(ctx context.Context, keys ...string) ([]string, error)
 	// BumpTag increments a tag's version.

@@ -90,9 +90,12 @@ func CustomerOrdersKey(customerID string) Key {
 	return Key{FamilyCustomerOrders, tagged("orders:customer:", customerID)}
 }
 
-// OutputKey is a cached HTTP response of a public endpoint.
-func OutputKey(method, path string) Key {
-	return Key{FamilyOutput, tagged("http:", method+":"+path)}
+// OutputKey is a cached HTTP response of a public endpoint, kept under an
+// output-cache tag. Its hash tag is the tag's, as is the tag version's
+// (Keyspace.TagVersion): one script reads both in one round trip, on
+// Redis Cluster too.
+func OutputKey(tag, method, path string) Key {
+	return Key{FamilyOutput, tagged("http:", tag) + ":" + method + ":" + path}
 }
 
 // ParseKey reads a family key back (the Redis key without prefix and

@@ -34,7 +34,7 @@ func TestCacheKeysShareASlotWithTheirLease(t *testing.T) {
 		{cache.ProductListKey(), "list", "", true},
 		{cache.CustomerKey("c-1"), "c-1", "c-1", true},
 		{cache.CustomerOrdersKey("c-1"), "c-1", "c-1", true},
-		{cache.OutputKey("GET", "/public/products/p-1"), "GET:/public/products/p-1", "", false},
+		{cache.OutputKey(cache.ProductsTag, "GET", "/public/products/p-1"), cache.ProductsTag, "", false},
 		{cache.ProductKey("odd}id{"), "odd", "odd}id{", true},
 	} {
 		for _, gen := range []string{"", "g20261126"} {
@@ -53,6 +53,9 @@ func TestCacheKeysShareASlotWithTheirLease(t *testing.T) {
 	}
 	if hashTag(keys.Key("", cache.ProductKey("a"))) == hashTag(keys.Key("", cache.ProductKey("b"))) {
 		t.Error("two products share a hash tag")
+	}
+	if out := keys.Key("g1", cache.OutputKey(cache.ProductsTag, "GET", "/x")); hashTag(out) != hashTag(keys.TagVersion("g1", cache.ProductsTag)) {
+		t.Errorf("output entry %s and its tag version %s are in different slots; one script reads both", out, keys.TagVersion("g1", cache.ProductsTag))
 	}
 	if hashTag(keys.Generation()) != hashTag(keys.NextGeneration()) {
 		t.Error("the generation pointers are in different slots; one MGET reads both")
