@@ -52,6 +52,10 @@ type Store interface {
 	ReleaseLease(ctx context.Context, key, token string) error
 	// LeaseHeld reports whether key exists.
 	LeaseHeld(ctx context.Context, key string) (bool, error)
+	// GetSliding is Get that, when it finds a value (not a tombstone),
+	// extends the key's life to window from now, never shortening it and
+	// never past limit from the entry's WrittenAt, in the same round trip.
+	GetSliding(ctx context.Context, key string, window, limit time.Duration) (Entry, error)
 	// TagVersion returns a tag's version, 0 when never bumped.
 	TagVersion(ctx context.Context, key string) (int64, error)
 	// Pointers reads string keys; a missing key reads as "".
@@ -90,6 +94,9 @@ type Config struct {
 	// OnInvalidateError observes a failed fast-path eviction; the projector
 	// repairs it.
 	OnInvalidateError func(inv Invalidation, err error)
+	// StockTTL is how long product reads may take a stock level from the
+	// cache (at most MaxStockTTL); 0 reads it live (docs/adr/0016-stock-ttl-and-sliding-expiry.md).
+	StockTTL time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -132,6 +139,9 @@ func New(store Store, cfg Config) (*Cache, error) {
 	cfg.setDefaults()
 	if cfg.LoadTimeout >= TombstoneTTL {
 		return nil, fmt.Errorf("cache: load timeout %s must stay below the tombstone TTL %s", cfg.LoadTimeout, TombstoneTTL)
+	}
+	if err := ValidateStockTTL(cfg.StockTTL); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
 	}
 	stats := make(map[Family]*FamilyStats)
 	for _, f := range Families() {
@@ -225,7 +235,7 @@ func encodeLoader[T any](load Loader[T]) rawLoader {
 func (c *Cache) getOrLoad(ctx context.Context, key Key, load rawLoader) (encoded, app.CacheStatus, error) {
 	redisKey := c.cfg.Keys.Key(c.generation(), key)
 	start := time.Now()
-	entry, err := c.store.Get(ctx, redisKey)
+	entry, err := c.read(ctx, key.Family, redisKey)
 	if c.cfg.OnStoreGet != nil {
 		c.cfg.OnStoreGet(key.Family, time.Since(start))
 	}
@@ -365,7 +375,7 @@ func (c *Cache) loadAndSet(ctx context.Context, key Key, redisKey string, load r
 	}
 	// A failed write leaves the key to the next reader; the value is as
 	// fresh as the load either way.
-	_, _ = c.store.SetFenced(ctx, redisKey, version, data, key.Family.JitteredTTL())
+	_, _ = c.store.SetFenced(ctx, redisKey, version, data, c.writeTTL(key.Family))
 	return encoded{data: data, version: version}, nil
 }
 

@@ -33,6 +33,7 @@ type Config struct {
 	Cache           bool
 	KeyPrefix       string
 	LeaseTTL        time.Duration
+	StockTTL        time.Duration
 	HTTPAddr        string
 	ShutdownTimeout time.Duration
 	MigrateOnStart  bool
@@ -71,6 +72,9 @@ func (c Config) Validate() error {
 	}
 	if c.LeaseTTL <= 0 {
 		errs = append(errs, errors.New("cache-lease-ttl must be positive"))
+	}
+	if err := cache.ValidateStockTTL(c.StockTTL); err != nil {
+		errs = append(errs, fmt.Errorf("stock-ttl: %w", err))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown-timeout must be positive"))
@@ -174,6 +178,7 @@ func (m *Main) ParseFlags(args []string) (string, error) {
 	fs.Bool(&c.Cache, "cache", true, "serve reads cache-aside from Redis (false: every read from PostgreSQL)")
 	fs.String(&c.KeyPrefix, "key-prefix", cache.DefaultKeyPrefix, "prefix of every cache key in Redis")
 	fs.Duration(&c.LeaseTTL, "cache-lease-ttl", 3*time.Second, "how long a crashed loader can hold up others' loads of the same key")
+	fs.Duration(&c.StockTTL, "stock-ttl", 0, "how long product reads may take a stock level and version from the cache, evicted by every write to the product (0: live; at most 10s; ignored with --cache=false)")
 	fs.String(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "address the API listens on")
 	fs.Duration(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGTERM")
 	fs.Bool(&c.MigrateOnStart, "migrate-on-start", true, "apply migrations before serving")
@@ -263,6 +268,7 @@ func (m *Main) newCache(registry *prometheus.Registry) (*cache.Cache, *orderflow
 	cache, err := cache.New(store, cache.Config{
 		Keys:       cache.Keyspace{Prefix: m.Config.KeyPrefix},
 		LeaseTTL:   m.Config.LeaseTTL,
+		StockTTL:   m.Config.StockTTL,
 		OnLoad:     metrics.ObserveLoad,
 		OnStoreGet: metrics.ObserveRedis,
 		OnInvalidateError: func(inv cache.Invalidation, err error) {
@@ -274,6 +280,9 @@ func (m *Main) newCache(registry *prometheus.Registry) (*cache.Cache, *orderflow
 		return nil, nil, err
 	}
 	if err := metrics.Watch(cache); err != nil {
+		return nil, nil, err
+	}
+	if err := registerKeyspaceMetrics(registry, store); err != nil {
 		return nil, nil, err
 	}
 	return cache, store, nil
@@ -332,10 +341,7 @@ func (m *Main) serve(ctx context.Context, application *app.Application, store *p
 		},
 	}
 	if cacheStore != nil {
-		cfg.RedisStats = func(ctx context.Context) (int64, int64, error) {
-			s, err := cacheStore.KeyspaceStats(ctx)
-			return s.Hits, s.Misses, err
-		}
+		cfg.RedisStats = redisKeyspace(cacheStore)
 	}
 	if cache != nil {
 		go cache.WatchGenerations(ctx)

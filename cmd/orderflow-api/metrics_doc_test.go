@@ -58,11 +58,15 @@ func TestMetricsDoc(t *testing.T) {
 		OnLoad:            metrics.ObserveLoad,
 		OnStoreGet:        metrics.ObserveRedis,
 		OnInvalidateError: metrics.InvalidateFailed,
+		StockTTL:          m.Config.StockTTL,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := metrics.Watch(recCache); err != nil {
+		t.Fatal(err)
+	}
+	if err := registerKeyspaceMetrics(rec, store); err != nil {
 		t.Fatal(err)
 	}
 	newTestServer(t, rec, registry, recCache)
