@@ -17,6 +17,18 @@ func (p ProductDetails) Project(ctx context.Context, r app.RecordedEvent) error 
 	return p.refresh.Product(ctx, r.AggregateID)
 }
 
+// Stock evicts products:stock:{id}, the stock level and aggregate version
+// product reads take from the cache when the API sets a stock TTL. It is
+// evicted, not rewritten: with a TTL of seconds a rewrite would mostly
+// fill entries nobody reads, and the API's next read loads it. The
+// projector cannot tell whether the APIs cache stock, so it always evicts.
+type Stock struct{ refresh *Refresher }
+
+// Project applies one event that moved a product's stock or version.
+func (s Stock) Project(ctx context.Context, r app.RecordedEvent) error {
+	return s.refresh.EvictStock(ctx, r.AggregateID, r.Version)
+}
+
 // Catalogue keeps page one of the list current and evicts the public
 // catalogue's output-cache tag.
 type Catalogue struct{ refresh *Refresher }
@@ -75,6 +87,7 @@ type Projectors struct{ routes []route }
 func New(refresh *Refresher) Projectors {
 	return Projectors{routes: []route{
 		{effects.ProductDetails, ProductDetails{refresh}},
+		{effects.LiveStock, Stock{refresh}},
 		{effects.Catalogue, Catalogue{refresh}},
 		{effects.CustomerProfile, CustomerProfiles{refresh}},
 		{effects.CustomerOrders, CustomerOrders{refresh}},

@@ -51,6 +51,15 @@ func (r *Refresher) Product(ctx context.Context, id string) error {
 	return err
 }
 
+// EvictStock tombstones a product's stock entry at the version an event
+// reached; an entry already at that version or newer stays.
+func (r *Refresher) EvictStock(ctx context.Context, id string, version int64) error {
+	if err := r.cache.Tombstone(ctx, cache.StockKey(id), version); err != nil {
+		return fmt.Errorf("evict %s: %w", cache.StockKey(id).Name, err)
+	}
+	return nil
+}
+
 // Catalogue rewrites page one of the list and evicts the output-cache tag
 // of the public catalogue.
 func (r *Refresher) Catalogue(ctx context.Context) error {

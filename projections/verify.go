@@ -211,8 +211,8 @@ func entryKind(e cache.Entry) string {
 	return "value"
 }
 
-// verifiable maps a family key to its loader; leases, tags and output
-// entries are not projections.
+// verifiable maps a family key to its loader; leases, tags, output and
+// stock entries are not projections (cache.ParseKey).
 func verifiable(reads app.ReadModel, name string) (cache.Key, rawLoader, bool) {
 	encode := func(v any, version int64, err error) ([]byte, int64, error) {
 		if err != nil {

@@ -49,6 +49,10 @@ type cachedAPIOptions struct {
 	redisTimeout time.Duration
 	// breakerOpenFor is how long the breaker stays open (0: the default).
 	breakerOpenFor time.Duration
+	// stockTTL is the cache's stock TTL (0: stock read live).
+	stockTTL time.Duration
+	// reads, when set, wraps the read model the queries use.
+	reads func(app.ReadModel) app.ReadModel
 }
 
 // cachedAPI is a running API whose reads go through the Redis cache.
@@ -103,12 +107,16 @@ func newCachedAPI(t *testing.T, opts cachedAPIOptions) *cachedAPI {
 	t.Cleanup(func() { _ = apiRedis.Close() })
 
 	cacheStore := orderflowredis.NewCacheStore(apiRedis, orderflowredis.BreakerConfig{OpenFor: opts.breakerOpenFor})
-	cache, err := cache.New(cacheStore, cache.Config{Keys: cache.Keyspace{Prefix: prefix}})
+	cache, err := cache.New(cacheStore, cache.Config{Keys: cache.Keyspace{Prefix: prefix}, StockTTL: opts.stockTTL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	store := postgres.NewStore(pool)
-	application, err := wire.New(store, store, cache)
+	var reads app.ReadModel = store
+	if opts.reads != nil {
+		reads = opts.reads(store)
+	}
+	application, err := wire.New(store, reads, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,10 +136,7 @@ func newCachedAPI(t *testing.T, opts cachedAPIOptions) *cachedAPI {
 			}
 			return nil
 		},
-		RedisStats: func(ctx context.Context) (int64, int64, error) {
-			s, err := cacheStore.KeyspaceStats(ctx)
-			return s.Hits, s.Misses, err
-		},
+		RedisStats: redisStats(cacheStore),
 	})
 	if err != nil {
 		t.Fatal(err)

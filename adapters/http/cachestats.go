@@ -27,12 +27,33 @@ type nearStats struct {
 	Resets   int64  `json:"resets"`
 }
 
-// redisKeyspaceStats is Redis's own count of key lookups, all clients together.
+// RedisKeyspace is Redis's own count of key lookups, all clients together:
+// the sum over every master of a cluster, and each master's figures.
+type RedisKeyspace struct {
+	Hits, Misses int64
+	Nodes        []RedisNodeKeyspace
+}
+
+// RedisNodeKeyspace is one Redis server's count of key lookups.
+type RedisNodeKeyspace struct {
+	Addr         string
+	Hits, Misses int64
+}
+
+// redisKeyspaceStats is RedisKeyspace as the stats endpoint shows it.
 type redisKeyspaceStats struct {
+	KeyspaceHits   int64               `json:"keyspaceHits"`
+	KeyspaceMisses int64               `json:"keyspaceMisses"`
+	HitRatio       float64             `json:"hitRatio"`
+	Nodes          []redisNodeKeyspace `json:"nodes"`
+	Error          string              `json:"error,omitempty"`
+}
+
+type redisNodeKeyspace struct {
+	Addr           string  `json:"addr"`
 	KeyspaceHits   int64   `json:"keyspaceHits"`
 	KeyspaceMisses int64   `json:"keyspaceMisses"`
 	HitRatio       float64 `json:"hitRatio"`
-	Error          string  `json:"error,omitempty"`
 }
 
 type cacheStats struct {
@@ -49,7 +70,7 @@ func ratio(hits, total int64) float64 {
 }
 
 // handleCacheStats reports this instance's hits, misses and stale serves per
-// key family, and Redis's keyspace hits and misses.
+// key family, and Redis's keyspace hits and misses over every master.
 func (s *Server) handleCacheStats(c echo.Context) error {
 	out := cacheStats{Families: map[cache.Family]familyStats{}}
 	if s.cache != nil {
@@ -64,8 +85,11 @@ func (s *Server) handleCacheStats(c echo.Context) error {
 		}
 	}
 	if s.redisStats != nil {
-		hits, misses, err := s.redisStats(c.Request().Context())
-		out.Redis = &redisKeyspaceStats{KeyspaceHits: hits, KeyspaceMisses: misses, HitRatio: ratio(hits, hits+misses)}
+		ks, err := s.redisStats(c.Request().Context())
+		out.Redis = &redisKeyspaceStats{KeyspaceHits: ks.Hits, KeyspaceMisses: ks.Misses, HitRatio: ratio(ks.Hits, ks.Hits+ks.Misses), Nodes: []redisNodeKeyspace{}}
+		for _, n := range ks.Nodes {
+			out.Redis.Nodes = append(out.Redis.Nodes, redisNodeKeyspace{Addr: n.Addr, KeyspaceHits: n.Hits, KeyspaceMisses: n.Misses, HitRatio: ratio(n.Hits, n.Hits+n.Misses)})
+		}
 		if err != nil {
 			out.Redis.Error = "redis unreachable"
 		}

@@ -43,9 +43,9 @@ type Config struct {
 	// Cache, when set, backs the output cache of public endpoints and the
 	// cache statistics; the queries in App use it on their own.
 	Cache *cache.Cache
-	// RedisStats reads Redis's own keyspace hits and misses for the cache
-	// statistics; optional.
-	RedisStats func(ctx context.Context) (hits, misses int64, err error)
+	// RedisStats reads Redis's own keyspace hits and misses, summed over
+	// every master of a cluster, for the cache statistics; optional.
+	RedisStats func(ctx context.Context) (RedisKeyspace, error)
 	// Degraded names the optional dependencies that are down (Redis: the
 	// API then answers from PostgreSQL); /readyz stays 200 but says so.
 	Degraded func(ctx context.Context) []string
@@ -99,7 +99,7 @@ func (c Config) Validate() error {
 type Server struct {
 	app        *app.Application
 	cache      *cache.Cache
-	redisStats func(ctx context.Context) (hits, misses int64, err error)
+	redisStats func(ctx context.Context) (RedisKeyspace, error)
 	degraded   func(ctx context.Context) []string
 	logger     *slog.Logger
 	ready      func(ctx context.Context) error

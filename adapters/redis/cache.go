@@ -171,9 +171,11 @@ func (s *CacheStore) Get(ctx context.Context, key string) (cache.Entry, error) {
 	return entryOf(v.([]any)), nil
 }
 
-// entryOf reads the fields v, t, w and d of an entry hash, in that order;
-// anything this build did not write reads as a miss.
+// entryOf reads an entry from its fields v, t, w, d as HMGET returns them.
 func entryOf(fields []any) cache.Entry {
+	if len(fields) != 4 {
+		return cache.Entry{}
+	}
 	version, ok := fields[0].(string)
 	if !ok {
 		return cache.Entry{}
@@ -181,7 +183,7 @@ func entryOf(fields []any) cache.Entry {
 	e := cache.Entry{Found: true, Tombstone: fields[1] == "1"}
 	var err error
 	if e.Version, err = strconv.ParseInt(version, 10, 64); err != nil {
-		return cache.Entry{}
+		return cache.Entry{} // not an entry this build wrote: a miss
 	}
 	if w, ok := fields[2].(string); ok {
 		if ms, err := strconv.ParseInt(w, 10, 64); err == nil {
@@ -286,43 +288,6 @@ func (s *CacheStore) Pointers(ctx context.Context, keys ...string) ([]string, er
 // stale at once. Like Tombstone, it bypasses the breaker.
 func (s *CacheStore) BumpTag(ctx context.Context, key string) error {
 	return unavailable(s.client.Incr(ctx, key).Err())
-}
-
-// KeyspaceStats is Redis's own count of key lookups (INFO stats).
-type KeyspaceStats struct {
-	Hits, Misses int64
-}
-
-// KeyspaceStats reads keyspace_hits and keyspace_misses from INFO stats.
-func (s *CacheStore) KeyspaceStats(ctx context.Context) (KeyspaceStats, error) {
-	v, err := s.do(func() (any, error) { return s.client.InfoMap(ctx, "stats").Result() })
-	if err != nil {
-		return KeyspaceStats{}, err
-	}
-	stats := v.(map[string]map[string]string)["Stats"]
-	hits, err := infoInt(stats, "keyspace_hits")
-	if err != nil {
-		return KeyspaceStats{}, err
-	}
-	misses, err := infoInt(stats, "keyspace_misses")
-	if err != nil {
-		return KeyspaceStats{}, err
-	}
-	return KeyspaceStats{Hits: hits, Misses: misses}, nil
-}
-
-// infoInt reads one integer field of an INFO section; a field the server
-// does not report counts as zero.
-func infoInt(section map[string]string, name string) (int64, error) {
-	v, ok := section[name]
-	if !ok {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("INFO stats %s=%q: %w", name, v, err)
-	}
-	return n, nil
 }
 
 // ScanPrefix lists every key under prefix in batches, on every master of a

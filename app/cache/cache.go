@@ -40,7 +40,8 @@ type Store interface {
 	// GetIfChanged is Get for a caller that holds the value at version
 	// have: while the key holds a value (not a tombstone) at that version it
 	// answers unchanged, without the value, in the same one round trip.
-	GetIfChanged(ctx context.Context, key string, have int64) (entry Entry, unchanged bool, err error)
+	// With a window > 0 it renews a value's life as GetSliding does.
+	GetIfChanged(ctx context.Context, key string, have int64, window, limit time.Duration) (entry Entry, unchanged bool, err error)
 	// SetFenced stores data at version unless the key holds a value or a
 	// tombstone of a newer version; an equal version is a no-op success. It
 	// reports whether the key now holds this version's value.
@@ -56,6 +57,10 @@ type Store interface {
 	ReleaseLease(ctx context.Context, key, token string) error
 	// LeaseHeld reports whether key exists.
 	LeaseHeld(ctx context.Context, key string) (bool, error)
+	// GetSliding is Get that, when it finds a value (not a tombstone),
+	// extends the key's life to window from now, never shortening it and
+	// never past limit from the entry's WrittenAt, in the same round trip.
+	GetSliding(ctx context.Context, key string, window, limit time.Duration) (Entry, error)
 	// TagVersion returns a tag's version, 0 when never bumped.
 	TagVersion(ctx context.Context, key string) (int64, error)
 	// GetTagged reads an entry and the version of the tag it is kept under
@@ -100,6 +105,9 @@ type Config struct {
 	// Near configures the in-process near cache (off unless MaxBytes > 0)
 	// and the backplane writes are announced on (near.go).
 	Near NearConfig
+	// StockTTL is how long product reads may take a stock level from the
+	// cache (at most MaxStockTTL); 0 reads it live (docs/adr/0016-stock-ttl-and-sliding-expiry.md).
+	StockTTL time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -148,6 +156,9 @@ func New(store Store, cfg Config) (*Cache, error) {
 	cfg.setDefaults()
 	if cfg.LoadTimeout >= TombstoneTTL {
 		return nil, fmt.Errorf("cache: load timeout %s must stay below the tombstone TTL %s", cfg.LoadTimeout, TombstoneTTL)
+	}
+	if err := ValidateStockTTL(cfg.StockTTL); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
 	}
 	stats := make(map[Family]*FamilyStats)
 	for _, f := range Families() {
@@ -261,9 +272,10 @@ func (c *Cache) getOrLoad(ctx context.Context, key Key, load rawLoader) (encoded
 		unchanged bool
 	)
 	if hasCopy {
-		entry, unchanged, err = c.store.GetIfChanged(ctx, redisKey, copied.version)
+		e := key.Family.Expiry()
+		entry, unchanged, err = c.store.GetIfChanged(ctx, redisKey, copied.version, e.Sliding, e.TTL)
 	} else {
-		entry, err = c.store.Get(ctx, redisKey)
+		entry, err = c.read(ctx, key.Family, redisKey)
 	}
 	if c.cfg.OnStoreGet != nil {
 		c.cfg.OnStoreGet(key.Family, time.Since(start))
@@ -411,7 +423,7 @@ func (c *Cache) loadAndSet(ctx context.Context, key Key, redisKey string, load r
 	}
 	// A failed write leaves the key to the next reader; the value is as
 	// fresh as the load either way.
-	_, _ = c.store.SetFenced(ctx, redisKey, version, data, key.Family.JitteredTTL())
+	_, _ = c.store.SetFenced(ctx, redisKey, version, data, c.writeTTL(key.Family))
 	return encoded{data: data, version: version}, nil
 }
 

@@ -17,36 +17,77 @@ const (
 	FamilyCustomer       Family = "customer"
 	FamilyCustomerOrders Family = "customer_orders"
 	FamilyOutput         Family = "output"
+	// FamilyStock is a product's stock level and aggregate version, cached
+	// only when the deployment sets a stock TTL (ORDERFLOW_STOCK_TTL,
+	// Config.StockTTL); otherwise product reads take them live.
+	FamilyStock Family = "stock"
 )
 
 // Families lists every family, for metrics and stats.
 func Families() []Family {
-	return []Family{FamilyProduct, FamilyProductBySKU, FamilyProductList, FamilyCustomer, FamilyCustomerOrders, FamilyOutput}
+	return []Family{FamilyProduct, FamilyProductBySKU, FamilyProductList, FamilyCustomer, FamilyCustomerOrders, FamilyOutput, FamilyStock}
 }
 
-// TTL is the family's time to live before jitter.
-func (f Family) TTL() time.Duration {
+// Expiry is how long a family's entries live.
+type Expiry struct {
+	// TTL is the absolute life: no entry outlives its write by more.
+	TTL time.Duration
+	// Sliding, when set, is the life a write gives an entry and a read of it
+	// renews: an entry nobody reads is gone after Sliding, one that is read
+	// lives on, but never past TTL from its write.
+	Sliding time.Duration
+}
+
+// Expiry is the family's row of the TTL table (README, "Cache keys"): the
+// one place a family's life is set.
+//
+// Customer profiles slide: a profile is read in bursts by its own customer
+// (one session, then nothing for days), so an entry nobody has read for 15
+// minutes only holds memory, while one in use should not expire in the
+// middle of a session. The 60-minute cap keeps today's bound on how long an
+// entry whose evictions were all lost can be served.
+func (f Family) Expiry() Expiry {
 	switch f {
 	case FamilyProduct, FamilyProductBySKU:
-		return 30 * time.Minute
+		return Expiry{TTL: 30 * time.Minute}
 	case FamilyProductList, FamilyOutput:
-		return 5 * time.Minute
+		return Expiry{TTL: 5 * time.Minute}
 	case FamilyCustomer:
-		return 60 * time.Minute
+		return Expiry{TTL: 60 * time.Minute, Sliding: 15 * time.Minute}
 	case FamilyCustomerOrders:
-		return 2 * time.Minute
+		return Expiry{TTL: 2 * time.Minute}
+	case FamilyStock:
+		// The most a deployment may set; the cache writes stock entries
+		// with the deployment's own Config.StockTTL.
+		return Expiry{TTL: MaxStockTTL}
 	default:
-		return time.Minute
+		return Expiry{TTL: time.Minute}
 	}
 }
+
+// MaxStockTTL is the longest stock TTL a deployment may set: stock read by
+// products is then at most this old when an eviction was lost.
+const MaxStockTTL = 10 * time.Second
+
+// TTL is the family's absolute time to live before jitter.
+func (f Family) TTL() time.Duration { return f.Expiry().TTL }
 
 // ttlJitter is the fraction by which a TTL is shortened at random, so keys
 // written together do not expire together.
 const ttlJitter = 0.1
 
-// JitteredTTL returns the family's TTL shortened by up to 10 %.
+// JitteredTTL returns the life a write gives an entry of the family (its
+// sliding window when it has one, else its TTL), shortened by up to 10 %.
 func (f Family) JitteredTTL() time.Duration {
-	ttl := f.TTL()
+	e := f.Expiry()
+	if e.Sliding > 0 {
+		return jittered(e.Sliding)
+	}
+	return jittered(e.TTL)
+}
+
+// jittered shortens ttl by up to ttlJitter at random.
+func jittered(ttl time.Duration) time.Duration {
 	return ttl - time.Duration(rand.Float64()*ttlJitter*float64(ttl))
 }
 
@@ -82,6 +123,10 @@ func ProductSKUKey(sku string) Key {
 // ProductListKey is page one of the catalogue with the default page size and no search.
 func ProductListKey() Key { return Key{FamilyProductList, tagged("products:", "list")} }
 
+// StockKey is a product's stock level and aggregate version; it shares the
+// product's hash tag.
+func StockKey(id string) Key { return Key{FamilyStock, tagged("products:stock:", id)} }
+
 // CustomerKey is a customer's profile.
 func CustomerKey(id string) Key { return Key{FamilyCustomer, tagged("customers:", id)} }
 
@@ -100,8 +145,9 @@ func OutputKey(tag, method, path string) Key {
 
 // ParseKey reads a family key back (the Redis key without prefix and
 // generation): the key and its argument (id, SKU, or "" for the list).
-// Leases, tag versions and output entries are not entries of a read model
-// and do not parse.
+// Leases, tag versions, output entries and stock entries (seconds-long
+// copies of live data, never rebuilt by replay nor checked by verify) are
+// not entries of a read model and do not parse.
 func ParseKey(name string) (key Key, arg string, ok bool) {
 	if strings.HasSuffix(name, ":lease") || !strings.HasSuffix(name, "}") {
 		return Key{}, "", false

@@ -35,6 +35,7 @@ func TestCacheKeysShareASlotWithTheirLease(t *testing.T) {
 		{cache.CustomerKey("c-1"), "c-1", "c-1", true},
 		{cache.CustomerOrdersKey("c-1"), "c-1", "c-1", true},
 		{cache.OutputKey(cache.ProductsTag, "GET", "/public/products/p-1"), cache.ProductsTag, "", false},
+		{cache.StockKey("p-1"), "p-1", "", false},
 		{cache.ProductKey("odd}id{"), "odd", "odd}id{", true},
 	} {
 		for _, gen := range []string{"", "g20261126"} {
@@ -62,30 +63,38 @@ func TestCacheKeysShareASlotWithTheirLease(t *testing.T) {
 	}
 }
 
-// The TTL table of the README: each family's TTL, and every TTL written
-// shortened at random by up to 10 %, so keys written together do not
-// expire together.
+// The TTL table of the README: each family's TTL and sliding window, and
+// every life a write gives (the window when there is one) shortened at
+// random by up to 10 %, so keys written together do not expire together.
 func TestCacheFamilyTTLs(t *testing.T) {
-	want := map[cache.Family]time.Duration{
-		cache.FamilyProduct:        30 * time.Minute,
-		cache.FamilyProductBySKU:   30 * time.Minute,
-		cache.FamilyProductList:    5 * time.Minute,
-		cache.FamilyCustomer:       60 * time.Minute,
-		cache.FamilyCustomerOrders: 2 * time.Minute,
-		cache.FamilyOutput:         5 * time.Minute,
+	want := map[cache.Family]cache.Expiry{
+		cache.FamilyProduct:        {TTL: 30 * time.Minute},
+		cache.FamilyProductBySKU:   {TTL: 30 * time.Minute},
+		cache.FamilyProductList:    {TTL: 5 * time.Minute},
+		cache.FamilyCustomer:       {TTL: 60 * time.Minute, Sliding: 15 * time.Minute},
+		cache.FamilyCustomerOrders: {TTL: 2 * time.Minute},
+		cache.FamilyOutput:         {TTL: 5 * time.Minute},
+		cache.FamilyStock:          {TTL: cache.MaxStockTTL},
 	}
 	if got := cache.Families(); len(got) != len(want) {
 		t.Fatalf("Families() = %v, want the %d families of the table", got, len(want))
 	}
 	const samples = 1000
 	for _, f := range cache.Families() {
-		ttl, ok := want[f]
+		exp, ok := want[f]
 		if !ok {
 			t.Errorf("family %q is not in the TTL table", f)
 			continue
 		}
-		if got := f.TTL(); got != ttl {
-			t.Errorf("%s: TTL %s, want %s", f, got, ttl)
+		if got := f.Expiry(); got != exp {
+			t.Errorf("%s: expiry %+v, want %+v", f, got, exp)
+		}
+		if got := f.TTL(); got != exp.TTL {
+			t.Errorf("%s: TTL %s, want %s", f, got, exp.TTL)
+		}
+		ttl := exp.TTL
+		if exp.Sliding > 0 {
+			ttl = exp.Sliding
 		}
 		// A draw below 0.92·TTL and one above 0.98·TTL are each missed by
 		// 1000 uniform draws with probability 0.8^1000: a jitter of less

@@ -106,7 +106,14 @@ func SetIn[T any](ctx context.Context, c *Cache, gen string, key Key, version in
 	if err != nil {
 		return false, fmt.Errorf("encode %s: %w", key.Name, err)
 	}
-	return c.store.SetFenced(ctx, c.cfg.Keys.Key(gen, key), version, data, key.Family.JitteredTTL())
+	return c.store.SetFenced(ctx, c.cfg.Keys.Key(gen, key), version, data, c.writeTTL(key.Family))
+}
+
+// Tombstone evicts one key at version in every generation being written,
+// once: the projector's eviction, whose failure goes back to its router to
+// be retried.
+func (c *Cache) Tombstone(ctx context.Context, key Key, version int64) error {
+	return c.invalidate(ctx, Invalidation{Key: key, Version: version})
 }
 
 // Get returns the cached value at key, if one is there.

@@ -28,6 +28,9 @@ func New(store app.Store, c *cache.Cache) (app.Commands, error) {
 	w := writer{store: store, attempts: defaultWriteAttempts}
 	if c != nil {
 		w.invalidator = c
+		// Stock entries exist only with a stock TTL; without one, a stock
+		// move has nothing to evict and orders spare the round trips.
+		w.evictStock = c.StockTTL() > 0
 	}
 	return app.Commands{
 		CreateProduct:        &CreateProductHandler{w: w},
@@ -55,6 +58,9 @@ type writer struct {
 	store       app.Store
 	attempts    int
 	invalidator Invalidator
+	// evictStock tombstones the stock entry of every product whose stock
+	// or version moved (the deployment caches stock: ORDERFLOW_STOCK_TTL).
+	evictStock bool
 }
 
 // command is one attempt of a command's transaction.
@@ -71,7 +77,7 @@ func (w writer) update(ctx context.Context, fn command) error {
 		err = w.store.Update(ctx, attempt)
 		if err == nil {
 			if w.invalidator != nil {
-				if stale := rec.stale(); len(stale) > 0 {
+				if stale := rec.stale(w.evictStock); len(stale) > 0 {
 					w.invalidator.Invalidate(context.WithoutCancel(ctx), stale)
 				}
 			}
@@ -133,9 +139,11 @@ func (t *recordingTx) Save(ctx context.Context, aggregates ...domain.Aggregate) 
 // stale lists what the saved events made stale, as the effects table says:
 // a product's details under its id and SKU, the catalogue's page one and
 // its output-cache tag, a customer's profile, the order summaries of every
-// customer whose orders changed. Stock moves make nothing stale: stock and
-// version are read live.
-func (t *recordingTx) stale() []cache.Invalidation {
+// customer whose orders changed, and with stock cached, the stock entry of
+// every product an event moved (its version moves with every event).
+// Without it stock moves make nothing stale: stock and version are read
+// live.
+func (t *recordingTx) stale(stock bool) []cache.Invalidation {
 	var (
 		stale     []cache.Invalidation
 		catalogue bool
@@ -145,6 +153,9 @@ func (t *recordingTx) stale() []cache.Invalidation {
 			stale = append(stale,
 				cache.Invalidation{Key: cache.ProductKey(s.id), Version: s.version},
 				cache.Invalidation{Key: cache.ProductSKUKey(s.sku), Version: s.version})
+		}
+		if stock && s.changed.Has(effects.LiveStock) {
+			stale = append(stale, cache.Invalidation{Key: cache.StockKey(s.id), Version: s.version})
 		}
 		if s.changed.Has(effects.CustomerProfile) {
 			stale = append(stale, cache.Invalidation{Key: cache.CustomerKey(s.id), Version: s.version})

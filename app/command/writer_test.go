@@ -73,8 +73,10 @@ func (e *evictions) Invalidate(_ context.Context, stale []cache.Invalidation) {
 
 // The writer evicts what the effects table says the saved events changed,
 // at the versions they reached: a product's details and the catalogue on a
-// catalogue change, nothing on a stock move, a profile on a profile change
-// (none when nothing changed), a customer's summaries on an order event.
+// catalogue change, nothing on a stock move unless stock is cached (then
+// the product's stock entry on every product event), a profile on a
+// profile change (none when nothing changed), a customer's summaries on an
+// order event.
 func TestWriterEvictsWhatTheEffectsTableSays(t *testing.T) {
 	product := func() *domain.Product {
 		return domain.RestoreProduct("p-1", 1, domain.ProductState{SKU: "Sku-1", Name: "One", PriceCents: 100, Currency: "EUR", Available: 5})
@@ -89,8 +91,10 @@ func TestWriterEvictsWhatTheEffectsTableSays(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		written app.Written
-		run     func(ctx context.Context, w writer) error
-		want    []cache.Invalidation
+		// stock: the deployment caches stock (ORDERFLOW_STOCK_TTL > 0).
+		stock bool
+		run   func(ctx context.Context, w writer) error
+		want  []cache.Invalidation
 	}{
 		{
 			name:    "price change",
@@ -112,6 +116,55 @@ func TestWriterEvictsWhatTheEffectsTableSays(t *testing.T) {
 				_, err := (&RestockProductHandler{w: w}).Handle(ctx, app.RestockProduct{ProductID: "p-1", Quantity: 3})
 				return err
 			},
+		},
+		{
+			name:  "restock with stock cached",
+			stock: true,
+			run: func(ctx context.Context, w writer) error {
+				_, err := (&RestockProductHandler{w: w}).Handle(ctx, app.RestockProduct{ProductID: "p-1", Quantity: 3})
+				return err
+			},
+			want: []cache.Invalidation{{Key: cache.StockKey("p-1"), Version: 2}},
+		},
+		{
+			// The stock entry holds the aggregate version, which a price
+			// change moves too.
+			name:    "price change with stock cached",
+			stock:   true,
+			written: app.Written{CatalogVersion: 8},
+			run: func(ctx context.Context, w writer) error {
+				_, err := (&ChangeProductPriceHandler{w: w}).Handle(ctx, app.ChangeProductPrice{ProductID: "p-1", PriceCents: 150})
+				return err
+			},
+			want: []cache.Invalidation{
+				{Key: cache.ProductKey("p-1"), Version: 2},
+				{Key: cache.ProductSKUKey("Sku-1"), Version: 2},
+				{Key: cache.StockKey("p-1"), Version: 2},
+				{Key: cache.ProductListKey(), Version: 8},
+				{Tag: cache.ProductsTag},
+			},
+		},
+		{
+			name:    "order placement with stock cached",
+			stock:   true,
+			written: app.Written{CustomerOrdersVersions: map[string]int64{"c-1": 4}},
+			run: func(ctx context.Context, w writer) error {
+				_, err := (&PlaceOrderHandler{w: w}).Handle(ctx, app.PlaceOrder{CustomerID: "c-1", Lines: []domain.LineRequest{{ProductID: "p-1", Quantity: 2}}})
+				return err
+			},
+			want: []cache.Invalidation{
+				{Key: cache.StockKey("p-1"), Version: 2},
+				{Key: cache.CustomerOrdersKey("c-1"), Version: 4},
+			},
+		},
+		{
+			name:    "order placement with stock live",
+			written: app.Written{CustomerOrdersVersions: map[string]int64{"c-1": 4}},
+			run: func(ctx context.Context, w writer) error {
+				_, err := (&PlaceOrderHandler{w: w}).Handle(ctx, app.PlaceOrder{CustomerID: "c-1", Lines: []domain.LineRequest{{ProductID: "p-1", Quantity: 2}}})
+				return err
+			},
+			want: []cache.Invalidation{{Key: cache.CustomerOrdersKey("c-1"), Version: 4}},
 		},
 		{
 			name: "profile update",
@@ -146,7 +199,7 @@ func TestWriterEvictsWhatTheEffectsTableSays(t *testing.T) {
 				written:   tc.written,
 			}
 			evicted := &evictions{}
-			w := writer{store: fakeStore{tx}, attempts: 1, invalidator: evicted}
+			w := writer{store: fakeStore{tx}, attempts: 1, invalidator: evicted, evictStock: tc.stock}
 			if err := tc.run(context.Background(), w); err != nil {
 				t.Fatal(err)
 			}

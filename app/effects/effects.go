@@ -15,8 +15,11 @@ const (
 	// CustomerOrders is the order summaries of the order's customer, and
 	// their version.
 	CustomerOrders
-	// LiveStock is a product's stock level and aggregate version only. Both
-	// are read live, never cached: nothing is evicted or rewritten.
+	// LiveStock is a product's stock level and aggregate version, which
+	// every product event moves (a details change only the version). Both
+	// are read live unless the deployment caches stock for a few seconds
+	// (ORDERFLOW_STOCK_TTL); then the product's stock entry, which holds
+	// both, is evicted.
 	LiveStock
 )
 
@@ -28,11 +31,11 @@ func (e Effect) Has(x Effect) bool { return e&x == x }
 func Of(eventType string) Effect {
 	switch eventType {
 	case "ProductCreated":
-		return ProductDetails | Catalogue
+		return ProductDetails | Catalogue | LiveStock
 	case "ProductDetailsChanged":
-		return ProductDetails | Catalogue
+		return ProductDetails | Catalogue | LiveStock
 	case "ProductPriceChanged":
-		return ProductDetails | Catalogue
+		return ProductDetails | Catalogue | LiveStock
 	case "StockAdded":
 		return LiveStock
 	case "StockReserved":

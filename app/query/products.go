@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/cache"
@@ -17,7 +18,7 @@ type ProductReads interface {
 }
 
 // ProductHandler reads one product: its details cache-aside, its stock level
-// and version live.
+// and version live (or, with a stock TTL, from a short-lived stock entry).
 type ProductHandler struct {
 	reads ProductReads
 	cache *cache.Cache
@@ -41,11 +42,12 @@ func (h *ProductHandler) BySKU(ctx context.Context, sku string) (app.Product, ap
 	return h.withLiveStock(ctx, details, status)
 }
 
-// withLiveStock adds the live stock level and version. When PostgreSQL is
+// withLiveStock adds the stock level and version: live, or with a stock TTL
+// from the stock entry, which every stock event evicts. When PostgreSQL is
 // down, cached details are still served, marked stale and without stock:
 // stock is never served stale.
 func (h *ProductHandler) withLiveStock(ctx context.Context, p app.Product, status app.CacheStatus) (app.Product, app.CacheStatus, error) {
-	stock, err := h.reads.ProductStock(ctx, p.ID)
+	stock, err := h.stock(ctx, p.ID)
 	switch {
 	case err == nil:
 		p.StockLevel, p.Version = &stock.Level, stock.Version
@@ -55,6 +57,37 @@ func (h *ProductHandler) withLiveStock(ctx context.Context, p app.Product, statu
 		return p, app.CacheStale, nil
 	default:
 		return app.Product{}, "", err
+	}
+}
+
+// stock reads a product's stock level and version: live, unless the
+// deployment set a stock TTL, in which case a burst of reads shares one
+// load per product and TTL (version-fenced, evicted by every stock event,
+// with stampede protection).
+func (h *ProductHandler) stock(ctx context.Context, id string) (app.StockLevel, error) {
+	if h.cache == nil || h.cache.StockTTL() == 0 {
+		return h.reads.ProductStock(ctx, id)
+	}
+	stock, status, err := cache.GetOrLoad(ctx, h.cache, cache.StockKey(id), LoadStock(h.reads, id))
+	if err == nil && status == app.CacheStale {
+		// The tombstone's old level, served because the load failed: stock
+		// is never served stale.
+		return app.StockLevel{}, fmt.Errorf("stock of product %s: %w", id, app.ErrUnavailable)
+	}
+	return stock, err
+}
+
+// StockReads is what loading a product's stock level needs.
+type StockReads interface {
+	ProductStock(ctx context.Context, id string) (app.StockLevel, error)
+}
+
+// LoadStock reads a product's stock level, fenced by the aggregate version
+// read in the same row.
+func LoadStock(reads StockReads, id string) cache.Loader[app.StockLevel] {
+	return func(ctx context.Context) (app.StockLevel, int64, error) {
+		s, err := reads.ProductStock(ctx, id)
+		return s, s.Version, err
 	}
 }
 

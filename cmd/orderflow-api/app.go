@@ -35,6 +35,7 @@ type Config struct {
 	LeaseTTL        time.Duration
 	NearCache       bool
 	NearCacheMiB    int
+	StockTTL        time.Duration
 	HTTPAddr        string
 	ShutdownTimeout time.Duration
 	MigrateOnStart  bool
@@ -76,6 +77,9 @@ func (c Config) Validate() error {
 	}
 	if c.NearCacheMiB < 1 || c.NearCacheMiB > 4096 {
 		errs = append(errs, errors.New("near-cache-mib must be between 1 and 4096"))
+	}
+	if err := cache.ValidateStockTTL(c.StockTTL); err != nil {
+		errs = append(errs, fmt.Errorf("stock-ttl: %w", err))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown-timeout must be positive"))
@@ -183,6 +187,7 @@ func (m *Main) ParseFlags(args []string) (string, error) {
 	fs.Duration(&c.LeaseTTL, "cache-lease-ttl", 3*time.Second, "how long a crashed loader can hold up others' loads of the same key")
 	fs.Bool(&c.NearCache, "near-cache", false, "keep an in-process copy of the Redis entries read (near cache); default reads confirm its version in Redis, Cache-Control: max-stale=N reads may skip Redis")
 	fs.Int(&c.NearCacheMiB, "near-cache-mib", 64, "memory bound of the near cache in MiB (keys and values)")
+	fs.Duration(&c.StockTTL, "stock-ttl", 0, "how long product reads may take a stock level and version from the cache, evicted by every write to the product (0: live; at most 10s; ignored with --cache=false)")
 	fs.String(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "address the API listens on")
 	fs.Duration(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGTERM")
 	fs.Bool(&c.MigrateOnStart, "migrate-on-start", true, "apply migrations before serving")
@@ -283,6 +288,7 @@ func (m *Main) newCache(registry *prometheus.Registry) (*cache.Cache, *orderflow
 		Near:       near,
 		Keys:       keys,
 		LeaseTTL:   m.Config.LeaseTTL,
+		StockTTL:   m.Config.StockTTL,
 		OnLoad:     metrics.ObserveLoad,
 		OnStoreGet: metrics.ObserveRedis,
 		OnInvalidateError: func(inv cache.Invalidation, err error) {
@@ -300,6 +306,9 @@ func (m *Main) newCache(registry *prometheus.Registry) (*cache.Cache, *orderflow
 		return nil, nil, err
 	}
 	m.nearMetrics = nearMetrics
+	if err := registerKeyspaceMetrics(registry, store); err != nil {
+		return nil, nil, err
+	}
 	return cache, store, nil
 }
 
@@ -356,10 +365,7 @@ func (m *Main) serve(ctx context.Context, application *app.Application, store *p
 		},
 	}
 	if cacheStore != nil {
-		cfg.RedisStats = func(ctx context.Context) (int64, int64, error) {
-			s, err := cacheStore.KeyspaceStats(ctx)
-			return s.Hits, s.Misses, err
-		}
+		cfg.RedisStats = redisKeyspace(cacheStore)
 	}
 	if cache != nil {
 		go cache.WatchGenerations(ctx)

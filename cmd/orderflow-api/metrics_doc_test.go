@@ -58,6 +58,7 @@ func TestMetricsDoc(t *testing.T) {
 		OnLoad:            metrics.ObserveLoad,
 		OnStoreGet:        metrics.ObserveRedis,
 		OnInvalidateError: metrics.InvalidateFailed,
+		StockTTL:          m.Config.StockTTL,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +71,9 @@ func TestMetricsDoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := near.Watch(recCache); err != nil {
+		t.Fatal(err)
+	}
+	if err := registerKeyspaceMetrics(rec, store); err != nil {
 		t.Fatal(err)
 	}
 	newTestServer(t, rec, registry, recCache)

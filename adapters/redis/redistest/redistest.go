@@ -16,7 +16,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,6 +67,42 @@ func StreamShards(tb testing.TB) int {
 func Cluster(tb testing.TB) bool {
 	tb.Helper()
 	return orderflowredis.IsCluster(URL(tb))
+}
+
+// Masters returns the address of every master of the test server, sorted:
+// the server itself, or each master a Redis Cluster lists in CLUSTER NODES
+// (read here, not through the client's own routing, so that tests can
+// check that routing against it).
+func Masters(tb testing.TB) []string {
+	tb.Helper()
+	if !Cluster(tb) {
+		o, err := redis.ParseURL(URL(tb))
+		if err != nil {
+			tb.Fatalf("redistest: %s: %v", EnvVar, err)
+		}
+		return []string{o.Addr}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	nodes, err := NewClient(tb, orderflowredis.PoolOptions{}).ClusterNodes(ctx).Result()
+	if err != nil {
+		tb.Fatalf("redistest: CLUSTER NODES: %v", err)
+	}
+	// <id> <ip:port@cport[,hostname]> <flags> <master> <ping> <pong> <epoch> <link> <slot>...
+	var masters []string
+	for line := range strings.Lines(nodes) {
+		f := strings.Fields(line)
+		if len(f) < 3 || !slices.Contains(strings.Split(f[2], ","), "master") || strings.Contains(f[2], "fail") {
+			continue
+		}
+		addr, _, _ := strings.Cut(f[1], "@")
+		masters = append(masters, addr)
+	}
+	if len(masters) == 0 {
+		tb.Fatalf("redistest: CLUSTER NODES lists no master:\n%s", nodes)
+	}
+	slices.Sort(masters)
+	return masters
 }
 
 // New returns a client of the test server and a unique key prefix of the form
