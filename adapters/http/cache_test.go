@@ -132,6 +132,7 @@ func newCachedAPI(t *testing.T, opts cachedAPIOptions) *cachedAPI {
 			s, err := cacheStore.KeyspaceStats(ctx)
 			return s.Hits, s.Misses, err
 		},
+		Console: newTestConsole(t, apiRedis, prefix, cache),
 	})
 	if err != nil {
 		t.Fatal(err)

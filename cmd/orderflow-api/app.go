@@ -340,6 +340,9 @@ func (m *Main) serve(ctx context.Context, application *app.Application, store *p
 	if cache != nil {
 		go cache.WatchGenerations(ctx)
 	}
+	if cfg.Console, err = m.newConsole(ctx, cache, cacheStore, cfg.RedisStats); err != nil {
+		return err
+	}
 	server, err := orderflowhttp.NewServer(cfg)
 	if err != nil {
 		return err
