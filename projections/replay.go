@@ -97,6 +97,8 @@ type ReplayConfig struct {
 	// generation pointer change; a few cache.GenerationRefresh periods.
 	Grace    time.Duration
 	Progress func(ReplayProgress)
+	// Phase, when set, is told each phase as it begins (the Phase* names).
+	Phase func(phase string)
 	// Now names the new generation; a field so tests can fix it.
 	Now func() time.Time
 }
@@ -114,7 +116,22 @@ func (c *ReplayConfig) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Phase == nil {
+		c.Phase = func(string) {}
+	}
 }
+
+// Replay phases, as ReplayConfig.Phase is told them.
+const (
+	// PhaseOpen: live writers start writing the next generation too.
+	PhaseOpen = "opening"
+	// PhaseRebuild: the source is read and folded into the next generation.
+	PhaseRebuild = "rebuilding"
+	// PhaseSwitch: readers move to the new generation.
+	PhaseSwitch = "switching"
+	// PhaseCleanup: the old generation's keys are deleted.
+	PhaseCleanup = "cleanup"
+)
 
 // Replay rebuilds every cached projection into a new key generation from
 // source, while readers keep using the current one and live projectors write
@@ -142,9 +159,11 @@ func Replay(ctx context.Context, c *cache.Cache, control GenerationControl, sour
 		return sum, err
 	}
 	// From here on live writers also write the next generation.
+	cfg.Phase(PhaseOpen)
 	if err := sleepCtx(ctx, cfg.Grace); err != nil {
 		return abandon(err)
 	}
+	cfg.Phase(PhaseRebuild)
 	estimate, _ := source.Estimate(ctx)
 	rebuildStart := time.Now()
 	f := newFold()
@@ -172,6 +191,7 @@ func Replay(ctx context.Context, c *cache.Cache, control GenerationControl, sour
 		}
 	}
 	sum.Rebuild = time.Since(rebuildStart)
+	cfg.Phase(PhaseSwitch)
 	if err := control.SetPointer(ctx, keys.Generation(), sum.Generation); err != nil {
 		return abandon(err)
 	}
@@ -185,6 +205,7 @@ func Replay(ctx context.Context, c *cache.Cache, control GenerationControl, sour
 	if err := sleepCtx(ctx, cfg.Grace); err != nil {
 		return sum, err
 	}
+	cfg.Phase(PhaseCleanup)
 	for _, family := range []string{"products:", "customers:", "orders:customer:", "http:", "tag:"} {
 		n, err := control.DeletePrefix(ctx, keys.Key(sum.Previous, cache.Key{Name: family}))
 		sum.DeletedOldKeys += n

@@ -215,6 +215,7 @@ cat <<EOF
 
 OrderFlow is running (logs in $LOGS):
   API          $API
+  console      $API/admin/console (paste the admin token below)
   metrics      $API/metrics
   relay        http://$ORDERFLOW_RELAY_HTTP_ADDR/metrics (events onto Redis Streams)
   projectors   http://${PROJECTOR_ADDRS[0]}/metrics  http://${PROJECTOR_ADDRS[1]}/metrics (Redis read models)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Local PostgreSQL and Redis for OrderFlow, run as plain processes (no Docker).
 #
-#   scripts/services.sh start|stop|status|env NAME
+#   scripts/services.sh start|stop|status|env|browser NAME
 #
 # NAME is an instance name: "dev" (make run) or "test" (make test). Each
 # instance has its own state in $REPO/.state/NAME/, its own loopback ports and
 # its own data. `start` is idempotent: running servers are reused and the env
 # file is rewritten. `env` prints shell `export` lines for the instance.
+# `browser` installs Debian's chromium for the console's browser test
+# (cmd/internal/consoletest) the way `start` installs redis-server.
 #
 # PostgreSQL refuses to run as root; when this script runs as root it runs
 # PostgreSQL as the unprivileged system user "orderflow" (created if missing).
@@ -14,7 +16,7 @@
 set -euo pipefail
 
 usage() {
-	echo "usage: $0 start|stop|status|env NAME   (NAME: dev, test, ...)" >&2
+	echo "usage: $0 start|stop|status|env|browser NAME   (NAME: dev, test, ...)" >&2
 	exit 2
 }
 
@@ -64,6 +66,18 @@ ensure_redis() {
 		apt_install redis-server >&2
 	else
 		die "redis-server is missing; install it with: sudo apt-get install -y redis-server"
+	fi
+}
+
+ensure_chromium() {
+	if command -v chromium >/dev/null || [[ -n ${ORDERFLOW_CHROMIUM:-} ]]; then
+		return
+	fi
+	if is_root; then
+		log "installing chromium (the console's browser test)"
+		apt_install chromium >&2
+	else
+		die "chromium is missing; install it with: sudo apt-get install -y chromium"
 	fi
 }
 
@@ -484,5 +498,6 @@ start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 env) cmd_env ;;
+browser) ensure_chromium ;;
 *) usage ;;
 esac

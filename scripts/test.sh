@@ -21,6 +21,8 @@ cleanup() {
 }
 trap cleanup EXIT
 "$REPO/scripts/services.sh" start "$INSTANCE"
+# The console's browser test needs chromium; it fails, not skips, without.
+"$REPO/scripts/services.sh" browser "$INSTANCE"
 # shellcheck disable=SC1091
 source "$REPO/.state/$INSTANCE/env"
 

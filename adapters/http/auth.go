@@ -60,10 +60,21 @@ func routeAccess() map[string]access {
 		"GET /public/products":             accessAnonymous,
 		"GET /api/v1/admin/cache/stats":    accessAdmin,
 		"GET /debug/pprof/:name":           accessAdmin,
-		"GET /healthz":                     accessAnonymous,
-		"GET /readyz":                      accessAnonymous,
-		"GET /metrics":                     accessAnonymous,
-		"GET /openapi.yaml":                accessAnonymous,
+		// The operations console: the page and its assets load anonymously
+		// (they hold no data); every data and action call needs admin.
+		"GET /api/v1/admin/overview":              accessAdmin,
+		"GET /api/v1/admin/dead-letters":          accessAdmin,
+		"POST /api/v1/admin/dead-letters/redrive": accessAdmin,
+		"POST /api/v1/admin/dead-letters/drop":    accessAdmin,
+		"POST /api/v1/admin/replay":               accessAdmin,
+		"POST /api/v1/admin/replay/cancel":        accessAdmin,
+		"GET /admin/console":                      accessAnonymous,
+		"GET /admin/console/console.js":           accessAnonymous,
+		"GET /admin/console/console.css":          accessAnonymous,
+		"GET /healthz":                            accessAnonymous,
+		"GET /readyz":                             accessAnonymous,
+		"GET /metrics":                            accessAnonymous,
+		"GET /openapi.yaml":                       accessAnonymous,
 	}
 }
 

@@ -72,7 +72,7 @@ func anonymousRoute(method, path string) bool {
 		return true
 	}
 	switch path {
-	case "/healthz", "/readyz", "/metrics", "/openapi.yaml":
+	case "/healthz", "/readyz", "/metrics", "/openapi.yaml", "/admin/console", "/admin/console/console.js", "/admin/console/console.css":
 		return true
 	}
 	return false
@@ -188,6 +188,21 @@ func authRoutes() []authRoute {
 		{http.MethodGet, "/public/products", "anonymous", static("/public/products", ""), http.StatusOK},
 		{http.MethodGet, "/api/v1/admin/cache/stats", "admin", static("/api/v1/admin/cache/stats", ""), http.StatusOK},
 		{http.MethodGet, "/debug/pprof/{name}", "admin", static("/debug/pprof/heap", ""), http.StatusOK},
+		{http.MethodGet, "/api/v1/admin/overview", "admin", static("/api/v1/admin/overview", ""), http.StatusOK},
+		{http.MethodGet, "/api/v1/admin/dead-letters", "admin", static("/api/v1/admin/dead-letters?limit=5", ""), http.StatusOK},
+		{http.MethodPost, "/api/v1/admin/dead-letters/redrive", "admin", static("/api/v1/admin/dead-letters/redrive", `{"ids":["1-0"]}`), http.StatusOK},
+		{http.MethodPost, "/api/v1/admin/dead-letters/drop", "admin", static("/api/v1/admin/dead-letters/drop", `{"all":true}`), http.StatusOK},
+		{http.MethodPost, "/api/v1/admin/replay", "admin", func(a *api, _ authFixture) (string, string) {
+			a.call(http.MethodPost, "/api/v1/admin/replay/cancel", "") // no projector takes it here
+			return "/api/v1/admin/replay", `{"from":"auto"}`
+		}, http.StatusAccepted},
+		{http.MethodPost, "/api/v1/admin/replay/cancel", "admin", func(a *api, _ authFixture) (string, string) {
+			a.call(http.MethodPost, "/api/v1/admin/replay", `{}`)
+			return "/api/v1/admin/replay/cancel", ""
+		}, http.StatusOK},
+		{http.MethodGet, "/admin/console", "anonymous", static("/admin/console", ""), http.StatusOK},
+		{http.MethodGet, "/admin/console/console.js", "anonymous", static("/admin/console/console.js", ""), http.StatusOK},
+		{http.MethodGet, "/admin/console/console.css", "anonymous", static("/admin/console/console.css", ""), http.StatusOK},
 		{http.MethodGet, "/healthz", "anonymous", static("/healthz", ""), http.StatusOK},
 		{http.MethodGet, "/readyz", "anonymous", static("/readyz", ""), http.StatusOK},
 		{http.MethodGet, "/metrics", "anonymous", static("/metrics", ""), http.StatusOK},

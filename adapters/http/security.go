@@ -9,9 +9,10 @@ import (
 )
 
 // securityHeaders runs before routing, so every response carries these,
-// problems and 404s included. The API serves only data (JSON, YAML,
-// Prometheus text), never a page: a browser pointed at it may load, run and
-// frame nothing, and must not guess another content type. net/http and Echo
+// problems and 404s included. The API serves data (JSON, YAML, Prometheus
+// text): a browser pointed at it may load, run and frame nothing, and must
+// not guess another content type. The one page, the operations console,
+// sets its own narrower policy (console.go). net/http and Echo
 // send no Server header, so there is no banner to remove. X-XSS-Protection is
 // left out (empty): browsers retired that filter, and there is no page to
 // protect. HSTS is off (0): TLS ends in front of the API, not in it.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/cache"
+	"github.com/orderflow/orderflow/app/ops"
 )
 
 // DefaultBodyLimit caps request bodies: up to 1 MiB, 413 beyond (ADR 9).
@@ -53,6 +54,9 @@ type Config struct {
 	// AuthOff, which opens every route to anyone (ORDERFLOW_AUTH=off).
 	Tokens  app.TokenVerifier
 	AuthOff bool
+	// Console serves the operations console's data and actions; without
+	// it those routes answer 503.
+	Console *ops.Console
 }
 
 func (c *Config) setDefaults() {
@@ -117,6 +121,8 @@ type Server struct {
 	tokens app.TokenVerifier
 	// access is who may call each route (auth.go).
 	access map[string]access
+	// console is nil when the API was built without it.
+	console *ops.Console
 }
 
 // NewServer builds the API with every route of openapi.yaml and registers
@@ -142,6 +148,7 @@ func NewServer(cfg Config) (*Server, error) {
 		metricsPage: promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}),
 		echo:        echo.New(),
 		access:      routeAccess(),
+		console:     cfg.Console,
 	}
 	if !cfg.AuthOff {
 		s.tokens = cfg.Tokens
@@ -208,6 +215,7 @@ func (s *Server) registerRoutes() {
 
 	api.GET("/admin/cache/stats", s.handleCacheStats)
 	e.GET("/debug/pprof/:name", s.handleProfile)
+	s.registerConsoleRoutes(api)
 
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)

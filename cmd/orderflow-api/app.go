@@ -374,6 +374,16 @@ func (m *Main) serve(ctx context.Context, application *app.Application, store *p
 			go func() { _ = bp.Listen(ctx, m.nearMetrics.Handler(cache), m.logger) }()
 		}
 	}
+	var keyspace func(ctx context.Context) (int64, int64, error)
+	if cfg.RedisStats != nil {
+		keyspace = func(ctx context.Context) (int64, int64, error) {
+			k, err := cfg.RedisStats(ctx)
+			return k.Hits, k.Misses, err
+		}
+	}
+	if cfg.Console, err = m.newConsole(ctx, cache, cacheStore, keyspace); err != nil {
+		return err
+	}
 	server, err := orderflowhttp.NewServer(cfg)
 	if err != nil {
 		return err

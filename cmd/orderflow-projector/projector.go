@@ -35,6 +35,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	DLQAll          bool
 	ReplayFrom      string
+	Online          bool
 	Logging         service.Logging
 }
 
@@ -94,7 +95,8 @@ streams. Any number of instances share the work as one consumer group.
 Usage:
   orderflow-projector [run] [flags]            consume the streams until SIGTERM
   orderflow-projector replay [flags]           rebuild every projection into a new key generation,
-                                               then switch readers to it (--from=auto|streams|store)
+                                               then switch readers to it (--from=auto|streams|store);
+                                               --online: ask a running projector to do it and follow it
   orderflow-projector verify [flags]           compare every cached projection with PostgreSQL;
                                                exit 1 on drift
   orderflow-projector dlq list [flags]         show parked (dead-letter) entries
@@ -146,6 +148,7 @@ func (m *Main) ParseFlags(args []string) (string, []string, error) {
 	fs.Duration(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long running handlers may take to finish on SIGTERM")
 	fs.Bool(&c.DLQAll, "all", false, "dlq replay/drop: every parked entry")
 	fs.String(&c.ReplayFrom, "from", "auto", "replay: read the streams, the event store, or auto (streams; the store when they were trimmed)")
+	fs.Bool(&c.Online, "online", false, "replay: ask a running projector to replay (one at a time across the deployment) and follow its progress")
 	c.Logging.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return "", nil, err

@@ -34,7 +34,8 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 	if err != nil {
 		return err
 	}
-	handler := streams.Handler(projections.New(refresher), app.NewEventCodec(), metrics)
+	observer := &beatObserver{next: metrics}
+	handler := streams.Handler(projections.New(refresher), app.NewEventCodec(), observer)
 	subscriberClient, err := orderflowredis.NewClient(d.redisURL, orderflowredis.PoolOptions{})
 	if err != nil {
 		return err
@@ -73,6 +74,7 @@ func (m *Main) run(ctx context.Context, d *deps) error {
 	go streams.SampleLag(ctx, d.cacheClient, d.keys, m.Config.ConsumerGroup, 2*time.Second, metrics.observeLag, metrics.observeDeadLetters)
 
 	go cache.WatchGenerations(ctx)
+	go m.serveConsole(ctx, d, observer)
 	go streams.KeepGroups(ctx, subscriberClient, d.keys, m.Config.ConsumerGroup, time.Second, d.logger)
 	d.logger.Info("projecting", "consumer", m.Config.Consumer, "group", m.Config.ConsumerGroup)
 	// Run returns once ctx ended and the Router closed: handlers drained

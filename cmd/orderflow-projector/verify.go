@@ -33,6 +33,18 @@ func (m *Main) verify(ctx context.Context, d *deps) error {
 	emptyLog, err := projections.Judge(ctx, drift, postgres.NewReplaySource(events))
 	var unverified *projections.UnverifiedError
 	var drifted *projections.DriftedError
+	verdict := "passed"
+	switch {
+	case errors.As(err, &unverified):
+		verdict = "unverified"
+	case errors.As(err, &drifted):
+		verdict = "drifted"
+	case err != nil:
+		verdict = "failed"
+	case emptyLog:
+		verdict = "empty log"
+	}
+	m.recordVerify(ctx, d, drift, verdict)
 	switch {
 	case errors.As(err, &unverified):
 		fmt.Fprintf(m.stdout, "verify: nothing was compared although the event log holds %d events: "+

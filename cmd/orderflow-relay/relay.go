@@ -166,10 +166,18 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	}
 	defer ops.Stop()
 
-	go relay.SampleBacklog(ctx, time.Second, publisher, outbox, metrics.observeBacklog)
+	beat := &relayBeat{}
+	go beat.publish(ctx, client, m.Config.KeyPrefix, m.Config.HTTPAddr)
+	go relay.SampleBacklog(ctx, time.Second, publisher, outbox, func(b relay.Backlog) {
+		metrics.observeBacklog(b)
+		beat.observeBacklog(b)
+	})
 	return r.RunAsLeader(ctx, postgres.NewRelayLock(m.Config.DatabaseURL), relay.LeaderConfig{
-		Retry:  m.Config.LeadRetry,
-		Active: metrics.observeActive,
+		Retry: m.Config.LeadRetry,
+		Active: func(on bool) {
+			metrics.observeActive(on)
+			beat.observeActive(on)
+		},
 		Logger: logger,
 	})
 }
