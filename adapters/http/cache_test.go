@@ -137,7 +137,7 @@ func newCachedAPI(t *testing.T, opts cachedAPIOptions) *cachedAPI {
 			return nil
 		},
 		RedisStats: redisStats(cacheStore),
-		Console: newTestConsole(t, apiRedis, prefix, cache),
+		Console:    newTestConsole(t, apiRedis, prefix, cache),
 	})
 	if err != nil {
 		t.Fatal(err)
