@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/orderflow/orderflow/domain"
 )
 
 // An Upcaster turns one event type's payload from one schema version into
@@ -147,4 +149,33 @@ func productCreatedV1ToV2(data []byte) ([]byte, error) {
 		Price:        moneyV2{Amount: *v1.PriceCents, Currency: *v1.Currency},
 		InitialStock: v1.InitialStock,
 	})
+}
+
+// orderPlacedFromV1 is the chain from OrderPlaced schema 1 to the current
+// event in one decode.
+func orderPlacedFromV1(data []byte) (domain.Event, error) {
+	var v1 orderPlacedV1
+	if err := json.Unmarshal(data, &v1); err != nil {
+		return nil, err
+	}
+	e := domain.OrderPlaced{CustomerID: v1.CustomerID, Currency: v1.Currency, Lines: make([]domain.OrderLine, len(v1.Lines))}
+	for i, l := range v1.Lines {
+		e.Lines[i] = domain.OrderLine{ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
+			UnitPriceCents: l.UnitPriceCents, Currency: v1.Currency}
+	}
+	return e, nil
+}
+
+// productCreatedFromV1 is the chain from ProductCreated schema 1 to the
+// current event in one decode.
+func productCreatedFromV1(data []byte) (domain.Event, error) {
+	var v1 productCreatedV1
+	if err := json.Unmarshal(data, &v1); err != nil {
+		return nil, err
+	}
+	if v1.PriceCents == nil || v1.Currency == nil {
+		return nil, errors.New("schema 1 ProductCreated without priceCents or currency")
+	}
+	return domain.ProductCreated{SKU: v1.SKU, Name: v1.Name, Description: v1.Description,
+		Price: domain.Money{Amount: *v1.PriceCents, Currency: *v1.Currency}, InitialStock: v1.InitialStock}, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -286,5 +288,60 @@ func TestProductCreatedChain(t *testing.T) {
 	_, version, data, err := c.Encode(want)
 	if err != nil || version != 2 || string(data) != v2 {
 		t.Fatalf("Encode = v%d %s, %v; want v2 %s", version, data, err, v2)
+	}
+}
+
+// TestShortcutsAgreeWithChains: every shortcut decodes what its chain
+// decodes (and refuses what it refuses), on payloads of every shortcut's
+// version; a shortcut without cases here fails the test.
+func TestShortcutsAgreeWithChains(t *testing.T) {
+	r := rand.New(rand.NewPCG(14, 2))
+	cases := map[string]map[int][]string{
+		"OrderPlaced": {1: {
+			`{"customerId":"c","currency":"JPY","lines":[]}`,
+			`{"customerId":"c","currency":"EUR","lines":[{"productId":"p","sku":"S","name":"N","quantity":1,"unitPriceCents":5}]}`,
+			`{"customerId":"c"}`,
+			`[]`,
+			`{"lines":"x"}`,
+		}},
+		"ProductCreated": {1: {
+			`{"sku":"S","name":"N","description":"","priceCents":0,"currency":"KWD","initialStock":0}`,
+			`{"sku":"S","name":"N","description":"","currency":"EUR","initialStock":0}`,
+			`{"sku":"S","priceCents":5}`,
+			`{"priceCents":"5","currency":"EUR"}`,
+			`7`,
+		}},
+	}
+	for range 200 {
+		lines := make([]string, r.IntN(4))
+		for i := range lines {
+			lines[i] = fmt.Sprintf(`{"productId":"p%d","sku":"S-%d","name":"N %d","quantity":%d,"unitPriceCents":%d}`, i, r.IntN(100), i, 1+r.IntN(50), r.IntN(100000))
+		}
+		cases["OrderPlaced"][1] = append(cases["OrderPlaced"][1], fmt.Sprintf(`{"customerId":"c%d","currency":%q,"lines":[%s]}`, r.IntN(9), []string{"EUR", "JPY", "KWD"}[r.IntN(3)], strings.Join(lines, ",")))
+		cases["ProductCreated"][1] = append(cases["ProductCreated"][1], fmt.Sprintf(`{"sku":"S-%d","name":"N","description":"d %d","priceCents":%d,"currency":"USD","initialStock":%d}`, r.IntN(1000), r.IntN(9), r.Int64N(1e12), r.IntN(10000)))
+	}
+	c := NewEventCodec()
+	for name, s := range c.schemas {
+		for version, shortcut := range s.shortcuts {
+			payloads := cases[name][version]
+			if len(payloads) == 0 {
+				t.Errorf("%s version %d has a shortcut and no cases here", name, version)
+			}
+			for _, p := range payloads {
+				got, gotErr := shortcut([]byte(p))
+				var want domain.Event
+				data, wantErr := upcast(name, s.upcasters, version, []byte(p))
+				if wantErr == nil {
+					want, wantErr = s.decode(data)
+				}
+				if (gotErr == nil) != (wantErr == nil) {
+					t.Errorf("%s v%d %s: shortcut error %v, chain error %v", name, version, p, gotErr, wantErr)
+					continue
+				}
+				if diff := cmp.Diff(want, got); wantErr == nil && diff != "" {
+					t.Errorf("%s v%d %s: shortcut differs from the chain (-chain +shortcut):\n%s", name, version, p, diff)
+				}
+			}
+		}
 	}
 }
