@@ -181,8 +181,21 @@ func TestNearCacheBackplane(t *testing.T) {
 	reader.profile(t, c.ID, nil)
 	waitUntil(t, "the copy", func() bool { return reader.cache.NearStats().Entries > 0 })
 	resets := reader.cache.NearStats().Resets
-	// Kill every pub/sub connection: the subscriber's receive fails.
-	if err := e.Redis.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+	// Kill every pub/sub connection, on every node of a cluster: the
+	// subscriber's receive fails.
+	kill := func(ctx context.Context, c *redis.Client) error {
+		return c.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err()
+	}
+	var err error
+	switch c := e.Redis.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachShard(context.Background(), kill)
+	case *redis.Client:
+		err = kill(context.Background(), c)
+	default:
+		t.Fatalf("unexpected client %T", e.Redis)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the near cache to be dropped", func() bool {
