@@ -29,6 +29,14 @@ func (s *lateReplies) Get(ctx context.Context, key string) (cache.Entry, error) 
 	return s.Store.Get(ctx, key)
 }
 
+// GetSliding is the first read of a family with sliding expiry (profiles).
+func (s *lateReplies) GetSliding(ctx context.Context, key string, window, limit time.Duration) (cache.Entry, error) {
+	if s.failures.Add(-1) >= 0 {
+		return cache.Entry{}, fmt.Errorf("%w: i/o timeout", cache.ErrUnavailable)
+	}
+	return s.Store.GetSliding(ctx, key, window, limit)
+}
+
 // Readers whose first read of a cold key timed out while Redis is believed
 // up read again instead of loading by themselves: the burst still makes one
 // PostgreSQL load.
