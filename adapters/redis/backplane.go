@@ -16,20 +16,13 @@ import (
 // getIfChanged answers 1 while the key holds a value (not a tombstone) at
 // the caller's version, else the entry as Get reads it: a near-cache copy
 // is confirmed in one round trip that carries no value. With a window
-// (ARGV[3] > 0) it renews a value's life first, exactly as getSliding does,
+// (ARGV[3] > 0) it renews a value's life first with getSliding's slide,
 // so copies confirmed here keep their Redis entries alive like reads.
 //
 // KEYS[1] entry; ARGV version held, now (ms), window (ms), limit (ms).
-var getIfChanged = redis.NewScript(`
+var getIfChanged = redis.NewScript(slideLua + `
 local cur = redis.call('HMGET', KEYS[1], 'v', 't', 'w')
-if cur[1] and cur[2] == '0' and cur[3] and tonumber(ARGV[3]) > 0 then
-  local now = tonumber(ARGV[2])
-  local expires = math.min(now + tonumber(ARGV[3]), tonumber(cur[3]) + tonumber(ARGV[4]))
-  local left = expires - now
-  if left > 0 and left > redis.call('PTTL', KEYS[1]) then
-    redis.call('PEXPIRE', KEYS[1], left)
-  end
-end
+slide(KEYS[1], cur, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
 if cur[1] == ARGV[1] and cur[2] == '0' then return 1 end
 return redis.call('HMGET', KEYS[1], 'v', 't', 'w', 'd')
 `)

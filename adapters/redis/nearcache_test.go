@@ -227,3 +227,35 @@ func TestNearCacheDroppedOnGenerationSwitch(t *testing.T) {
 		t.Fatalf("after the switch: %+v, want no entries and one reset", s)
 	}
 }
+
+// TestGetIfChangedRenewsLikeARead: confirming a copy renews a sliding
+// entry's life as reading it would, and never a tombstone's.
+func TestGetIfChangedRenewsLikeARead(t *testing.T) {
+	client, prefix := redistest.New(t)
+	store := orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{})
+	ctx := context.Background()
+	key := prefix + "customers:{c1}"
+	if _, err := store.SetFenced(ctx, key, 1, []byte(`{}`), 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	ttl := func() time.Duration {
+		t.Helper()
+		d, err := client.PTTL(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if _, unchanged, err := store.GetIfChanged(ctx, key, 1, 0, 0); err != nil || !unchanged || ttl() > 500*time.Millisecond {
+		t.Fatalf("without a window: unchanged %t, %v, ttl %s; want unchanged and no renewal", unchanged, err, ttl())
+	}
+	if _, unchanged, err := store.GetIfChanged(ctx, key, 1, time.Minute, time.Hour); err != nil || !unchanged || ttl() < 50*time.Second {
+		t.Fatalf("with a 1 min window: unchanged %t, %v, ttl %s; want unchanged and renewed to about 1 min", unchanged, err, ttl())
+	}
+	if err := store.Tombstone(ctx, key, 2, 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if e, unchanged, err := store.GetIfChanged(ctx, key, 1, time.Minute, time.Hour); err != nil || unchanged || !e.Tombstone || ttl() > 500*time.Millisecond {
+		t.Fatalf("after a tombstone: %+v unchanged %t, %v, ttl %s; want the tombstone, not renewed", e, unchanged, err, ttl())
+	}
+}

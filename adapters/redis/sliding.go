@@ -17,18 +17,26 @@ import (
 // the clock that wrote w.
 //
 // KEYS[1] entry; ARGV now (ms), window (ms), limit (ms).
-var getSliding = redis.NewScript(`
+var getSliding = redis.NewScript(slideLua + `
 local e = redis.call('HMGET', KEYS[1], 'v', 't', 'w', 'd')
-if e[1] and e[2] == '0' and e[3] then
-  local now = tonumber(ARGV[1])
-  local expires = math.min(now + tonumber(ARGV[2]), tonumber(e[3]) + tonumber(ARGV[3]))
-  local left = expires - now
-  if left > 0 and left > redis.call('PTTL', KEYS[1]) then
-    redis.call('PEXPIRE', KEYS[1], left)
-  end
-end
+slide(KEYS[1], e, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 return e
 `)
+
+// slideLua defines slide(key, fields, now, window, limit): the renewal
+// above, for an entry whose fields v, t and w were read first. Every
+// script that reads a value as a hit renews it with it.
+const slideLua = `
+local function slide(key, e, now, window, limit)
+  if e[1] and e[2] == '0' and e[3] and window > 0 then
+    local expires = math.min(now + window, tonumber(e[3]) + limit)
+    local left = expires - now
+    if left > 0 and left > redis.call('PTTL', key) then
+      redis.call('PEXPIRE', key, left)
+    end
+  end
+end
+`
 
 // GetSliding returns the entry at key and renews a value's life: up to
 // window from now, never past limit from when it was written.
