@@ -332,6 +332,14 @@ Suites:
   all      every suite below in turn, into one report (the default)
 `
 
+// usageInternal lists what the suites start this binary for.
+const usageInternal = `
+Internal:
+  ` + serveBaselinesCommand + `  the read suite's baseline server, which the suite starts as a process
+                   of its own from ORDERFLOW_DATABASE_URL, ORDERFLOW_REDIS_URL,
+                   ORDERFLOW_KEY_PREFIX, ORDERFLOW_DATABASE_CONNS, ORDERFLOW_HTTP_ADDR
+`
+
 const usageFlags = `
 make bench runs every suite against throwaway servers (scripts/bench.sh);
 BENCH_QUICK=1 make bench is the same with --quick. Extra arguments, a suite
@@ -354,6 +362,7 @@ func (m *Main) ParseFlags(args []string) ([]suite, string, error) {
 		for _, s := range all {
 			fmt.Fprintf(fs.Output(), "  %-8s %s\n", s.name, s.summary)
 		}
+		fmt.Fprint(fs.Output(), usageInternal)
 		fmt.Fprint(fs.Output(), usageFlags)
 		fs.PrintDefaults()
 	}
@@ -439,10 +448,16 @@ func (e *env) printf(format string, args ...any) {
 	fmt.Fprintf(e.out, format+"\n", args...)
 }
 
+// benchBinary names this binary, which serves the read suite's baselines.
+const benchBinary = "orderflow-bench"
+
 // binary is the path of one of OrderFlow's binaries.
 func (e *env) binary(name string) (string, error) {
 	if name == "orderflow-api" && e.cfg.APIBin != "" {
 		return e.cfg.APIBin, nil
+	}
+	if name == benchBinary {
+		return os.Executable()
 	}
 	dir := e.cfg.BinDir
 	if dir == "" {
@@ -462,6 +477,9 @@ func (e *env) binary(name string) (string, error) {
 // Run parses args, then runs each suite with its own database and key
 // prefix, and publishes one report.
 func (m *Main) Run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == serveBaselinesCommand {
+		return serveBaselines(ctx, m.lookupEnv)
+	}
 	chosen, name, err := m.ParseFlags(args)
 	if err != nil {
 		return err
