@@ -1,7 +1,11 @@
 package jwt
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -117,6 +121,13 @@ func TestMintedPathAgreesWithParser(t *testing.T) {
 		}
 		return s
 	}
+	// signRaw signs a payload exactly as given, under Mint's header.
+	signRaw := func(payload string) string {
+		signing := mintedHeader + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
+		mac := hmac.New(sha256.New, testSecret)
+		mac.Write([]byte(signing))
+		return signing + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	}
 	now := time.Now()
 	exp, past, future := now.Add(time.Hour).Unix(), now.Add(-time.Minute).Unix(), now.Add(time.Minute).Unix()
 	admin := app.Principal{Subject: "ops", Role: app.RoleAdmin}
@@ -148,9 +159,22 @@ func TestMintedPathAgreesWithParser(t *testing.T) {
 			return s
 		}(), false},
 		"header keys swapped": {base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"JWT","alg":"HS256"}`)) + "." + payload + "." + sig, false},
-		"garbage":             {"not.a.token", false},
-		"four segments":       {valid + ".x", false},
-		"empty":               {"", false},
+		// Mint's own layout, read without the JSON decoder, and its near misses.
+		"layout":                  {signRaw(`{"role":"admin","sub":"ops","exp":` + strconv.FormatInt(exp, 10) + `,"iat":` + strconv.FormatInt(past, 10) + `}`), true},
+		"layout expired":          {signRaw(`{"role":"admin","sub":"ops","exp":` + strconv.FormatInt(past, 10) + `,"iat":1}`), true},
+		"layout unknown role":     {signRaw(`{"role":"root","sub":"ops","exp":` + strconv.FormatInt(exp, 10) + `,"iat":1}`), true},
+		"layout empty subject":    {signRaw(`{"role":"admin","sub":"","exp":` + strconv.FormatInt(exp, 10) + `,"iat":1}`), true},
+		"layout escaped subject":  {signRaw(`{"role":"admin","sub":"o\"ps","exp":` + strconv.FormatInt(exp, 10) + `,"iat":1}`), true},
+		"layout unicode subject":  {signRaw(`{"role":"admin","sub":"opé","exp":` + strconv.FormatInt(exp, 10) + `,"iat":1}`), true},
+		"layout fractional exp":   {signRaw(`{"role":"admin","sub":"ops","exp":` + strconv.FormatInt(exp, 10) + `.9,"iat":1}`), true},
+		"layout exponent exp":     {signRaw(`{"role":"admin","sub":"ops","exp":1e10,"iat":1}`), true},
+		"layout leading zero exp": {signRaw(`{"role":"admin","sub":"ops","exp":0` + strconv.FormatInt(exp, 10) + `,"iat":1}`), false},
+		"layout 20-digit exp":     {signRaw(`{"role":"admin","sub":"ops","exp":99999999999999999999,"iat":1}`), true},
+		"layout spaces":           {signRaw(`{"role": "admin","sub":"ops","exp":` + strconv.FormatInt(exp, 10) + `,"iat":1}`), true},
+		"layout trailing data":    {signRaw(`{"role":"admin","sub":"ops","exp":` + strconv.FormatInt(exp, 10) + `,"iat":1}x`), false},
+		"garbage":                 {"not.a.token", false},
+		"four segments":           {valid + ".x", false},
+		"empty":                   {"", false},
 	}
 	for name, tc := range tokens {
 		t.Run(name, func(t *testing.T) {
@@ -171,3 +195,37 @@ func TestMintedPathAgreesWithParser(t *testing.T) {
 		})
 	}
 }
+
+// FuzzMintedLayoutAgreesWithJSON holds the hand-written reader of Mint's
+// layout to the JSON decoder it stands in for: whatever it accepts, the
+// decoder accepts too, with the same claims.
+func FuzzMintedLayoutAgreesWithJSON(f *testing.F) {
+	for _, seed := range []string{
+		`{"role":"admin","sub":"ops","exp":1796776239,"iat":1796689839}`,
+		`{"role":"customer","sub":"01a2530f-43ce-77e2-aba7-df07aa17b828","exp":1,"iat":0}`,
+		`{"role":"admin","sub":"o\"ps","exp":1,"iat":1}`,
+		`{"role":"admin","sub":"ops","exp":01,"iat":1}`,
+		`{"role":"admin","sub":"ops","exp":1.5,"iat":1}`,
+		`{"role":"admin","sub":"ops","exp":1,"iat":1}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := mintedLayout(raw)
+		if !ok {
+			return
+		}
+		var want mintedClaims
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&want); err != nil || dec.More() {
+			t.Fatalf("mintedLayout accepted %q, the JSON decoder did not: %v", raw, err)
+		}
+		if got.Subject != want.Subject || got.Role != want.Role || !sameNumber(got.ExpiresAt, want.ExpiresAt) ||
+			!sameNumber(got.IssuedAt, want.IssuedAt) || !sameNumber(got.NotBefore, want.NotBefore) {
+			t.Fatalf("%q: mintedLayout read %+v, the JSON decoder %+v", raw, got, want)
+		}
+	})
+}
+
+func sameNumber(a, b *float64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
