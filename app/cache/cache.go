@@ -258,7 +258,7 @@ func (c *Cache) getOrLoad(ctx context.Context, key Key, load rawLoader) (encoded
 	copied, hasCopy := c.near.get(redisKey)
 	if hasCopy {
 		if opts := app.ReadOptionsFrom(ctx); opts != nil && opts.MaxStale > 0 {
-			if age := time.Since(copied.checked); age <= opts.MaxStale {
+			if age := time.Since(copied.checkedAt()); age <= opts.MaxStale {
 				opts.Age = age
 				c.stats[key.Family].NearHits.Add(1)
 				return c.served(key, copied.data, copied.version, app.CacheHitNear)
@@ -281,8 +281,7 @@ func (c *Cache) getOrLoad(ctx context.Context, key Key, load rawLoader) (encoded
 		c.cfg.OnStoreGet(key.Family, time.Since(start))
 	}
 	if err == nil && unchanged {
-		copied.checked = start
-		c.near.put(redisKey, copied)
+		copied.confirm(start)
 		c.stats[key.Family].NearHits.Add(1)
 		return c.served(key, copied.data, copied.version, app.CacheHit)
 	}
@@ -302,7 +301,7 @@ func (c *Cache) getOrLoad(ctx context.Context, key Key, load rawLoader) (encoded
 		return c.served(key, data, version, app.CacheMiss)
 	}
 	if entry.Found && !entry.Tombstone {
-		c.near.put(redisKey, nearEntry{data: entry.Data, version: entry.Version, checked: start})
+		c.near.put(redisKey, newNearEntry(entry.Data, entry.Version, start))
 		return c.served(key, entry.Data, entry.Version, app.CacheHit)
 	}
 	// A reader may join only a load that cannot be older than what it must

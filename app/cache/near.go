@@ -44,17 +44,40 @@ type NearConfig struct {
 }
 
 // nearEntry is a value as Redis held it, and when it was last known current.
+// data and version never change; a confirmation only moves checked forward,
+// in place, so a confirmed read costs the L1 no write.
 type nearEntry struct {
 	data    []byte
 	version int64
 	// checked is when the read that last saw this version in Redis was
-	// sent: the value was current then.
-	checked time.Time
+	// sent (Unix nanoseconds): the value was current then.
+	checked atomic.Int64
+}
+
+func newNearEntry(data []byte, version int64, checked time.Time) *nearEntry {
+	e := &nearEntry{data: data, version: version}
+	e.checked.Store(checked.UnixNano())
+	return e
+}
+
+// checkedAt is when the copy was last known current.
+func (e *nearEntry) checkedAt() time.Time { return time.Unix(0, e.checked.Load()) }
+
+// confirm records that a read sent at t saw this version in Redis; an
+// earlier confirmation than the one held changes nothing.
+func (e *nearEntry) confirm(t time.Time) {
+	at := t.UnixNano()
+	for {
+		held := e.checked.Load()
+		if held >= at || e.checked.CompareAndSwap(held, at) {
+			return
+		}
+	}
 }
 
 // nearCache is the L1 and its counters.
 type nearCache struct {
-	entries *otter.Cache[string, nearEntry]
+	entries *otter.Cache[string, *nearEntry]
 	cfg     NearConfig
 	now     func() time.Time
 	// resets counts whole-cache drops (reconnects, generation switches).
@@ -69,9 +92,9 @@ func newNearCache(cfg NearConfig) (*nearCache, error) {
 	if cfg.MaxBytes <= 0 {
 		return nil, nil
 	}
-	entries, err := otter.New(&otter.Options[string, nearEntry]{
+	entries, err := otter.New(&otter.Options[string, *nearEntry]{
 		MaximumWeight: uint64(cfg.MaxBytes),
-		Weigher: func(key string, e nearEntry) uint32 {
+		Weigher: func(key string, e *nearEntry) uint32 {
 			return uint32(min(len(key)+len(e.data)+nearEntryOverhead, 1<<31))
 		},
 	})
@@ -82,21 +105,24 @@ func newNearCache(cfg NearConfig) (*nearCache, error) {
 }
 
 // get returns the copy of a store key.
-func (n *nearCache) get(key string) (nearEntry, bool) {
+func (n *nearCache) get(key string) (*nearEntry, bool) {
 	if n == nil {
-		return nearEntry{}, false
+		return nil, false
 	}
 	return n.entries.GetIfPresent(key)
 }
 
-// put keeps what a read saw in Redis at time checked. A copy of a newer
-// version, or of the same version checked later, is kept instead.
-func (n *nearCache) put(key string, e nearEntry) {
+// put keeps what a read saw in Redis. A copy of a newer version is kept
+// instead; a copy of the same version takes the later confirmation.
+func (n *nearCache) put(key string, e *nearEntry) {
 	if n == nil {
 		return
 	}
-	n.entries.Compute(key, func(old nearEntry, found bool) (nearEntry, otter.ComputeOp) {
-		if found && (old.version > e.version || (old.version == e.version && old.checked.After(e.checked))) {
+	n.entries.Compute(key, func(old *nearEntry, found bool) (*nearEntry, otter.ComputeOp) {
+		if found && old.version >= e.version {
+			if old.version == e.version {
+				old.confirm(e.checkedAt())
+			}
 			return old, otter.CancelOp
 		}
 		return e, otter.WriteOp
