@@ -259,23 +259,33 @@ func getCachedWith(ctx context.Context, client *http.Client, url, want, cacheCon
 
 // getBody is a GET expecting 200; it returns the body.
 func getBody(ctx context.Context, client *http.Client, url string) ([]byte, error) {
+	body, _, err := getBodyWith(ctx, client, url, "")
+	return body, err
+}
+
+// getBodyWith is getBody sending a Cache-Control request header when
+// cacheControl is not empty; it also returns the answer's X-Cache header.
+func getBodyWith(ctx context.Context, client *http.Client, url, cacheControl string) (body []byte, xCache string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	if cacheControl != "" {
+		req.Header.Set("Cache-Control", cacheControl)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err = io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &httpError{method: http.MethodGet, path: req.URL.Path, status: resp.StatusCode, body: strings.TrimSpace(string(body[:min(len(body), maxErrorBody)]))}
+		return nil, "", &httpError{method: http.MethodGet, path: req.URL.Path, status: resp.StatusCode, body: strings.TrimSpace(string(body[:min(len(body), maxErrorBody)]))}
 	}
-	return body, nil
+	return body, resp.Header.Get("X-Cache"), nil
 }
 
 // cacheStatusError is a 200 served another way than expected (a MISS where

@@ -214,7 +214,7 @@ func reportMixMax(e *env, r *Report, cached, uncached *mixMax) {
 		against(figure("ORDERFLOW_CACHE=false", uncached.per100Reads(uncached.apiCPU), "ms")))
 
 	window := mixMaxWindow(e.cfg)
-	r.note("Closed-loop maximum: clients send the mix's requests back to back (one sequence of the same blend, shared by all clients and the same in both modes), each its next request once the last was answered, to the same two APIs as the open loop. Each mode ran %s of warm-up at %d clients, then a search: %d clients, doubled while a doubling answered %g× as many requests per second or more (%s each; cached: %s; uncached: %s); the window, %s, ran at the fewest clients that reached the highest rate. Uncached ran first, then cached, after the cached API had read every key once.",
+	r.note("Closed-loop maximum: clients send the mix's requests back to back (one sequence of the same blend, shared by all clients and the same in both modes), each its next request once the last was answered, to the same two APIs as the open loop. Each mode ran %s of warm-up at %d clients, then a search: %d clients, doubled while a doubling answered %g× as many requests per second or more (%s each; cached: %s; uncached: %s); the window, %s, ran at the fewest clients that reached the highest rate. Uncached ran first, then cached, then cached with the near cache (ORDERFLOW_NEAR_CACHE=true), each cached API after it had read every key once.",
 		e.cfg.MixWarmup(), mixMaxFirstClients(), mixMaxFirstClients(), mixMaxGain, mixMaxStep(e.cfg), cached.triesText(), uncached.triesText(), window)
 	for _, m := range []struct {
 		name string

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +20,11 @@ type mixTarget struct {
 	sd                *mixSeed
 	// phase labels the reads judged for staleness; "" judges none.
 	phase string
+	// maxStale, when not 0, is sent as Cache-Control: max-stale on every
+	// read, which is judged with that slack; fromL1 counts the answers
+	// that say X-Cache: HIT-L1.
+	maxStale time.Duration
+	fromL1   *atomic.Int64
 }
 
 // productAnswer, customerAnswer and orderAnswer are the fields of the
@@ -60,7 +66,7 @@ func (t mixTarget) send(ctx context.Context, op mixOp) error {
 		if err := t.get(ctx, "/api/v1/customers/"+customer, &c); err != nil {
 			return err
 		}
-		sd.stale.read(staleRead{kind: op.kind, phase: t.phase, sent: sent, subject: customer, seen: []seenValue{{version: c.Version}}})
+		t.judge(staleRead{kind: op.kind, sent: sent, subject: customer, seen: []seenValue{{version: c.Version}}})
 		return nil
 	case mixOrders:
 		var list struct {
@@ -78,7 +84,7 @@ func (t mixTarget) send(ctx context.Context, op mixOp) error {
 		for i, o := range list.Items {
 			seen[i] = seenValue{id: o.ID, value: o.Status, placedAt: o.PlacedAt}
 		}
-		sd.stale.read(staleRead{kind: op.kind, phase: t.phase, sent: sent, subject: customer, seen: seen})
+		t.judge(staleRead{kind: op.kind, sent: sent, subject: customer, seen: seen})
 		return nil
 	case mixPlaceOrder:
 		type line struct {
@@ -116,11 +122,31 @@ func (t mixTarget) send(ctx context.Context, op mixOp) error {
 	return fmt.Errorf("unknown request kind %d", op.kind)
 }
 
+// judge records a read for the stale-read check under the target's phase.
+// A max-stale read is recorded twice: with its slack, the promise, and as
+// if it had been strict (phase + strictSuffix), what the slack bought.
+func (t mixTarget) judge(r staleRead) {
+	r.phase = t.phase
+	if t.maxStale > 0 && t.phase != "" {
+		t.sd.stale.read(r)
+		r.slack = t.maxStale
+		r.phase = t.phase + boundedSuffix
+	}
+	t.sd.stale.read(r)
+}
+
 // get reads path from the reading API into out.
 func (t mixTarget) get(ctx context.Context, path string, out any) error {
-	body, err := getBody(ctx, t.client, t.readURL+path)
+	cacheControl := ""
+	if t.maxStale > 0 {
+		cacheControl = fmt.Sprintf("max-stale=%d", int(t.maxStale/time.Second))
+	}
+	body, xCache, err := getBodyWith(ctx, t.client, t.readURL+path, cacheControl)
 	if err != nil {
 		return err
+	}
+	if t.fromL1 != nil && xCache == "HIT-L1" {
+		t.fromL1.Add(1)
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("GET %s: decode answer: %w", path, err)
@@ -152,7 +178,7 @@ func (t mixTarget) readProducts(ctx context.Context, kind mixKind, path string) 
 	for i, p := range items {
 		seen[i] = seenValue{id: p.ID, value: priceValue(p.PriceCents)}
 	}
-	t.sd.stale.read(staleRead{kind: kind, phase: t.phase, sent: sent, seen: seen})
+	t.judge(staleRead{kind: kind, sent: sent, seen: seen})
 	return nil
 }
 

@@ -266,7 +266,7 @@ func newReport(suite string, c Config, started time.Time) *Report {
 		if c.MixRequestRate() > 0 {
 			rate = thousands(c.MixRequestRate()) + "/s"
 		}
-		r.Settings = append(r.Settings, Setting{"mix", fmt.Sprintf("%s products, %s customers, closed-loop maximum for %s after a warm-up of %s and a search of the clients (%s a step), then %s for %s after a warm-up of %s, then a race of %s, uncached then cached",
+		r.Settings = append(r.Settings, Setting{"mix", fmt.Sprintf("%s products, %s customers, closed-loop maximum for %s after a warm-up of %s and a search of the clients (%s a step), then %s for %s after a warm-up of %s, then a race of %s, uncached, cached, then cached with the near cache",
 			thousands(float64(c.MixProducts())), thousands(float64(c.MixCustomers())), mixMaxWindow(c), c.MixWarmup(), mixMaxStep(c), rate, c.Mix(), c.MixWarmup(), c.MixRace())})
 	}
 	if runs("relay") || runs("projector") {

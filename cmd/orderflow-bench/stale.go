@@ -93,6 +93,9 @@ type staleRead struct {
 	kind  mixKind
 	phase string
 	sent  time.Time
+	// slack is how much older than the writes answered before sent the
+	// read may be: its max-stale bound (0 for a strict read).
+	slack time.Duration
 	// subject is the customer of a profile or order summaries read.
 	subject string
 	seen    []seenValue
@@ -158,6 +161,18 @@ func (s *staleCheck) read(r staleRead) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads = append(s.reads, r)
+}
+
+// widen adds d to the slack of every read of phase: the backplane's delay
+// added to a bounded read's max-stale once the delay is measured.
+func (s *staleCheck) widen(phase string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.reads {
+		if s.reads[i].phase == phase {
+			s.reads[i].slack += d
+		}
+	}
 }
 
 // staleCount is the verdict on one phase's reads of one kind.
@@ -272,6 +287,8 @@ func (v *verdict) saw(gap time.Duration, stale string, unknown bool) {
 
 func (s *staleCheck) verdict(r staleRead) verdict {
 	var v verdict
+	// A bounded read is judged as a strict read sent slack earlier.
+	r.sent = r.sent.Add(-r.slack)
 	switch r.kind {
 	case mixProduct, mixProductSKU, mixPageOne, mixPublic:
 		for _, p := range r.seen {
@@ -386,9 +403,12 @@ type raceOrder struct{ id, status string }
 // runStaleRace runs e.cfg.Clients clients for the race's length against
 // raceProducts products of page one and raceCustomers customers: per 100
 // requests, 20 price changes, 4 profile updates, 8 order placements,
-// payments, shipments or cancellations, and 68 reads of every judged kind.
-// conflicts counts the profile updates answered 409 and retried.
-func runStaleRace(ctx context.Context, e *env, t mixTarget) (res *loadResult, conflicts int64, err error) {
+// payments, shipments or cancellations, and 68 reads of every judged kind;
+// each price change and profile update is read back by its client at once.
+// conflicts counts the profile updates answered 409 and retried. When
+// bounded is not nil, a quarter of the reads go through it instead (reads
+// that ask for bounded staleness, judged apart).
+func runStaleRace(ctx context.Context, e *env, t mixTarget, bounded *mixTarget) (res *loadResult, conflicts int64, err error) {
 	var page struct {
 		Items []productAnswer `json:"items"`
 	}
@@ -416,20 +436,27 @@ func runStaleRace(ctx context.Context, e *env, t mixTarget) (res *loadResult, co
 	orders := make([]raceOrder, e.cfg.Clients)
 	e.printf("%s: %d clients for %s on %d products of page one and %d customers", t.phase, e.cfg.Clients, e.cfg.MixRace(), len(hot), customers)
 	var retried atomic.Int64
+	specs := mixSpecs()
 	res, err = runClosedLoop(ctx, e.out, t.phase, e.cfg.Clients, e.cfg.MixRace(), e.cfg.ProgressPeriod, func(ctx context.Context, worker int, rng *rand.Rand) error {
 		op := mixOp{product: hot[rng.IntN(len(hot))], customer: rng.IntN(customers)}
 		switch pick := rng.IntN(100); {
 		case pick < 20:
 			op.kind = mixPriceChange
+			if err := t.send(ctx, op); err != nil {
+				return err
+			}
+			return t.readBack(ctx, op, mixProduct)
 		case pick < 24:
 			op.kind = mixProfileUpdate
-			for range raceConflictRetries {
-				var he *httpError
-				if err := t.send(ctx, op); !errors.As(err, &he) || he.status != http.StatusConflict {
-					return err
-				}
+			err := t.send(ctx, op)
+			for i := 0; i < raceConflictRetries && isConflict(err); i++ {
 				retried.Add(1)
+				err = t.send(ctx, op)
 			}
+			if err != nil {
+				return err
+			}
+			return t.readBack(ctx, op, mixProfile)
 		case pick < 32:
 			return t.advanceOrder(ctx, &orders[worker], op, hot, rng)
 		case pick < 44:
@@ -445,9 +472,27 @@ func runStaleRace(ctx context.Context, e *env, t mixTarget) (res *loadResult, co
 		default:
 			op.kind = mixOrders
 		}
+		if bounded != nil && !specs[op.kind].write && rng.IntN(4) == 0 {
+			return bounded.send(ctx, op)
+		}
 		return t.send(ctx, op)
 	})
 	return res, retried.Load(), err
+}
+
+// readBack reads what op wrote at once, as kind, from the reading API: the
+// read most likely to race the write's eviction there (the tombstone in
+// Redis; the backplane and the version check for a near cache), since the
+// rest of the race reads at random.
+func (t mixTarget) readBack(ctx context.Context, op mixOp, kind mixKind) error {
+	op.kind = kind
+	return t.send(ctx, op)
+}
+
+// isConflict reports a 409 answer.
+func isConflict(err error) bool {
+	var he *httpError
+	return errors.As(err, &he) && he.status == http.StatusConflict
 }
 
 // advanceOrder moves a race client's order one step: placed (1–2 hot

@@ -136,7 +136,7 @@ func TestReportMixStaleReads(t *testing.T) {
 	window := func() *loadResult { return &loadResult{Wall: time.Second, ErrorKinds: map[string]int{}} }
 	runs := map[bool]*mixRun{}
 	for _, cached := range []bool{false, true} {
-		runs[cached] = &mixRun{cached: cached, res: window(), race: window(), cache: map[string]map[string]float64{}, loads: map[string]float64{}}
+		runs[cached] = &mixRun{mode: map[bool]mixMode{false: mixUncached, true: mixCached}[cached], res: window(), race: window(), cache: map[string]map[string]float64{}, loads: map[string]float64{}}
 	}
 	stale := &[mixKinds]staleCount{}
 	stale[mixPageOne] = staleCount{reads: 10, judged: 8, raced: 2, stale: 2, samples: []string{"page one sent 3ms after …"}}
@@ -144,7 +144,7 @@ func TestReportMixStaleReads(t *testing.T) {
 	runs[true].stale = &[mixKinds]staleCount{mixProduct: {reads: 5, judged: 1}}
 	e := &env{cfg: Config{Quick: true, Clients: 16}}
 	r := &Report{section: "mix"}
-	reportMix(e, r, &mixSeed{}, runs[true], runs[false], &mixRate{perSecond: 100}, &queryCounter{unavailable: "not in a unit test"})
+	reportMix(e, r, &mixSeed{}, runs[true], runs[false], nil, &mixRate{perSecond: 100}, &queryCounter{unavailable: "not in a unit test"})
 
 	rows := map[string]Row{}
 	for _, row := range r.Rows {
