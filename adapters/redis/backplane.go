@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -13,37 +14,25 @@ import (
 	"github.com/orderflow/orderflow/app/cache"
 )
 
-// getIfChanged answers 1 while the key holds a value (not a tombstone) at
-// the caller's version, else the entry as Get reads it: a near-cache copy
-// is confirmed in one round trip that carries no value. With a window
-// (ARGV[3] > 0) it renews a value's life first with getSliding's slide,
-// so copies confirmed here keep their Redis entries alive like reads.
-//
-// KEYS[1] entry; ARGV version held, now (ms), window (ms), limit (ms).
-var getIfChanged = redis.NewScript(slideLua + `
-local cur = redis.call('HMGET', KEYS[1], 'v', 't', 'w')
-slide(KEYS[1], cur, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
-if cur[1] == ARGV[1] and cur[2] == '0' then return 1 end
-return redis.call('HMGET', KEYS[1], 'v', 't', 'w', 'd')
-`)
-
-// GetIfChanged is Get for a caller that holds the value at version have.
+// GetIfChanged is Get for a caller that holds the value at version have:
+// while the key holds a value (not a tombstone) at that version it answers
+// unchanged, with no value, in one plain HMGET. Only when the entry changed
+// does a second read fetch it. With a window it renews the value's life as
+// GetSliding does, so copies confirmed here keep their Redis entries alive
+// like reads.
 func (s *CacheStore) GetIfChanged(ctx context.Context, key string, have int64, window, limit time.Duration) (cache.Entry, bool, error) {
-	v, err := s.do(func() (any, error) {
-		return getIfChanged.Run(ctx, s.client, []string{key}, strconv.FormatInt(have, 10),
-			s.now().UnixMilli(), window.Milliseconds(), limit.Milliseconds()).Result()
-	})
+	v, err := s.do(func() (any, error) { return s.client.HMGet(ctx, key, "v", "t", "w", "x").Result() })
 	if err != nil {
 		return cache.Entry{}, false, err
 	}
-	if n, ok := v.(int64); ok && n == 1 {
-		return cache.Entry{}, true, nil
+	fields := v.([]any)
+	head := entryOf([]any{fields[0], fields[1], fields[2], nil})
+	if !head.Found || head.Tombstone || head.Version != have {
+		entry, err := s.Get(ctx, key)
+		return entry, false, err
 	}
-	fields, ok := v.([]any)
-	if !ok || len(fields) != 4 {
-		return cache.Entry{}, false, fmt.Errorf("%w: GetIfChanged answered %T", cache.ErrUnavailable, v)
-	}
-	return entryOf(fields), false, nil
+	s.slide(ctx, key, head, fields[3], window, limit)
+	return cache.Entry{}, true, nil
 }
 
 // Backplane carries the keys a process wrote to every process's near
@@ -145,29 +134,38 @@ func (b *Backplane) Listen(ctx context.Context, h BackplaneHandler, logger *slog
 	}
 }
 
-// getTagged reads an output-cache entry and its tag's version together;
-// KEYS[1] (the entry) and KEYS[2] (the tag) share a hash tag.
-var getTagged = redis.NewScript(`
-local e = redis.call('HMGET', KEYS[1], 'v', 't', 'w', 'd')
-return {redis.call('GET', KEYS[2]) or false, e[1], e[2], e[3], e[4]}
-`)
-
-// GetTagged reads an entry and the version of the tag it is kept under in
-// one round trip.
+// GetTagged reads the version of the tag an entry is kept under, then the
+// entry, pipelined in one round trip. The tag is read first: it is then at
+// least every bump acknowledged before this read, and an entry filled under
+// an older tag version, even one written between the two reads, shows as
+// stale. The entry and the tag share a hash tag, so on a Redis Cluster the
+// pipeline goes to one node, in order.
 func (s *CacheStore) GetTagged(ctx context.Context, key, tagKey string) (cache.Entry, int64, error) {
-	v, err := s.do(func() (any, error) { return getTagged.Run(ctx, s.client, []string{key, tagKey}).Slice() })
-	if err != nil {
+	var (
+		tag   *redis.StringCmd
+		entry *redis.SliceCmd
+	)
+	_, err := s.do(func() (any, error) {
+		return s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			tag = p.Get(ctx, tagKey)
+			entry = p.HMGet(ctx, key, "v", "t", "w", "d")
+			return nil
+		})
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return cache.Entry{}, 0, err
 	}
-	fields := v.([]any)
-	if len(fields) != 5 {
-		return cache.Entry{}, 0, fmt.Errorf("%w: GetTagged answered %d fields", cache.ErrUnavailable, len(fields))
+	fields, err := entry.Result()
+	if err != nil {
+		return cache.Entry{}, 0, fmt.Errorf("%w: %w", cache.ErrUnavailable, err)
 	}
 	var tagVersion int64
-	if t, ok := fields[0].(string); ok {
+	if t, err := tag.Result(); err == nil {
 		if tagVersion, err = strconv.ParseInt(t, 10, 64); err != nil {
 			return cache.Entry{}, 0, fmt.Errorf("tag version %q: %w", t, err)
 		}
+	} else if !errors.Is(err, redis.Nil) {
+		return cache.Entry{}, 0, fmt.Errorf("%w: %w", cache.ErrUnavailable, err)
 	}
-	return entryOf(fields[1:]), tagVersion, nil
+	return entryOf(fields), tagVersion, nil
 }

@@ -16,7 +16,8 @@ import (
 )
 
 // An entry is a hash: v = version, t = 1 for a tombstone, w = written-at in
-// Unix milliseconds, d = the value (kept by a tombstone for stale serving).
+// Unix milliseconds, d = the value (kept by a tombstone for stale serving),
+// x = when a value expires in Unix milliseconds (sliding.go).
 // One key per entry keeps every script single-key, hence cluster-safe.
 
 // setFenced stores a value unless a newer value or tombstone is there. An
@@ -29,7 +30,7 @@ if cur[1] then
   if have > want then return 0 end
   if have == want and cur[2] == '0' then return 1 end
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 't', '0', 'w', ARGV[2], 'd', ARGV[3])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 't', '0', 'w', ARGV[2], 'd', ARGV[3], 'x', tonumber(ARGV[2]) + tonumber(ARGV[4]))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 `)
