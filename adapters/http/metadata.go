@@ -1,6 +1,8 @@
 package http
 
 import (
+	"net/http"
+
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
@@ -21,8 +23,9 @@ const anonymousActor = "anonymous"
 
 // withRequestMetadata gives the request's context the metadata its commands
 // stamp on events: the client's correlation id when it is a sane token, else
-// a new one; a new request id as causation id; and the actor. The response
-// echoes the correlation id, errors included, so a client can quote it.
+// a new one; a new request id as causation id (commands only); and the
+// actor. The response echoes the correlation id, errors included, so a
+// client can quote it.
 //
 // Echo's middleware.RequestID does the header half of this but echoes
 // whatever id the client sends, of any length and any characters; the
@@ -35,10 +38,11 @@ func (s *Server) withRequestMetadata(next echo.HandlerFunc) echo.HandlerFunc {
 			correlationID = uuid.NewString()
 		}
 		c.Response().Header().Set(headerCorrelationID, correlationID)
-		md := app.Metadata{
-			CorrelationID: correlationID,
-			CausationID:   uuid.NewString(),
-			Actor:         actorOf(c),
+		md := app.Metadata{CorrelationID: correlationID, Actor: actorOf(c)}
+		// Only events carry a causation id, and only commands append
+		// events: a read, the bulk of the traffic, does without.
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			md.CausationID = uuid.NewString()
 		}
 		c.SetRequest(req.WithContext(app.WithMetadata(req.Context(), md)))
 		return next(c)

@@ -205,19 +205,27 @@ func TestCorrelationID(t *testing.T) {
 	})
 }
 
+// A command's metadata carries a new causation id for its events; a read
+// appends none and is spared making one.
 func TestRequestMetadataReachesHandlers(t *testing.T) {
 	s := newTestServer(t, nil, nil)
 	var got app.Metadata
-	s.echo.GET("/test/metadata", func(c echo.Context) error {
+	handler := func(c echo.Context) error {
 		got = app.MetadataFrom(c.Request().Context())
 		return nil
-	})
-	s.do(t, request{method: http.MethodGet, path: "/test/metadata", header: map[string]string{headerCorrelationID: "corr-1"}})
-	if got.CorrelationID != "corr-1" || got.Actor != anonymousActor {
-		t.Fatalf("metadata = %+v, want correlation corr-1 and actor %q", got, anonymousActor)
 	}
-	if _, ok := canonicalUUID(got.CausationID); !ok {
-		t.Fatalf("causation id = %q, want a UUID", got.CausationID)
+	s.echo.GET("/test/metadata", handler)
+	s.echo.POST("/test/metadata", handler)
+	for _, method := range []string{http.MethodPost, http.MethodGet} {
+		got = app.Metadata{}
+		s.do(t, request{method: method, path: "/test/metadata", header: map[string]string{headerCorrelationID: "corr-1"}})
+		if got.CorrelationID != "corr-1" || got.Actor != anonymousActor {
+			t.Fatalf("%s: metadata = %+v, want correlation corr-1 and actor %q", method, got, anonymousActor)
+		}
+		_, isUUID := canonicalUUID(got.CausationID)
+		if want := method != http.MethodGet; isUUID != want {
+			t.Fatalf("%s: causation id = %q, want a UUID: %t", method, got.CausationID, want)
+		}
 	}
 }
 
