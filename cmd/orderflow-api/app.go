@@ -44,12 +44,23 @@ type Config struct {
 	RateLimit       int
 	RateBurst       int
 	HTTPTimeouts    service.HTTPTimeouts
+	GC              service.GC
 	// Auth is "jwt" (bearer tokens signed with JWTSecret) or "off" (every
 	// route open, for local experiments).
 	Auth      string
 	JWTSecret string
 	Token     TokenConfig
 }
+
+// The API's garbage collector: collect after the heap grew by 4× the live
+// heap, within a soft limit that keeps it under its 150 MiB budget with the
+// default near cache (64 MiB) full; nearCacheHeadroomMiB is what the rest
+// of the API needs beside the near cache (docs/adr/0018-gc-tuning.md).
+const (
+	defaultGCPercent      = 400
+	defaultMemoryLimitMiB = 128
+	nearCacheHeadroomMiB  = 48
+)
 
 // Authentication modes of --auth.
 const (
@@ -89,6 +100,15 @@ func (c Config) Validate() error {
 	}
 	if err := c.HTTPTimeouts.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.GC.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	// The near cache lives in the heap the limit bounds: leave the rest of
+	// the API room, or the collector would run all the time.
+	if c.NearCache && c.GC.MemoryLimitMiB < c.NearCacheMiB+nearCacheHeadroomMiB {
+		errs = append(errs, fmt.Errorf("memory-limit-mib %d leaves the near cache of %d MiB under %d MiB of headroom: raise memory-limit-mib or lower near-cache-mib",
+			c.GC.MemoryLimitMiB, c.NearCacheMiB, nearCacheHeadroomMiB))
 	}
 	if c.Auth != authJWT && c.Auth != authOff {
 		errs = append(errs, fmt.Errorf("auth %q: want jwt or off", c.Auth))
@@ -194,6 +214,7 @@ func (m *Main) ParseFlags(args []string) (string, error) {
 	fs.Int(&c.RateLimit, "rate-limit", orderflowhttp.DefaultRateLimit, "mutations per second one client (token subject, else address) may make; 0 turns the limit off")
 	fs.Int(&c.RateBurst, "rate-burst", orderflowhttp.DefaultRateBurst, "mutations one client may make at once before rate-limit applies")
 	c.HTTPTimeouts.Register(fs)
+	c.GC.Register(fs, defaultGCPercent, defaultMemoryLimitMiB)
 	fs.String(&c.Auth, "auth", authJWT, "authentication: jwt (bearer tokens signed with the JWT secret) or off (every route open; local experiments only)")
 	secret := registerSecret(fs, m.lookupEnv)
 	c.Logging.Register(fs)
@@ -234,6 +255,7 @@ func (m *Main) Run(ctx context.Context, args []string) (err error) {
 			return nil
 		}
 	}
+	m.Config.GC.Apply(m.lookupEnv, m.logger)
 	defer m.Close()
 	if err := m.open(ctx); err != nil {
 		return err
