@@ -34,7 +34,7 @@ func newNearInstance(t *testing.T, e *testenv.Env, listen bool) *nearInstance {
 	t.Helper()
 	client := redistest.NewClient(t, orderflowredis.PoolOptions{})
 	store := orderflowredis.NewCacheStore(client, orderflowredis.BreakerConfig{})
-	bp := orderflowredis.NewBackplane(client, e.CacheKeys.Backplane())
+	bp := orderflowredis.NewBackplane(client, e.CacheKeys.Backplane(), nil)
 	c, err := cache.New(store, cache.Config{Keys: e.CacheKeys, Near: cache.NearConfig{MaxBytes: 1 << 20, Backplane: bp}})
 	if err != nil {
 		t.Fatal(err)

@@ -26,8 +26,9 @@ import (
 //     Neither kind of read relies on it for its bound.
 
 // Backplane announces the store keys a write changed to every process's
-// near cache. Publish is best effort: a lost announcement costs only
-// freshness of bounded-staleness reads, never correctness of default ones.
+// near cache. Publish is best effort and need not wait for the send: a lost
+// or late announcement costs only freshness of copies, never a read's
+// bound (default reads are confirmed in Redis, max-stale ones by their age).
 type Backplane interface {
 	Publish(ctx context.Context, keys []string) error
 }

@@ -297,15 +297,17 @@ func (m *Main) newCache(registry *prometheus.Registry) (*cache.Cache, *orderflow
 		},
 	})
 	keys := cache.Keyspace{Prefix: m.Config.KeyPrefix}
-	near := cache.NearConfig{Backplane: orderflowredis.NewBackplane(m.conns.Redis, keys.Backplane())}
-	if m.Config.NearCache {
-		near.MaxBytes = int64(m.Config.NearCacheMiB) << 20
-	}
 	nearMetrics, err := orderflowredis.NewNearMetrics(registry)
 	if err != nil {
 		return nil, nil, err
 	}
-	near.OnPublishError = nearMetrics.PublishFailed
+	near := cache.NearConfig{
+		Backplane:      orderflowredis.NewBackplane(m.conns.Redis, keys.Backplane(), nearMetrics.PublishFailed),
+		OnPublishError: nearMetrics.PublishFailed,
+	}
+	if m.Config.NearCache {
+		near.MaxBytes = int64(m.Config.NearCacheMiB) << 20
+	}
 	cache, err := cache.New(store, cache.Config{
 		Near:       near,
 		Keys:       keys,
@@ -392,7 +394,7 @@ func (m *Main) serve(ctx context.Context, application *app.Application, store *p
 	if cache != nil {
 		go cache.WatchGenerations(ctx)
 		if m.Config.NearCache {
-			bp := orderflowredis.NewBackplane(m.conns.Redis, cache.Keys().Backplane())
+			bp := orderflowredis.NewBackplane(m.conns.Redis, cache.Keys().Backplane(), nil)
 			go func() { _ = bp.Listen(ctx, m.nearMetrics.Handler(cache), m.logger) }()
 		}
 	}

@@ -209,7 +209,7 @@ func (m *Main) newCache(d *deps, metrics *orderflowredis.CacheMetrics) (*cache.C
 	keys := cache.Keyspace{Prefix: d.keys.Prefix}
 	// The projector keeps no near cache, but announces what it writes to
 	// the APIs' near caches.
-	appCfg := cache.Config{Keys: keys, Near: cache.NearConfig{Backplane: orderflowredis.NewBackplane(d.cacheClient, keys.Backplane())}}
+	appCfg := cache.Config{Keys: keys, Near: cache.NearConfig{Backplane: orderflowredis.NewBackplane(d.cacheClient, keys.Backplane(), nil)}}
 	if metrics != nil {
 		cfg.OnStateChange = metrics.BreakerChanged
 		appCfg.OnStoreGet = metrics.ObserveRedis
