@@ -43,9 +43,9 @@ func (s *CacheStore) GetIfChanged(ctx context.Context, key string, have int64, w
 //
 // Publishing is off the writer's path: Publish queues the keys and returns,
 // and one goroutine, alive only while keys wait, sends everything queued
-// meanwhile as one message. When every projected write waited for its own
-// PUBLISH, the projector's commit → projection p99 rose from 25 ms to 40 ms
-// (make bench ARGS=projector). Nothing waits for an announcement: default
+// meanwhile as one message. Before, every projected write waited for a
+// PUBLISH round trip of its own, in the handler's path, even where no API
+// ran a near cache to hear it. Nothing waits for an announcement: default
 // reads are confirmed in Redis and max-stale reads are bounded by their
 // last confirmation (docs/adr/0015-near-cache.md), so an announcement lost
 // with its process, or dropped when the queue is full, costs freshness of
