@@ -11,11 +11,12 @@ import (
 
 // Sliding renewal is off the read's path: a read is one plain HMGET that
 // also returns x, when the entry expires (written with the entry and kept
-// by each renewal), and only a read that finds x a slideStep or more short
-// of the life a renewal would give runs renewSliding. A script on every read
-// cost Redis about 10 µs a call against 0.8 µs for HMGET (INFO commandstats
-// under the read suite); now a hot key runs it about once per step, and its
-// life after any read is at least its window less one step.
+// by each renewal), and only a read that finds x a step (a slideSteps-th of
+// the window) or more short of the life a renewal would give runs
+// renewSliding. A script on every read cost Redis about 10 µs a call
+// against 0.8 µs for HMGET (INFO commandstats under the read suite); now a
+// hot key runs it about once per step, and after any read an entry is at
+// most one step short of the life a renewal would give it.
 
 // slideSteps cuts a window into the steps between renewals of a hot key:
 // a 15 min window is renewed at most every 56 s.
