@@ -40,6 +40,12 @@ func (s *Server) outputCache(tag, cacheControl string) echo.MiddlewareFunc {
 				return writeCached(c, cached, app.CacheHit, cacheControl)
 			}
 
+			// What is built here is kept for every later reader, so it is
+			// built strictly: a max-stale request may be answered from a
+			// stale near-cache copy, never fill the shared cache with one.
+			if app.ReadOptionsFrom(ctx) != nil {
+				c.SetRequest(req.WithContext(app.WithReadOptions(ctx, nil)))
+			}
 			// Build the answer into a buffer: it is stored whole, and the
 			// client's If-None-Match is applied afterwards.
 			orig := c.Response()

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/internal/testenv"
 )
 
@@ -63,5 +66,58 @@ func TestMaxStaleOverHTTP(t *testing.T) {
 		if n, err := strconv.Atoi(age); tc.age && (err != nil || n < 0 || n > 30) {
 			t.Errorf("Cache-Control %q: Age %q, want whole seconds within max-stale", tc.cacheControl, age)
 		}
+	}
+}
+
+// TestMaxStaleReadNeverFillsTheOutputCache: a read that accepts staleness
+// may be answered from a stale near-cache copy, but what it builds is never
+// kept for others. Here the public catalogue is rebuilt for a max-stale
+// request while the API's copy of page one is stale (the price changed
+// through a process whose writes this API does not hear); a default read
+// of the catalogue after it must still show the new price.
+func TestMaxStaleReadNeverFillsTheOutputCache(t *testing.T) {
+	d := testenv.New(t, testenv.Options{Cache: true})
+	api := startAPI(t,
+		"ORDERFLOW_DATABASE_URL="+d.DSN,
+		"ORDERFLOW_REDIS_URL="+d.RedisURL,
+		"ORDERFLOW_KEY_PREFIX="+d.Keys.Prefix,
+		"ORDERFLOW_MIGRATE_ON_START=false",
+		"ORDERFLOW_NEAR_CACHE=true",
+	)
+	get := func(path, cacheControl string) string {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, api.URL()+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cacheControl != "" {
+			req.Header.Set("Cache-Control", cacheControl)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		if err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s (%q) = %d, %v", path, cacheControl, res.StatusCode, err)
+		}
+		return string(body)
+	}
+	ctx := app.WithPrincipal(context.Background(), app.Principal{Subject: "test", Role: app.RoleAdmin})
+	p, err := d.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "STALE-1", Name: "Mug", PriceCents: 100, Currency: "EUR", InitialStock: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get("/api/v1/products", "") // loads page one into Redis
+	get("/api/v1/products", "") // and, read back, into the API's near cache
+	// This test's own cache has no backplane: Redis entries and the tag are
+	// evicted, the API's near-cache copy of page one is not told.
+	if _, err := d.App.Commands.ChangeProductPrice.Handle(ctx, app.ChangeProductPrice{ProductID: p.ID, PriceCents: 250}); err != nil {
+		t.Fatal(err)
+	}
+	get("/public/products", "max-stale=600")
+	if body := get("/public/products", ""); !strings.Contains(body, `"priceCents":250`) {
+		t.Fatalf("a default read of the public catalogue after the price change: %s, want priceCents 250", body)
 	}
 }
