@@ -10,6 +10,7 @@ import (
 
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/internal/testenv/process"
 )
 
 // TestMaxStaleOverHTTP: with the near cache on, a GET carrying
@@ -18,32 +19,11 @@ import (
 // number, is a plain HIT.
 func TestMaxStaleOverHTTP(t *testing.T) {
 	d := testenv.New(t, testenv.Options{Redis: true})
-	api := startAPI(t,
-		"ORDERFLOW_DATABASE_URL="+d.DSN,
-		"ORDERFLOW_REDIS_URL="+d.RedisURL,
-		"ORDERFLOW_KEY_PREFIX="+d.Keys.Prefix,
-		"ORDERFLOW_MIGRATE_ON_START=false",
-		"ORDERFLOW_NEAR_CACHE=true",
-	)
+	api := startNearCacheAPI(t, d)
 	get := func(cacheControl string) (xCache, age string) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, api.URL()+"/api/v1/products", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cacheControl != "" {
-			req.Header.Set("Cache-Control", cacheControl)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		_ = res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			t.Fatalf("GET page one (%q) = %d", cacheControl, res.StatusCode)
-		}
-		return res.Header.Get("X-Cache"), res.Header.Get("Age")
+		res, _ := getWithCacheControl(t, api, "/api/v1/products", cacheControl)
+		return res.Get("X-Cache"), res.Get("Age")
 	}
 	get("") // loads
 	if x, _ := get(""); x != "HIT" {
@@ -77,32 +57,11 @@ func TestMaxStaleOverHTTP(t *testing.T) {
 // of the catalogue after it must still show the new price.
 func TestMaxStaleReadNeverFillsTheOutputCache(t *testing.T) {
 	d := testenv.New(t, testenv.Options{Cache: true})
-	api := startAPI(t,
-		"ORDERFLOW_DATABASE_URL="+d.DSN,
-		"ORDERFLOW_REDIS_URL="+d.RedisURL,
-		"ORDERFLOW_KEY_PREFIX="+d.Keys.Prefix,
-		"ORDERFLOW_MIGRATE_ON_START=false",
-		"ORDERFLOW_NEAR_CACHE=true",
-	)
+	api := startNearCacheAPI(t, d)
 	get := func(path, cacheControl string) string {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, api.URL()+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cacheControl != "" {
-			req.Header.Set("Cache-Control", cacheControl)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(res.Body)
-		_ = res.Body.Close()
-		if err != nil || res.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s (%q) = %d, %v", path, cacheControl, res.StatusCode, err)
-		}
-		return string(body)
+		_, body := getWithCacheControl(t, api, path, cacheControl)
+		return body
 	}
 	ctx := app.WithPrincipal(context.Background(), app.Principal{Subject: "test", Role: app.RoleAdmin})
 	p, err := d.App.Commands.CreateProduct.Handle(ctx, app.CreateProduct{SKU: "STALE-1", Name: "Mug", PriceCents: 100, Currency: "EUR", InitialStock: 1})
@@ -120,4 +79,39 @@ func TestMaxStaleReadNeverFillsTheOutputCache(t *testing.T) {
 	if body := get("/public/products", ""); !strings.Contains(body, `"priceCents":250`) {
 		t.Fatalf("a default read of the public catalogue after the price change: %s, want priceCents 250", body)
 	}
+}
+
+// startNearCacheAPI starts an API with the near cache over d's database and Redis.
+func startNearCacheAPI(t *testing.T, d *testenv.Env) *process.Process {
+	t.Helper()
+	return startAPI(t,
+		"ORDERFLOW_DATABASE_URL="+d.DSN,
+		"ORDERFLOW_REDIS_URL="+d.RedisURL,
+		"ORDERFLOW_KEY_PREFIX="+d.Keys.Prefix,
+		"ORDERFLOW_MIGRATE_ON_START=false",
+		"ORDERFLOW_NEAR_CACHE=true",
+	)
+}
+
+// getWithCacheControl GETs path anonymously, with a Cache-Control header
+// unless it is "", and fails t unless the answer is 200.
+func getWithCacheControl(t *testing.T, api *process.Process, path, cacheControl string) (http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, api.URL()+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cacheControl != "" {
+		req.Header.Set("Cache-Control", cacheControl)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s (%q) = %d, %v", path, cacheControl, res.StatusCode, err)
+	}
+	return res.Header, string(body)
 }
