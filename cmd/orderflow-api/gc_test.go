@@ -1,20 +1,13 @@
 package main
 
 import (
-	"io"
 	"testing"
 )
 
 // The collector's settings: defaults, and the combinations startup refuses
 // (a memory limit the near cache would fill).
 func TestGCSettings(t *testing.T) {
-	parse := func(args ...string) (Config, error) {
-		env := map[string]string{"ORDERFLOW_DATABASE_URL": "postgres://127.0.0.1/x"}
-		m := NewMain(io.Discard, io.Discard, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-		_, err := m.ParseFlags(append([]string{"migrate"}, args...))
-		return m.Config, err
-	}
-	c, err := parse()
+	c, err := parseSettings(t, map[string]string{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,12 +15,12 @@ func TestGCSettings(t *testing.T) {
 		t.Fatalf("defaults %+v", c.GC)
 	}
 	for _, ok := range [][]string{{"--near-cache"}, {"--gc-percent=100", "--memory-limit-mib=64"}, {"--near-cache", "--near-cache-mib=200", "--memory-limit-mib=248"}} {
-		if _, err := parse(ok...); err != nil {
+		if _, err := parseSettings(t, map[string]string{}, ok...); err != nil {
 			t.Errorf("%v refused: %v", ok, err)
 		}
 	}
 	for _, bad := range [][]string{{"--gc-percent=0"}, {"--memory-limit-mib=16"}, {"--near-cache", "--near-cache-mib=100"}, {"--near-cache", "--near-cache-mib=200", "--memory-limit-mib=247"}} {
-		if _, err := parse(bad...); err == nil {
+		if _, err := parseSettings(t, map[string]string{}, bad...); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
 	}

@@ -13,13 +13,6 @@ import (
 // ORDERFLOW_STOCK_TTL and --stock-ttl: live by default, up to 10 s, a flag
 // wins over the variable, and anything else fails before the API starts.
 func TestStockTTLSetting(t *testing.T) {
-	parse := func(t *testing.T, env map[string]string, args ...string) (Config, error) {
-		t.Helper()
-		env["ORDERFLOW_DATABASE_URL"] = "postgres://127.0.0.1/x"
-		m := NewMain(io.Discard, io.Discard, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-		_, err := m.ParseFlags(append([]string{"migrate"}, args...))
-		return m.Config, err
-	}
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
@@ -33,7 +26,7 @@ func TestStockTTLSetting(t *testing.T) {
 		{"Zero", map[string]string{}, []string{"--stock-ttl=0s"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := parse(t, tc.env, tc.args...)
+			c, err := parseSettings(t, tc.env, tc.args...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,7 +37,7 @@ func TestStockTTLSetting(t *testing.T) {
 	}
 	for _, env := range []string{"10001ms", "11s", "-1s", "5", "soon"} {
 		t.Run("Refuses "+env, func(t *testing.T) {
-			_, err := parse(t, map[string]string{"ORDERFLOW_STOCK_TTL": env})
+			_, err := parseSettings(t, map[string]string{"ORDERFLOW_STOCK_TTL": env})
 			if err == nil || !strings.Contains(err.Error(), "ORDERFLOW_STOCK_TTL") && !strings.Contains(err.Error(), "stock-ttl") {
 				t.Errorf("ORDERFLOW_STOCK_TTL=%s: error %v, want one naming the setting", env, err)
 			}
